@@ -1,0 +1,212 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.28;
+
+import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
+import {Pausable} from "@openzeppelin/contracts/utils/Pausable.sol";
+import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol";
+
+import {CertificateVerifier} from "./CertificateVerifier.sol";
+import {FastPayTypes} from "./FastPayTypes.sol";
+import {TokenVault} from "./TokenVault.sol";
+
+/// @title OfflinePaymentProcessor
+/// @notice Settles FastPay certificates whose recipient is an on-chain address: the amount
+///         moves from the vault's pool to the recipient's withdrawable vault balance.
+///         Replay protection in the FastPay style: per sender, a certificate settles only if
+///         its sequence is above the last one redeemed (`redeemedUpTo[sender]` = last + 1).
+///         Two paths:
+///         - `submitBatch` / `processOfflinePayment`: each certificate carries its own quorum
+///           of authority votes, verified one by one (simple, about 3 ecrecovers each);
+///         - `submitCommitteeBatch`: the committee signs ONE EIP-712 `Batch` over compact
+///           items (after checking every certificate in it); the quorum is verified once.
+///         In both batch paths a bad item is skipped with `CertificateRejected` and never
+///         reverts the batch.
+contract OfflinePaymentProcessor is AccessControl, Pausable, ReentrancyGuard {
+    bytes32 public constant GUARDIAN_ROLE = keccak256("GUARDIAN_ROLE");
+    bytes32 public constant SETTLER_ROLE = keccak256("SETTLER_ROLE");
+
+    TokenVault public immutable vault;
+    CertificateVerifier public immutable verifier;
+
+    /// @notice Per sender: last redeemed sequence + 1 (0 = nothing redeemed yet).
+    mapping(address sender => uint256) public redeemedUpTo;
+    /// @notice Id the next committee batch must carry (batches settle in order, once).
+    uint64 public nextBatchId;
+
+    event PaymentSettled(
+        address indexed sender, uint64 sequence, address indexed recipient, address token, uint256 units
+    );
+    /// @notice Item `index` of a batch was skipped; `reason` is the selector of the error
+    ///         it would have reverted with (see the errors here and in CertificateVerifier).
+    event CertificateRejected(uint256 indexed index, address indexed sender, uint64 sequence, bytes4 reason);
+    event CommitteeBatchSettled(
+        uint64 indexed batchId, uint64 indexed epoch, bytes32 itemsHash, uint256 items, uint256 settled
+    );
+
+    error SequenceAlreadyRedeemed();
+    error ZeroRecipient();
+    error LengthMismatch();
+    error EmptyBatch();
+    error MalformedItems();
+    error BatchOutOfOrder(uint64 expected, uint64 given);
+    /// @dev Wraps a CertificateVerifier reason when a single settlement reverts.
+    error CertificateInvalid(bytes4 reason);
+
+    /// @param admin Receives DEFAULT_ADMIN_ROLE.
+    /// @param guardian Receives GUARDIAN_ROLE (may pause).
+    /// @param vault_ The vault (this contract needs its PROCESSOR_ROLE).
+    /// @param verifier_ The FastPay EIP-712 domain and quorum checks.
+    constructor(address admin, address guardian, TokenVault vault_, CertificateVerifier verifier_) {
+        _grantRole(DEFAULT_ADMIN_ROLE, admin);
+        _grantRole(GUARDIAN_ROLE, guardian);
+        vault = vault_;
+        verifier = verifier_;
+    }
+
+    // ---------------------------------------------------------------- per-certificate path
+
+    /// @notice True when `signatures` are a valid quorum of votes for `order` (whether or not
+    ///         it has been settled).
+    function verifyCertificate(FastPayTypes.TransferOrder calldata order, bytes calldata signatures)
+        external
+        view
+        returns (bool)
+    {
+        return verifier.verifyCertificate(order, signatures);
+    }
+
+    /// @notice Settle one certificate; anyone may call (a user's own way to the chain).
+    /// @return True on success (reverts otherwise).
+    function processOfflinePayment(FastPayTypes.TransferOrder calldata order, bytes calldata signatures)
+        external
+        whenNotPaused
+        nonReentrant
+        returns (bool)
+    {
+        bytes4 reason = _checkCertificate(order, signatures);
+        if (reason != bytes4(0)) revert CertificateInvalid(reason);
+        redeemedUpTo[order.sender] = uint256(order.sequence) + 1;
+        vault.credit(order.token, order.recipient, order.amount);
+        emit PaymentSettled(order.sender, order.sequence, order.recipient, order.token, order.amount);
+        return true;
+    }
+
+    /// @notice Settle many certificates, each with its own quorum; bad ones are skipped.
+    /// @param orders Transfer orders (amounts in ledger units).
+    /// @param signatures For each order, its authorities' votes (65 bytes each, ascending signer).
+    /// @return settled Number of certificates settled.
+    function submitBatch(FastPayTypes.TransferOrder[] calldata orders, bytes[] calldata signatures)
+        external
+        onlyRole(SETTLER_ROLE)
+        whenNotPaused
+        nonReentrant
+        returns (uint256 settled)
+    {
+        if (orders.length != signatures.length) revert LengthMismatch();
+        if (orders.length == 0) revert EmptyBatch();
+        for (uint256 i = 0; i < orders.length; ++i) {
+            FastPayTypes.TransferOrder calldata order = orders[i];
+            bytes4 reason = _checkCertificate(order, signatures[i]);
+            if (reason == bytes4(0)) {
+                reason = _settle(order.sender, order.sequence, order.recipient, order.token, order.amount);
+            }
+            if (reason == bytes4(0)) ++settled;
+            else emit CertificateRejected(i, order.sender, order.sequence, reason);
+        }
+    }
+
+    // ---------------------------------------------------------------- committee batch path
+
+    /// @notice Settle a batch signed once by a quorum of the `epoch` committee.
+    /// @dev Items: two words each.
+    ///      word 0 = sender << 96 | sequence << 32 | tokenId (vault token id)
+    ///      word 1 = recipient << 96 | amount (ledger units, < 2**96)
+    ///      The committee signs EIP-712 Batch(epoch, batchId, itemsHash) with
+    ///      itemsHash = keccak256 of the concatenated words. A bad signature set reverts the
+    ///      whole call; an item already redeemed (or otherwise unsettleable) is skipped.
+    /// @return settled Number of items settled.
+    function submitCommitteeBatch(
+        uint64 epoch,
+        uint64 batchId,
+        bytes32[] calldata items,
+        bytes calldata signatures
+    ) external onlyRole(SETTLER_ROLE) whenNotPaused nonReentrant returns (uint256 settled) {
+        uint256 words = items.length;
+        if (words == 0) revert EmptyBatch();
+        if (words % 2 != 0) revert MalformedItems();
+        if (batchId != nextBatchId) revert BatchOutOfOrder(nextBatchId, batchId);
+        bytes32 itemsHash = keccak256(abi.encodePacked(items));
+        bytes4 reason = verifier.quorumStatus(verifier.batchDigest(epoch, batchId, itemsHash), epoch, signatures);
+        if (reason != bytes4(0)) revert CertificateInvalid(reason);
+        nextBatchId = batchId + 1;
+
+        for (uint256 w = 0; w < words; w += 2) {
+            uint256 head = uint256(items[w]);
+            uint256 tail = uint256(items[w + 1]);
+            address sender = address(uint160(head >> 96));
+            uint64 sequence = uint64(head >> 32);
+            reason = _settleById(sender, sequence, uint32(head), address(uint160(tail >> 96)), uint96(tail));
+            if (reason == bytes4(0)) ++settled;
+            else emit CertificateRejected(w / 2, sender, sequence, reason);
+        }
+        emit CommitteeBatchSettled(batchId, epoch, itemsHash, words / 2, settled);
+    }
+
+    // ---------------------------------------------------------------- emergency
+
+    /// @notice Stop all settlement (guardian).
+    function pause() external onlyRole(GUARDIAN_ROLE) {
+        _pause();
+    }
+
+    /// @notice Resume settlement (admin).
+    function unpause() external onlyRole(DEFAULT_ADMIN_ROLE) {
+        _unpause();
+    }
+
+    // ---------------------------------------------------------------- internals
+
+    function _checkCertificate(FastPayTypes.TransferOrder calldata order, bytes calldata signatures)
+        private
+        view
+        returns (bytes4)
+    {
+        if (order.recipient == address(0)) return ZeroRecipient.selector;
+        if (order.sequence < redeemedUpTo[order.sender]) return SequenceAlreadyRedeemed.selector;
+        return verifier.certificateStatus(order, signatures);
+    }
+
+    /// @dev Effects first (replay slot), then the vault; a vault refusal (unknown token,
+    ///      pool too small, ...) undoes the replay slot and becomes the rejection reason.
+    function _settle(address sender, uint64 sequence, address recipient, address token, uint256 units)
+        private
+        returns (bytes4)
+    {
+        uint256 previous = redeemedUpTo[sender];
+        redeemedUpTo[sender] = uint256(sequence) + 1;
+        try vault.credit(token, recipient, units) {
+            emit PaymentSettled(sender, sequence, recipient, token, units);
+            return bytes4(0);
+        } catch (bytes memory err) {
+            redeemedUpTo[sender] = previous;
+            return bytes4(err);
+        }
+    }
+
+    function _settleById(address sender, uint64 sequence, uint256 tokenId, address recipient, uint256 units)
+        private
+        returns (bytes4)
+    {
+        if (recipient == address(0)) return ZeroRecipient.selector;
+        uint256 previous = redeemedUpTo[sender];
+        if (sequence < previous) return SequenceAlreadyRedeemed.selector;
+        redeemedUpTo[sender] = uint256(sequence) + 1;
+        try vault.creditById(tokenId, recipient, units) returns (address token, uint256) {
+            emit PaymentSettled(sender, sequence, recipient, token, units);
+            return bytes4(0);
+        } catch (bytes memory err) {
+            redeemedUpTo[sender] = previous;
+            return bytes4(err);
+        }
+    }
+}
