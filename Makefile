@@ -1,0 +1,60 @@
+# FastPay: `make run` sets everything up and starts the platform on embedded defaults;
+# `make test` sets everything up and runs lint plus every test suite.
+# Per-area targets live in mk/*.mk (contracts, ...), included below.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | sha1sum | cut -c1-12)
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
+
+.DEFAULT_GOAL := help
+.PHONY: help venv run migrate demo serve test test-app lint format bench clean
+
+help:
+	@echo "make run        set up, migrate, seed demo data and serve on http://$(HOST):$(PORT)"
+	@echo "make test       set up and run lint plus every test suite"
+	@echo "make test-app   the Django suite only (pytest tests/, contracts excluded)"
+	@echo "make lint       ruff check + ruff format --check"
+	@echo "make bench      run every bench/ script with --quick"
+
+venv: $(STAMP)
+
+$(STAMP): requirements.txt requirements-dev.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check -r requirements-dev.txt
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+-include mk/*.mk
+
+migrate: venv
+	$(BIN)/python manage.py migrate --noinput
+
+demo: migrate
+	$(BIN)/python manage.py seed_demo
+
+run: demo
+	$(BIN)/daphne -b $(HOST) -p $(PORT) fastpay.asgi:application
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: venv
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+test-app: venv
+	$(BIN)/python manage.py makemigrations --check --dry-run >/dev/null || \
+		(echo "models changed without a migration: run manage.py makemigrations" && exit 1)
+	$(BIN)/pytest tests --ignore=tests/contracts -q -p no:cacheprovider $(PYTEST_ARGS)
+
+test: lint test-app test-contracts
+
+bench: venv
+	@for f in bench/*.py; do echo "== $$f"; $(BIN)/python $$f --quick || exit 1; done
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .ruff_cache

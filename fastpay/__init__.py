@@ -1,0 +1,6 @@
+"""FastPay project package: settings, urls, asgi, the Celery app and shared pieces."""
+
+# Load the Celery app whenever Django starts so @shared_task binds to it.
+from .celery import app as celery_app
+
+__all__ = ["celery_app"]

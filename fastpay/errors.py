@@ -1,0 +1,112 @@
+"""Domain errors and the one DRF exception handler that renders every API error.
+
+Every error leaves the API as {"error": {"code", "message", "param"}} with a 4xx status;
+`code` is stable and documented (docs/api.md), `param` names the offending field when
+there is one. A 5xx is a bug.
+"""
+
+import logging
+import math
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.http import Http404
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+
+log = logging.getLogger(__name__)
+
+
+class DomainError(Exception):
+    """A business rule refused the operation. Services raise; one handler renders."""
+
+    code = "domain_error"
+    status_code = status.HTTP_400_BAD_REQUEST
+    default_message = "The request was refused."
+
+    def __init__(self, message: str | None = None, *, param: str | None = None, code=None):
+        self.message = message or self.default_message
+        self.param = param
+        if code:
+            self.code = code
+        super().__init__(self.message)
+
+    def as_dict(self) -> dict:
+        return {"code": self.code, "message": self.message, "param": self.param}
+
+
+class NotFound(DomainError):
+    code = "not_found"
+    status_code = status.HTTP_404_NOT_FOUND
+    default_message = "No such object."
+
+
+class Conflict(DomainError):
+    code = "conflict"
+    status_code = status.HTTP_409_CONFLICT
+
+
+class IdempotencyError(Conflict):
+    code = "idempotency_error"
+    default_message = "This Idempotency-Key was already used with a different request."
+
+
+def error_body(code: str, message: str, param: str | None = None, **extra) -> dict:
+    body = {"code": code, "message": message, "param": param}
+    body.update(extra)
+    return {"error": body}
+
+
+def first_field_error(detail, prefix: str = "") -> tuple[str | None, exceptions.ErrorDetail]:
+    """Walk DRF's nested validation detail to the first leaf; return (dotted path, error)."""
+    if isinstance(detail, dict):
+        for key, value in detail.items():
+            name = "" if key == "non_field_errors" else str(key)
+            path = f"{prefix}.{name}" if prefix and name else (name or prefix)
+            return first_field_error(value, path)
+    if isinstance(detail, list) and detail:
+        for index, value in enumerate(detail):
+            if value in ({}, [], None):
+                continue
+            path = prefix
+            if isinstance(value, dict | list):
+                path = f"{prefix}[{index}]"
+            return first_field_error(value, path)
+    return (prefix or None), detail
+
+
+# DRF's own codes are stable API codes, except "throttled", which we call "rate_limited".
+_RENAMED_CODES = {"throttled": "rate_limited"}
+
+
+def api_exception_handler(exc, context):
+    if isinstance(exc, DomainError):
+        return Response({"error": exc.as_dict()}, status=exc.status_code)
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied()
+
+    if isinstance(exc, exceptions.ValidationError):
+        param, leaf = first_field_error(exc.detail)
+        # DRF's error codes ("required", "invalid", "max_value", our own "invalid_amount")
+        # are stable, so they are the API's codes; `details` carries every field's errors.
+        code = getattr(leaf, "code", None) or "invalid"
+        body = error_body(code, str(leaf), param, details=exc.detail)
+        return Response(body, status=status.HTTP_400_BAD_REQUEST)
+
+    if isinstance(exc, exceptions.APIException):
+        codes = exc.get_codes()
+        code = codes if isinstance(codes, str) else exc.default_code
+        code = _RENAMED_CODES.get(code, code)
+        response = Response(error_body(code, str(exc.detail)), status=exc.status_code)
+        if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
+            response["Retry-After"] = str(max(1, math.ceil(exc.wait)))
+        if getattr(exc, "auth_header", None):
+            response["WWW-Authenticate"] = exc.auth_header
+        return response
+
+    log.exception("unhandled API error", exc_info=exc)
+    return Response(
+        error_body("internal_error", "Something went wrong on our side; it has been logged."),
+        status=status.HTTP_500_INTERNAL_SERVER_ERROR,
+    )

@@ -1,0 +1,3 @@
+"""WebSocket routes. Vendor and admin event streams are added with the dispatcher."""
+
+websocket_urlpatterns: list = []

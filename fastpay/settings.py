@@ -1,0 +1,208 @@
+"""FastPay settings, read from environment variables and validated at start-up.
+
+Embedded defaults need no service: SQLite, local-memory cache, in-memory channel layer and
+Celery in eager mode. Production sets DATABASE_URL (PostgreSQL), REDIS_URL (cache, channel
+layer, shared rate limits) and CELERY_BROKER_URL. Every variable is listed in the README's
+configuration table; a wrong value stops start-up with a message naming the variable.
+"""
+
+from datetime import timedelta
+from pathlib import Path
+
+from fastpay.config import Config
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+config = Config()
+
+DEBUG = config.bool("DEBUG", default=False)
+SECRET_KEY = config.secret_key("SECRET_KEY", debug=DEBUG)
+ALLOWED_HOSTS = config.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
+CSRF_TRUSTED_ORIGINS = config.list("CSRF_TRUSTED_ORIGINS", default=[])
+VAR_DIR = Path(config.str("FASTPAY_VAR_DIR", default=str(BASE_DIR / "var")))
+
+DATABASES = {"default": config.database("DATABASE_URL", default=f"sqlite:///{VAR_DIR}/db.sqlite3")}
+REDIS_URL = config.redis_url("REDIS_URL", default="")
+CELERY_BROKER_URL = config.broker_url("CELERY_BROKER_URL", default=REDIS_URL or "")
+
+# Payments and API knobs.
+FASTPAY_BATCH_MAX_ITEMS = config.positive_int("FASTPAY_BATCH_MAX_ITEMS", default=500)
+FASTPAY_IDEMPOTENCY_TTL_HOURS = config.positive_int("FASTPAY_IDEMPOTENCY_TTL_HOURS", default=72)
+FASTPAY_LEDGER_CHECK_MINUTES = config.positive_int("FASTPAY_LEDGER_CHECK_MINUTES", default=5)
+FASTPAY_THROTTLE_USER = config.rate("FASTPAY_THROTTLE_USER", default="6000/min")
+FASTPAY_THROTTLE_ANON = config.rate("FASTPAY_THROTTLE_ANON", default="60/min")
+FASTPAY_THROTTLE_SIGNUP = config.rate("FASTPAY_THROTTLE_SIGNUP", default="20/hour")
+FASTPAY_REVIEW_ABOVE_TOKENS = config.positive_int("FASTPAY_REVIEW_ABOVE_TOKENS", default=10_000)
+FASTPAY_RISK_ASSESSOR = config.str(
+    "FASTPAY_RISK_ASSESSOR", default="wallets.risk.large_amount_review"
+)
+LOG_LEVEL = config.choice(
+    "LOG_LEVEL", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+)
+
+config.raise_if_invalid()
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "django_celery_beat",
+    "django_prometheus",
+    "channels",
+    "fastpay",
+    "wallets",
+]
+
+MIDDLEWARE = [
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
+]
+
+ROOT_URLCONF = "fastpay.urls"
+ASGI_APPLICATION = "fastpay.asgi.application"
+WSGI_APPLICATION = "fastpay.wsgi.application"
+AUTH_USER_MODEL = "wallets.User"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "static"
+
+if REDIS_URL:
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+    }
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL]},
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+# Celery: eager (in-process) unless a broker is configured.
+CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
+CELERY_TASK_EAGER_PROPAGATES = True
+CELERY_BROKER_URL = CELERY_BROKER_URL or "memory://"
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_TIMEZONE = TIME_ZONE
+CELERY_BEAT_SCHEDULE = {
+    "ledger-check": {
+        "task": "wallets.tasks.ledger_check_task",
+        "schedule": timedelta(minutes=FASTPAY_LEDGER_CHECK_MINUTES),
+    },
+    "idempotency-purge": {
+        "task": "fastpay.tasks.idempotency_purge_task",
+        "schedule": timedelta(hours=1),
+    },
+}
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "fastpay.api_auth.ApiKeyAuthentication",
+        "rest_framework_simplejwt.authentication.JWTAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["fastpay.api_auth.IsApprovedUser"],
+    "DEFAULT_THROTTLE_CLASSES": [
+        "rest_framework.throttling.UserRateThrottle",
+        "rest_framework.throttling.AnonRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "user": FASTPAY_THROTTLE_USER,
+        "anon": FASTPAY_THROTTLE_ANON,
+        "signup": FASTPAY_THROTTLE_SIGNUP,
+    },
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_PAGINATION_CLASS": "fastpay.pagination.CreatedCursorPagination",
+    "PAGE_SIZE": 50,
+    "EXCEPTION_HANDLER": "fastpay.errors.api_exception_handler",
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
+}
+if DEBUG:
+    REST_FRAMEWORK["DEFAULT_RENDERER_CLASSES"].append(
+        "rest_framework.renderers.BrowsableAPIRenderer"
+    )
+
+SIMPLE_JWT = {
+    "ACCESS_TOKEN_LIFETIME": timedelta(minutes=15),
+    "REFRESH_TOKEN_LIFETIME": timedelta(days=7),
+    "SIGNING_KEY": SECRET_KEY,
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "FastPay API",
+    "DESCRIPTION": (
+        "Online USDT/USDC payments on the FastPay ledger. Amounts are decimal strings in "
+        'token units (e.g. "12.50"); every money-moving POST accepts an Idempotency-Key '
+        'header. Errors are {"error": {"code", "message", "param"}}.'
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI's assets ship in drf-spectacular-sidecar: the docs work with no internet.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "PaymentStateEnum": "wallets.models.PaymentState",
+        "AccountKindEnum": "wallets.models.AccountKind",
+        "UserRoleEnum": "wallets.models.UserRole",
+        "UserStatusEnum": "wallets.models.UserStatus",
+    },
+}
+
+PROMETHEUS_EXPORT_MIGRATIONS = False
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}

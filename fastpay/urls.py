@@ -1,0 +1,22 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from fastpay import health
+
+admin.site.site_header = "FastPay back office"
+admin.site.site_title = "FastPay"
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("api/v1/", include("wallets.api.urls")),
+    path("api/v1/ping/", health.ping, name="ping"),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
+    path("", include("django_prometheus.urls")),
+]
+
+handler404 = "fastpay.views.not_found"
+handler500 = "fastpay.views.server_error"

@@ -1,0 +1,196 @@
+"""The back office for users, tokens, the ledger and payments. Money fields are read-only;
+every action calls a service."""
+
+from django.contrib import admin
+from django.contrib.auth.admin import UserAdmin
+
+from fastpay.admin_mixins import ReadOnlyAdmin, run_service_action
+from fastpay.money import format_units
+from wallets.models import (
+    JournalEntry,
+    LedgerAccount,
+    LedgerCheckRun,
+    Payment,
+    Posting,
+    Refund,
+    Token,
+    User,
+)
+from wallets.services.payments import payment_approve, payment_hold, payment_reject
+from wallets.services.users import user_approve, user_suspend
+
+
+@admin.register(User)
+class FastPayUserAdmin(UserAdmin):
+    list_display = ["username", "email", "role", "status", "is_staff", "date_joined"]
+    list_filter = ["role", "status", "is_staff", "groups"]
+    search_fields = ["username", "email"]
+    readonly_fields = [
+        "status",
+        "status_changed_at",
+        "next_payment_sequence",
+        "last_login",
+        "date_joined",
+    ]
+    fieldsets = [
+        *UserAdmin.fieldsets,
+        ("FastPay", {"fields": ["role", "status", "status_changed_at", "next_payment_sequence"]}),
+    ]
+    actions = ["approve", "suspend"]
+
+    @admin.action(description="Approve selected users", permissions=["change"])
+    def approve(self, request, queryset):
+        run_service_action(
+            self,
+            request,
+            queryset,
+            lambda u: user_approve(user_id=u.pk, by=request.user),
+            "Approved",
+        )
+
+    @admin.action(description="Suspend selected users", permissions=["change"])
+    def suspend(self, request, queryset):
+        run_service_action(
+            self,
+            request,
+            queryset,
+            lambda u: user_suspend(user_id=u.pk, by=request.user, reason="suspended in admin"),
+            "Suspended",
+        )
+
+
+@admin.register(Token)
+class TokenAdmin(admin.ModelAdmin):
+    list_display = [
+        "symbol",
+        "name",
+        "chain_id",
+        "contract_address",
+        "decimals",
+        "ledger_decimals",
+        "enabled",
+    ]
+    list_filter = ["enabled", "chain_id"]
+    list_editable = ["enabled"]
+
+    def get_readonly_fields(self, request, obj=None):
+        # Changing decimals under existing balances would rescale every amount.
+        return ["ledger_decimals"] if obj is not None else []
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class AmountMixin:
+    @admin.display(description="amount")
+    def amount_display(self, obj):
+        return f"{format_units(obj.amount, obj.token.ledger_decimals)} {obj.token.symbol}"
+
+
+@admin.register(LedgerAccount)
+class LedgerAccountAdmin(ReadOnlyAdmin):
+    list_display = ["id", "owner", "kind", "token", "balance_display", "updated_at"]
+    list_filter = ["kind", "token"]
+    search_fields = ["owner__username", "id"]
+    list_select_related = ["owner", "token"]
+
+    @admin.display(description="balance", ordering="balance")
+    def balance_display(self, obj):
+        return f"{format_units(obj.balance, obj.token.ledger_decimals)} {obj.token.symbol}"
+
+
+class PostingInline(admin.TabularInline):
+    model = Posting
+    fields = ["account", "token", "amount", "created_at"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(JournalEntry)
+class JournalEntryAdmin(ReadOnlyAdmin):
+    list_display = ["id", "kind", "reference", "memo", "created_by", "created_at"]
+    list_filter = ["kind", "created_at"]
+    search_fields = ["reference", "memo", "idempotency_key"]
+    date_hierarchy = "created_at"
+    inlines = [PostingInline]
+
+
+@admin.register(Posting)
+class PostingAdmin(AmountMixin, ReadOnlyAdmin):
+    list_display = ["id", "entry", "account", "amount_display", "created_at"]
+    list_filter = ["token", "account__kind", "entry__kind"]
+    search_fields = ["entry__reference", "account__owner__username"]
+    list_select_related = ["entry", "account__owner", "account__token", "token"]
+
+
+class RefundInline(admin.TabularInline):
+    model = Refund
+    fields = ["id", "amount", "reason", "created_by", "created_at"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Payment)
+class PaymentAdmin(AmountMixin, ReadOnlyAdmin):
+    list_display = [
+        "id",
+        "created_at",
+        "payer",
+        "payee",
+        "amount_display",
+        "state",
+        "risk_score",
+        "sequence",
+    ]
+    list_filter = ["state", "token", "created_at"]
+    search_fields = ["id", "payer__username", "payee__username", "description"]
+    date_hierarchy = "created_at"
+    list_select_related = ["payer", "payee", "token"]
+    inlines = [RefundInline]
+    actions = ["hold", "approve", "reject"]
+
+    def has_review_permission(self, request):
+        return request.user.has_perm("wallets.review_payment")
+
+    @admin.action(description="Hold selected payments for review", permissions=["review"])
+    def hold(self, request, queryset):
+        run_service_action(
+            self,
+            request,
+            queryset,
+            lambda p: payment_hold(payment_id=p.pk, by=request.user, note="held in admin"),
+            "Held",
+        )
+
+    @admin.action(description="Approve selected flagged payments", permissions=["review"])
+    def approve(self, request, queryset):
+        run_service_action(
+            self,
+            request,
+            queryset,
+            lambda p: payment_approve(payment_id=p.pk, by=request.user, note="approved in admin"),
+            "Approved",
+        )
+
+    @admin.action(description="Reject selected flagged payments", permissions=["review"])
+    def reject(self, request, queryset):
+        run_service_action(
+            self,
+            request,
+            queryset,
+            lambda p: payment_reject(payment_id=p.pk, by=request.user, note="rejected in admin"),
+            "Rejected",
+        )
+
+
+@admin.register(LedgerCheckRun)
+class LedgerCheckRunAdmin(ReadOnlyAdmin):
+    list_display = ["ran_at", "drift_count"]

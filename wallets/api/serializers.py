@@ -1,0 +1,300 @@
+"""Parse and render; no business rules here (they live in wallets/services)."""
+
+from decimal import Decimal
+
+from rest_framework import serializers
+
+from fastpay.models import ApiKey, ApiKeyScope
+from fastpay.money import AmountError, format_units, parse_units
+from wallets.models import AccountKind, EntryKind, Payment, PaymentState, Posting, Token, User
+from wallets.services.users import SIGNUP_ROLES
+
+METADATA_MAX_KEYS = 20
+METADATA_MAX_VALUE = 500
+
+
+class AmountField(serializers.CharField):
+    """A decimal string in token units ("12.50"). Numbers are refused: JSON numbers arrive
+    as floats and floats are inexact."""
+
+    default_error_messages = {"not_a_string": 'send the amount as a decimal string, e.g. "12.50"'}
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("max_length", 40)
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("not_a_string")
+        return super().to_internal_value(data)
+
+
+def amount_to_units(amount: str, token: Token, field: str = "amount") -> int:
+    try:
+        return parse_units(amount, token.ledger_decimals)
+    except AmountError as exc:
+        raise serializers.ValidationError({field: [str(exc)]}, code="invalid_amount") from None
+
+
+class TokenField(serializers.SlugRelatedField):
+    default_error_messages = {"does_not_exist": "unknown token {value!r}"}
+
+    def __init__(self, **kwargs):
+        super().__init__(slug_field="symbol", queryset=Token.objects.all(), **kwargs)
+
+    def to_internal_value(self, data):
+        if isinstance(data, str):
+            data = data.upper()
+        try:
+            return super().to_internal_value(data)
+        except serializers.ValidationError as exc:
+            raise serializers.ValidationError(exc.detail, code="unknown_token") from None
+
+
+def _metadata(value: dict) -> dict:
+    if len(value) > METADATA_MAX_KEYS:
+        raise serializers.ValidationError(f"at most {METADATA_MAX_KEYS} keys")
+    for key, item in value.items():
+        if not isinstance(item, str | int | bool) or isinstance(item, float):
+            raise serializers.ValidationError(f"{key}: values are strings, integers or booleans")
+        if len(str(key)) > 40 or len(str(item)) > METADATA_MAX_VALUE:
+            raise serializers.ValidationError(f"{key}: key or value too long")
+    return value
+
+
+class SignupSerializer(serializers.Serializer):
+    username = serializers.RegexField(r"^[A-Za-z0-9_.-]{3,40}$")
+    email = serializers.EmailField()
+    password = serializers.CharField(write_only=True, min_length=8, max_length=128)
+    role = serializers.ChoiceField(choices=SIGNUP_ROLES)
+
+
+class UserSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = User
+        fields = ["id", "username", "email", "role", "status", "date_joined"]
+        read_only_fields = fields
+
+
+class TokenSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Token
+        fields = [
+            "symbol",
+            "name",
+            "chain_id",
+            "contract_address",
+            "decimals",
+            "ledger_decimals",
+            "enabled",
+        ]
+        read_only_fields = fields
+
+
+class BalanceSerializer(serializers.Serializer):
+    token = serializers.CharField(source="token.symbol")
+    available = serializers.SerializerMethodField()
+    held = serializers.SerializerMethodField()
+    available_units = serializers.IntegerField(source="available")
+    held_units = serializers.IntegerField(source="held")
+
+    def get_available(self, row) -> str:
+        return format_units(row["available"], row["token"].ledger_decimals)
+
+    def get_held(self, row) -> str:
+        return format_units(row["held"], row["token"].ledger_decimals)
+
+
+class PaymentCreateSerializer(serializers.Serializer):
+    payee = serializers.CharField(max_length=150, help_text="The payee's username.")
+    token = TokenField(help_text="Token symbol, e.g. USDT.")
+    amount = AmountField(help_text='Decimal string in token units, e.g. "12.50".')
+    description = serializers.CharField(
+        max_length=255, required=False, default="", allow_blank=True
+    )
+    metadata = serializers.DictField(required=False, default=dict, validators=[_metadata])
+    latitude = serializers.DecimalField(
+        max_digits=9,
+        decimal_places=6,
+        required=False,
+        min_value=Decimal(-90),
+        max_value=Decimal(90),
+    )
+    longitude = serializers.DecimalField(
+        max_digits=9,
+        decimal_places=6,
+        required=False,
+        min_value=Decimal(-180),
+        max_value=Decimal(180),
+    )
+
+    def validate(self, attrs):
+        if ("latitude" in attrs) != ("longitude" in attrs):
+            missing = "longitude" if "latitude" in attrs else "latitude"
+            raise serializers.ValidationError(
+                {missing: ["latitude and longitude go together"]}, code="required"
+            )
+        attrs["amount_units"] = amount_to_units(attrs["amount"], attrs["token"])
+        return attrs
+
+
+class BatchItemSerializer(PaymentCreateSerializer):
+    idempotency_key = serializers.CharField(
+        max_length=128, required=False, help_text="Makes retrying this item safe."
+    )
+
+
+class PaymentBatchSerializer(serializers.Serializer):
+    payments = serializers.ListField(
+        child=serializers.DictField(),
+        min_length=1,
+        max_length=500,
+        help_text="Up to 500 payment objects (same fields as a single payment).",
+    )
+
+
+class PaymentSerializer(serializers.ModelSerializer):
+    payer = serializers.CharField(source="payer.username")
+    payee = serializers.CharField(source="payee.username")
+    token = serializers.CharField(source="token.symbol")
+    amount = serializers.SerializerMethodField()
+    amount_units = serializers.IntegerField(source="amount")
+    refunded = serializers.SerializerMethodField()
+    refunded_units = serializers.IntegerField(source="refunded_amount")
+
+    class Meta:
+        model = Payment
+        fields = [
+            "id",
+            "payer",
+            "payee",
+            "token",
+            "amount",
+            "amount_units",
+            "refunded",
+            "refunded_units",
+            "state",
+            "sequence",
+            "description",
+            "metadata",
+            "latitude",
+            "longitude",
+            "failure_code",
+            "risk_score",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+    def get_amount(self, payment) -> str:
+        return format_units(payment.amount, payment.token.ledger_decimals)
+
+    def get_refunded(self, payment) -> str:
+        return format_units(payment.refunded_amount, payment.token.ledger_decimals)
+
+
+class ErrorSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    message = serializers.CharField()
+    param = serializers.CharField(allow_null=True)
+
+
+class PaymentBatchResultSerializer(serializers.Serializer):
+    index = serializers.IntegerField()
+    status = serializers.IntegerField(help_text="The HTTP status this item alone would get.")
+    replayed = serializers.BooleanField()
+    payment = PaymentSerializer(required=False)
+    error = ErrorSerializer(required=False)
+
+
+class PaymentBatchResponseSerializer(serializers.Serializer):
+    succeeded = serializers.IntegerField()
+    failed = serializers.IntegerField()
+    results = PaymentBatchResultSerializer(many=True)
+
+
+class PaymentFilterSerializer(serializers.Serializer):
+    state = serializers.ChoiceField(choices=PaymentState.choices, required=False)
+    token = serializers.CharField(required=False)
+    role = serializers.ChoiceField(choices=["payer", "payee"], required=False)
+    created_after = serializers.DateTimeField(required=False)
+    created_before = serializers.DateTimeField(required=False)
+
+
+class RefundCreateSerializer(serializers.Serializer):
+    amount = AmountField(required=False, help_text="Omit for a full refund of what is left.")
+    reason = serializers.CharField(max_length=255, required=False, default="", allow_blank=True)
+
+
+class RefundSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    payment = serializers.UUIDField(source="payment_id")
+    amount = serializers.SerializerMethodField()
+    amount_units = serializers.IntegerField(source="amount")
+    reason = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+    def get_amount(self, refund) -> str:
+        return format_units(refund.amount, refund.payment.token.ledger_decimals)
+
+
+class StatementLineSerializer(serializers.ModelSerializer):
+    entry = serializers.IntegerField(source="entry_id")
+    kind = serializers.CharField(source="entry.kind")
+    reference = serializers.CharField(source="entry.reference")
+    memo = serializers.CharField(source="entry.memo")
+    token = serializers.CharField(source="token.symbol")
+    account = serializers.CharField(source="account.kind")
+    amount = serializers.SerializerMethodField()
+    amount_units = serializers.IntegerField(source="amount")
+
+    class Meta:
+        model = Posting
+        fields = [
+            "id",
+            "entry",
+            "kind",
+            "reference",
+            "memo",
+            "token",
+            "account",
+            "amount",
+            "amount_units",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+    def get_amount(self, posting) -> str:
+        return format_units(posting.amount, posting.token.ledger_decimals)
+
+
+class StatementFilterSerializer(serializers.Serializer):
+    token = serializers.CharField(required=False)
+    account = serializers.ChoiceField(
+        choices=[AccountKind.AVAILABLE, AccountKind.HELD], required=False
+    )
+    kind = serializers.ChoiceField(choices=EntryKind.choices, required=False)
+    created_after = serializers.DateTimeField(required=False)
+    created_before = serializers.DateTimeField(required=False)
+
+
+class ApiKeyCreateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=64)
+    scopes = serializers.ListField(
+        child=serializers.ChoiceField(choices=ApiKeyScope.choices), min_length=1
+    )
+
+
+class ApiKeySerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ApiKey
+        fields = ["id", "name", "prefix", "scopes", "created_at", "last_used_at", "revoked_at"]
+        read_only_fields = fields
+
+
+class ApiKeyCreatedSerializer(ApiKeySerializer):
+    key = serializers.CharField(help_text="The secret: shown once, store it now.")
+
+    class Meta(ApiKeySerializer.Meta):
+        fields = [*ApiKeySerializer.Meta.fields, "key"]
+        read_only_fields = fields

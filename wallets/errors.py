@@ -1,0 +1,56 @@
+"""The wallets app's domain errors; codes are part of the API (docs/api.md)."""
+
+from rest_framework import status
+
+from fastpay.errors import Conflict, DomainError
+
+
+class InsufficientFunds(DomainError):
+    code = "insufficient_funds"
+    status_code = status.HTTP_402_PAYMENT_REQUIRED
+    default_message = "The balance does not cover this amount."
+
+
+class AccountNotApproved(DomainError):
+    code = "account_not_approved"
+    status_code = status.HTTP_403_FORBIDDEN
+    default_message = "This account is not approved to move money."
+
+
+class TokenDisabled(DomainError):
+    code = "token_disabled"
+    default_message = "This token is disabled."
+
+
+class UnknownToken(DomainError):
+    code = "unknown_token"
+    default_message = "No such token."
+
+
+class UnknownPayee(DomainError):
+    code = "unknown_payee"
+    default_message = "No such payee."
+
+
+class SelfPayment(DomainError):
+    code = "self_payment"
+    default_message = "A payment needs two different users."
+
+
+class InvalidStateTransition(Conflict):
+    code = "invalid_state"
+
+
+class RefundExceedsPayment(DomainError):
+    code = "refund_exceeds_payment"
+    default_message = "The refund is larger than what is left to refund."
+
+
+class PaymentBlocked(DomainError):
+    code = "payment_blocked"
+    status_code = status.HTTP_403_FORBIDDEN
+    default_message = "The payment was blocked by risk controls."
+
+
+class LedgerImbalance(Exception):
+    """A programming error: postings that do not sum to zero per token."""

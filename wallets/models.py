@@ -1,0 +1,275 @@
+"""Users, tokens, the double-entry ledger and online payments.
+
+All amounts are integers in ledger units (see fastpay/money.py). Postings are append-only:
+no code path updates or deletes one, and a database trigger refuses it (migration 0002).
+"""
+
+import uuid
+
+from django.contrib.auth.models import AbstractUser
+from django.db import models
+from django.db.models import F, Q
+
+
+class UserRole(models.TextChoices):
+    CUSTOMER = "customer", "Customer"
+    VENDOR = "vendor", "Vendor"
+    MERCHANT = "merchant", "Merchant"
+    STAFF = "staff", "Staff"
+
+
+class UserStatus(models.TextChoices):
+    PENDING = "pending", "Pending approval"
+    APPROVED = "approved", "Approved"
+    SUSPENDED = "suspended", "Suspended"
+
+
+class User(AbstractUser):
+    role = models.CharField(max_length=16, choices=UserRole.choices, default=UserRole.CUSTOMER)
+    status = models.CharField(
+        max_length=16, choices=UserStatus.choices, default=UserStatus.PENDING, db_index=True
+    )
+    # Sequence given to this user's next outgoing payment (bumped under this row's lock).
+    next_payment_sequence = models.BigIntegerField(default=0)
+    status_changed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(next_payment_sequence__gte=0), name="user_sequence_non_negative"
+            ),
+        ]
+
+    @property
+    def is_approved(self) -> bool:
+        return self.status == UserStatus.APPROVED and self.is_active
+
+
+class Token(models.Model):
+    symbol = models.CharField(max_length=16, unique=True)
+    name = models.CharField(max_length=64)
+    chain_id = models.PositiveBigIntegerField()
+    contract_address = models.CharField(max_length=42)
+    decimals = models.PositiveSmallIntegerField(help_text="On-chain decimals of the ERC-20.")
+    ledger_decimals = models.PositiveSmallIntegerField(
+        default=6, help_text="Decimals kept by the ledger: 1 token = 10**ledger_decimals units."
+    )
+    enabled = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["symbol"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(ledger_decimals__lte=F("decimals")), name="token_ledger_decimals_lte"
+            ),
+            models.CheckConstraint(
+                condition=Q(ledger_decimals__lte=12), name="token_ledger_decimals_fit_64_bits"
+            ),
+            models.UniqueConstraint(
+                fields=["chain_id", "contract_address"], name="token_unique_contract"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.symbol
+
+
+class AccountKind(models.TextChoices):
+    AVAILABLE = "available", "Available"
+    HELD = "held", "Held"
+    CUSTODY = "custody", "Custody"
+    FEES = "fees", "Fees"
+    ESCROW = "escrow", "Escrow"
+    CLEARING = "clearing", "Clearing"
+
+
+USER_KINDS = (AccountKind.AVAILABLE, AccountKind.HELD)
+SYSTEM_KINDS = (AccountKind.CUSTODY, AccountKind.FEES, AccountKind.ESCROW, AccountKind.CLEARING)
+
+
+class LedgerAccount(models.Model):
+    token = models.ForeignKey(Token, on_delete=models.PROTECT, related_name="accounts")
+    owner = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.PROTECT, related_name="accounts"
+    )
+    kind = models.CharField(max_length=16, choices=AccountKind.choices)
+    # Cached sum of this account's postings, in ledger units; written only by ledger_post.
+    balance = models.BigIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        permissions = [("adjust_balance", "Can credit or debit balances against custody")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["owner", "token", "kind"],
+                condition=Q(owner__isnull=False),
+                name="account_unique_user_kind",
+            ),
+            models.UniqueConstraint(
+                fields=["token", "kind"],
+                condition=Q(owner__isnull=True),
+                name="account_unique_system_kind",
+            ),
+            models.CheckConstraint(
+                condition=(Q(owner__isnull=False) & Q(kind__in=USER_KINDS))
+                | (Q(owner__isnull=True) & Q(kind__in=SYSTEM_KINDS)),
+                name="account_owner_matches_kind",
+            ),
+            models.CheckConstraint(
+                condition=Q(owner__isnull=True) | Q(balance__gte=0),
+                name="account_user_balance_non_negative",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        owner = self.owner.username if self.owner_id else "system"
+        return f"{owner}:{self.kind}:{self.token.symbol}"
+
+
+class EntryKind(models.TextChoices):
+    PAYMENT = "payment", "Payment"
+    HOLD = "hold", "Hold"
+    RELEASE = "release", "Release to payee"
+    RETURN = "return", "Return to payer"
+    REFUND = "refund", "Refund"
+    ADJUSTMENT = "adjustment", "Operator adjustment"
+
+
+class JournalEntry(models.Model):
+    """One business event; its postings sum to zero per token."""
+
+    kind = models.CharField(max_length=16, choices=EntryKind.choices)
+    reference = models.CharField(max_length=64, db_index=True, help_text="e.g. payment id")
+    idempotency_key = models.CharField(max_length=128, null=True, blank=True, unique=True)
+    memo = models.CharField(max_length=255, blank=True)
+    created_by = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        verbose_name_plural = "journal entries"
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.kind} {self.reference}"
+
+
+class Posting(models.Model):
+    entry = models.ForeignKey(JournalEntry, on_delete=models.PROTECT, related_name="postings")
+    account = models.ForeignKey(LedgerAccount, on_delete=models.PROTECT, related_name="postings")
+    token = models.ForeignKey(Token, on_delete=models.PROTECT, related_name="+")
+    amount = models.BigIntegerField(help_text="Signed, ledger units: + credit, - debit.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["account", "id"], name="posting_account_id")]
+        constraints = [
+            models.CheckConstraint(condition=~Q(amount=0), name="posting_amount_non_zero"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.account_id}:{self.amount:+d}"
+
+
+class PaymentState(models.TextChoices):
+    PENDING = "pending", "Pending"
+    PROCESSING = "processing", "Processing"
+    SUCCESS = "success", "Success"
+    FAILED = "failed", "Failed"
+    FLAGGED = "flagged", "Flagged for review"
+
+
+class Payment(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    payer = models.ForeignKey(User, on_delete=models.PROTECT, related_name="payments_sent")
+    payee = models.ForeignKey(User, on_delete=models.PROTECT, related_name="payments_received")
+    token = models.ForeignKey(Token, on_delete=models.PROTECT, related_name="payments")
+    amount = models.BigIntegerField(help_text="Ledger units.")
+    refunded_amount = models.BigIntegerField(default=0, help_text="Ledger units.")
+    state = models.CharField(
+        max_length=16, choices=PaymentState.choices, default=PaymentState.PENDING, db_index=True
+    )
+    sequence = models.BigIntegerField(help_text="The payer's n-th payment, from 0.")
+    # NULL, not "", when absent: the unique constraint applies only to given keys.
+    idempotency_key = models.CharField(max_length=128, null=True, blank=True)  # noqa: DJ001
+    description = models.CharField(max_length=255, blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+    latitude = models.DecimalField(max_digits=9, decimal_places=6, null=True, blank=True)
+    longitude = models.DecimalField(max_digits=9, decimal_places=6, null=True, blank=True)
+    failure_code = models.CharField(max_length=64, blank=True)
+    risk_score = models.PositiveSmallIntegerField(null=True, blank=True, help_text="0-100")
+    risk_reasons = models.JSONField(default=list, blank=True)
+    review_note = models.TextField(blank=True)
+    decided_by = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        permissions = [("review_payment", "Can hold, approve and reject payments")]
+        indexes = [
+            models.Index(fields=["payer", "-created_at"], name="payment_payer_created"),
+            models.Index(fields=["payee", "-created_at"], name="payment_payee_created"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="payment_amount_positive"),
+            models.CheckConstraint(
+                condition=Q(refunded_amount__gte=0) & Q(refunded_amount__lte=F("amount")),
+                name="payment_refund_within_amount",
+            ),
+            models.CheckConstraint(
+                condition=Q(refunded_amount=0) | Q(state=PaymentState.SUCCESS),
+                name="payment_refund_only_success",
+            ),
+            models.CheckConstraint(condition=~Q(payer=F("payee")), name="payment_payer_not_payee"),
+            models.UniqueConstraint(fields=["payer", "sequence"], name="payment_unique_sequence"),
+            models.UniqueConstraint(
+                fields=["payer", "idempotency_key"],
+                condition=Q(idempotency_key__isnull=False),
+                name="payment_unique_idempotency_key",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.id} {self.state}"
+
+
+class Refund(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="refunds")
+    amount = models.BigIntegerField(help_text="Ledger units.")
+    reason = models.CharField(max_length=255, blank=True)
+    idempotency_key = models.CharField(max_length=128, null=True, blank=True)  # noqa: DJ001
+    entry = models.OneToOneField(JournalEntry, on_delete=models.PROTECT, related_name="refund")
+    created_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="refund_amount_positive"),
+            models.UniqueConstraint(
+                fields=["payment", "idempotency_key"],
+                condition=Q(idempotency_key__isnull=False),
+                name="refund_unique_idempotency_key",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"refund {self.id} of {self.payment_id}"
+
+
+class LedgerCheckRun(models.Model):
+    """Result of one ledger_check; the newest row feeds the drift gauge."""
+
+    drift_count = models.PositiveIntegerField()
+    details = models.JSONField(default=list)
+    ran_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-ran_at"]
+
+    def __str__(self) -> str:
+        return f"{self.ran_at:%Y-%m-%d %H:%M} drift={self.drift_count}"

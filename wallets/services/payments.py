@@ -1,0 +1,467 @@
+"""Online payments: create (one or a batch), hold, approve, reject, refund.
+
+State machine: PENDING -> PROCESSING -> SUCCESS | FAILED | FLAGGED;
+FLAGGED -> SUCCESS (approved) | FAILED (rejected). A flagged payment's money sits in the
+payer's HELD account until staff decide.
+
+Lock order, everywhere: the payer's User row (sequence), then Payment rows, then
+LedgerAccount rows in id order (`accounts_lock`). Creation never locks Payment rows and
+decisions never lock User rows, so no two use cases can wait on each other in a cycle.
+"""
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from django.db import transaction
+
+from fastpay.errors import DomainError, IdempotencyError, NotFound
+from fastpay.events import event_record, events_record
+from fastpay.models import OutboxEvent
+from fastpay.money import format_units
+from wallets.errors import (
+    AccountNotApproved,
+    InsufficientFunds,
+    InvalidStateTransition,
+    PaymentBlocked,
+    RefundExceedsPayment,
+    SelfPayment,
+    TokenDisabled,
+    UnknownPayee,
+)
+from wallets.models import (
+    AccountKind,
+    EntryKind,
+    LedgerAccount,
+    Payment,
+    PaymentState,
+    Refund,
+    Token,
+    User,
+)
+from wallets.risk import PaymentDraft, RiskDecision, payment_risk_assess
+from wallets.services.ledger import (
+    Line,
+    PostingBatchItem,
+    accounts_lock,
+    ledger_post,
+    ledger_post_many,
+    user_account,
+)
+
+TRANSITIONS = {
+    PaymentState.PENDING: {PaymentState.PROCESSING},
+    PaymentState.PROCESSING: {PaymentState.SUCCESS, PaymentState.FAILED, PaymentState.FLAGGED},
+    PaymentState.FLAGGED: {PaymentState.SUCCESS, PaymentState.FAILED},
+    PaymentState.SUCCESS: set(),
+    PaymentState.FAILED: set(),
+}
+
+TOPICS = {
+    PaymentState.SUCCESS: "payment.succeeded",
+    PaymentState.FAILED: "payment.failed",
+    PaymentState.FLAGGED: "payment.flagged",
+}
+
+
+@dataclass(slots=True)
+class PaymentItem:
+    """One requested payment. `payee` is a username; `amount` is in ledger units."""
+
+    payee: str
+    token: Token
+    amount: int
+    description: str = ""
+    metadata: dict = field(default_factory=dict)
+    latitude: object = None
+    longitude: object = None
+    idempotency_key: str | None = None
+
+
+@dataclass(slots=True)
+class ItemResult:
+    payment: Payment | None = None
+    error: DomainError | None = None
+    replayed: bool = False
+
+
+def payment_create(*, payer: User, item: PaymentItem) -> Payment:
+    """Create and settle one payment; raise its domain error if it is refused.
+
+    A blocked payment is recorded FAILED (for the audit trail) and then refused.
+    """
+    (result,) = payment_create_batch(payer=payer, items=[item])
+    if result.error is not None:
+        raise result.error
+    return result.payment
+
+
+def payment_create_batch(*, payer: User, items: Sequence[PaymentItem]) -> list[ItemResult]:
+    """Create many payments from one payer in one transaction; a result per item.
+
+    Every item is validated, risk-assessed and checked against the running balance in
+    memory while the touched accounts are locked, then everything is written with bulk
+    inserts. A refused item (insufficient funds, unknown payee, ...) makes no row and does
+    not affect the others.
+    """
+    results = [ItemResult() for _ in items]
+    with transaction.atomic():
+        payer = User.objects.select_for_update().get(pk=payer.pk)
+        if not payer.is_approved:
+            raise AccountNotApproved("your account is not approved to send payments")
+
+        pending = _replay_idempotent_items(payer, items, results)
+        payees = _payees_by_username({items[i].payee for i in pending})
+        accepted: list[tuple[int, PaymentItem, User, object]] = []
+        for index in pending:
+            item = items[index]
+            try:
+                payee = _validate_item(payer, item, payees)
+            except DomainError as exc:
+                results[index].error = exc
+                continue
+            draft = PaymentDraft(
+                payer=payer,
+                payee=payee,
+                token=item.token,
+                amount=item.amount,
+                latitude=item.latitude,
+                longitude=item.longitude,
+                metadata=item.metadata,
+            )
+            accepted.append((index, item, payee, payment_risk_assess(draft)))
+
+        if accepted:
+            _settle_accepted(payer, accepted, results)
+    return results
+
+
+def _replay_idempotent_items(payer, items, results) -> list[int]:
+    """Fill results for items whose idempotency key already made a payment; return the
+    indexes still to process. The same key twice inside one batch is refused."""
+    keys = [item.idempotency_key for item in items if item.idempotency_key]
+    existing = (
+        {
+            payment.idempotency_key: payment
+            for payment in Payment.objects.filter(
+                payer=payer, idempotency_key__in=keys
+            ).select_related("token", "payee")
+        }
+        if keys
+        else {}
+    )
+    seen: set[str] = set()
+    pending = []
+    for index, item in enumerate(items):
+        key = item.idempotency_key
+        if key and key in seen:
+            results[index].error = IdempotencyError(
+                "the same idempotency_key appears twice in this batch", param="idempotency_key"
+            )
+            continue
+        if key:
+            seen.add(key)
+        if key and key in existing:
+            payment = existing[key]
+            if (payment.payee.username, payment.token_id, payment.amount) != (
+                item.payee,
+                item.token.id,
+                item.amount,
+            ):
+                results[index].error = IdempotencyError(
+                    "this idempotency_key was used for a different payment",
+                    param="idempotency_key",
+                )
+            else:
+                results[index] = ItemResult(payment=payment, replayed=True)
+            continue
+        pending.append(index)
+    return pending
+
+
+def _payees_by_username(usernames: set[str]) -> dict[str, User]:
+    return {user.username: user for user in User.objects.filter(username__in=usernames)}
+
+
+def _validate_item(payer: User, item: PaymentItem, payees: dict[str, User]) -> User:
+    if not item.token.enabled:
+        raise TokenDisabled(f"{item.token.symbol} is disabled", param="token")
+    payee = payees.get(item.payee)
+    if payee is None:
+        raise UnknownPayee(f"no user named {item.payee!r}", param="payee")
+    if payee.pk == payer.pk:
+        raise SelfPayment(param="payee")
+    if not payee.is_approved:
+        raise AccountNotApproved("the payee cannot receive payments", param="payee")
+    if item.amount <= 0:
+        raise DomainError("the amount must be positive", param="amount", code="invalid_amount")
+    return payee
+
+
+def _accounts_for(payer: User, accepted) -> dict[tuple[int, int, str], LedgerAccount]:
+    """(owner id, token id, kind) -> account for every account the batch touches."""
+    wanted = set()
+    for _, item, payee, _ in accepted:
+        wanted.add((payer, item.token, AccountKind.AVAILABLE))
+        wanted.add((payer, item.token, AccountKind.HELD))
+        wanted.add((payee, item.token, AccountKind.AVAILABLE))
+    owners = {owner.pk for owner, _, _ in wanted}
+    tokens = {token.pk for _, token, _ in wanted}
+    found = {
+        (a.owner_id, a.token_id, a.kind): a
+        for a in LedgerAccount.objects.filter(owner_id__in=owners, token_id__in=tokens)
+    }
+    for owner, token, kind in wanted:
+        if (owner.pk, token.pk, kind) not in found:
+            found[(owner.pk, token.pk, kind)] = user_account(owner, token, kind)
+    return found
+
+
+def _settle_accepted(payer: User, accepted, results: list[ItemResult]) -> None:
+    accounts = _accounts_for(payer, accepted)
+    locked = accounts_lock(a.id for a in accounts.values())
+    balance = {account_id: account.balance for account_id, account in locked.items()}
+
+    payments: list[Payment] = []
+    postings: list[PostingBatchItem] = []
+    sequence = payer.next_payment_sequence
+    for index, item, payee, risk in accepted:
+        source = accounts[(payer.pk, item.token.pk, AccountKind.AVAILABLE)]
+        if risk.decision == RiskDecision.BLOCK:
+            state, target, kind = PaymentState.FAILED, None, None
+        elif risk.decision == RiskDecision.REVIEW:
+            state, kind = PaymentState.FLAGGED, EntryKind.HOLD
+            target = accounts[(payer.pk, item.token.pk, AccountKind.HELD)]
+        else:
+            state, kind = PaymentState.SUCCESS, EntryKind.PAYMENT
+            target = accounts[(payee.pk, item.token.pk, AccountKind.AVAILABLE)]
+        if target is not None and balance[source.id] < item.amount:
+            results[index].error = InsufficientFunds(
+                f"available {format_units(balance[source.id], item.token.ledger_decimals)} "
+                f"{item.token.symbol} does not cover this payment",
+                param="amount",
+            )
+            continue
+        payment = Payment(
+            id=uuid.uuid4(),
+            payer=payer,
+            payee=payee,
+            token=item.token,
+            amount=item.amount,
+            state=state,
+            sequence=sequence,
+            idempotency_key=item.idempotency_key,
+            description=item.description,
+            metadata=item.metadata,
+            latitude=item.latitude,
+            longitude=item.longitude,
+            failure_code=PaymentBlocked.code if state == PaymentState.FAILED else "",
+            risk_score=risk.score,
+            risk_reasons=list(risk.reasons),
+        )
+        sequence += 1
+        payments.append(payment)
+        results[index].payment = payment
+        if state == PaymentState.FAILED:
+            results[index].error = PaymentBlocked(param="amount")
+            continue
+        balance[source.id] -= item.amount
+        balance[target.id] += item.amount
+        postings.append(
+            PostingBatchItem(
+                kind=kind,
+                reference=str(payment.id),
+                lines=[Line(source, -item.amount), Line(target, item.amount)],
+            )
+        )
+
+    if not payments:
+        return
+    Payment.objects.bulk_create(payments)
+    ledger_post_many(postings, locked=locked)
+    events_record(_payment_event(p) for p in payments)
+    User.objects.filter(pk=payer.pk).update(next_payment_sequence=sequence)
+    payer.next_payment_sequence = sequence
+
+
+def payment_payload(payment: Payment) -> dict:
+    token = payment.token
+    return {
+        "payment_id": str(payment.id),
+        "payer": payment.payer.username,
+        "payee": payment.payee.username,
+        "token": token.symbol,
+        "amount_units": payment.amount,
+        "amount": format_units(payment.amount, token.ledger_decimals),
+        "refunded_units": payment.refunded_amount,
+        "state": payment.state,
+        "sequence": payment.sequence,
+    }
+
+
+def _payment_event(payment: Payment, topic: str | None = None) -> OutboxEvent:
+    return OutboxEvent(
+        topic=topic or TOPICS[payment.state],
+        aggregate_type="payment",
+        aggregate_id=str(payment.id),
+        payload=payment_payload(payment),
+    )
+
+
+def _payment_lock(payment_id) -> Payment:
+    payment = (
+        Payment.objects.select_for_update(of=("self",))
+        .select_related("token", "payer", "payee")
+        .filter(pk=payment_id)
+        .first()
+    )
+    if payment is None:
+        raise NotFound("no such payment", param="payment")
+    return payment
+
+
+def _transition(payment: Payment, to: str) -> None:
+    if to not in TRANSITIONS[payment.state]:
+        raise InvalidStateTransition(f"a {payment.state} payment cannot become {to}")
+    payment.state = to
+
+
+def payment_hold(*, payment_id, by: User | None, note: str = "") -> Payment:
+    """Hold a payment that has not settled yet (PENDING/PROCESSING) for review: its money
+    moves from the payer's AVAILABLE to HELD account."""
+    with transaction.atomic():
+        payment = _payment_lock(payment_id)
+        if payment.state == PaymentState.PENDING:
+            _transition(payment, PaymentState.PROCESSING)
+        _transition(payment, PaymentState.FLAGGED)
+        source = user_account(payment.payer, payment.token, AccountKind.AVAILABLE)
+        held = user_account(payment.payer, payment.token, AccountKind.HELD)
+        ledger_post(
+            kind=EntryKind.HOLD,
+            reference=str(payment.id),
+            lines=[Line(source, -payment.amount), Line(held, payment.amount)],
+            created_by=by,
+        )
+        _decision_save(payment, by=by, note=note, topic="payment.flagged")
+    return payment
+
+
+def payment_approve(*, payment_id, by: User | None, note: str = "") -> Payment:
+    """Release a flagged payment: payer HELD -> payee AVAILABLE."""
+    return _payment_decide(payment_id=payment_id, by=by, note=note, approve=True)
+
+
+def payment_reject(*, payment_id, by: User | None, note: str = "") -> Payment:
+    """Return a flagged payment's money: payer HELD -> payer AVAILABLE."""
+    return _payment_decide(payment_id=payment_id, by=by, note=note, approve=False)
+
+
+def _payment_decide(*, payment_id, by, note: str, approve: bool) -> Payment:
+    with transaction.atomic():
+        payment = _payment_lock(payment_id)
+        target_state = PaymentState.SUCCESS if approve else PaymentState.FAILED
+        _transition(payment, target_state)
+        held = user_account(payment.payer, payment.token, AccountKind.HELD)
+        owner = payment.payee if approve else payment.payer
+        target = user_account(owner, payment.token, AccountKind.AVAILABLE)
+        ledger_post(
+            kind=EntryKind.RELEASE if approve else EntryKind.RETURN,
+            reference=str(payment.id),
+            lines=[Line(held, -payment.amount), Line(target, payment.amount)],
+            created_by=by,
+        )
+        if not approve:
+            payment.failure_code = "rejected_by_review"
+        _decision_save(
+            payment,
+            by=by,
+            note=note,
+            topic="payment.approved" if approve else "payment.rejected",
+        )
+    return payment
+
+
+def _decision_save(payment: Payment, *, by, note: str, topic: str) -> None:
+    payment.decided_by = by
+    payment.review_note = note
+    payment.save(update_fields=["state", "decided_by", "review_note", "failure_code", "updated_at"])
+    events_record([_payment_event(payment, topic)])
+
+
+def payment_refund(
+    *,
+    payment_id,
+    by: User,
+    amount: int | None = None,
+    reason: str = "",
+    idempotency_key: str | None = None,
+    as_staff: bool = False,
+) -> Refund:
+    """Refund all (amount=None) or part of a successful payment: payee -> payer.
+
+    Only the payee may refund, unless `as_staff` (the back office). The payment row lock
+    serialises refunds of one payment, so their sum never passes the amount (a CHECK
+    constraint backs this).
+    """
+    with transaction.atomic():
+        payment = _payment_lock(payment_id)
+        if not as_staff and payment.payee_id != by.pk:
+            raise NotFound("no such payment", param="payment")
+        if idempotency_key:
+            previous = Refund.objects.filter(payment=payment, idempotency_key=idempotency_key)
+            previous = previous.first()
+            if previous is not None:
+                if amount is not None and previous.amount != amount:
+                    raise IdempotencyError(
+                        "this idempotency_key was used for a different refund",
+                        param="idempotency_key",
+                    )
+                return previous
+        if not as_staff and not by.is_approved:
+            raise AccountNotApproved("your account is not approved to move money")
+        if payment.state != PaymentState.SUCCESS:
+            raise InvalidStateTransition(
+                f"only successful payments can be refunded, not {payment.state}"
+            )
+        remaining = payment.amount - payment.refunded_amount
+        amount = remaining if amount is None else amount
+        if amount <= 0:
+            if remaining == 0:
+                raise RefundExceedsPayment("this payment is already fully refunded")
+            raise DomainError("the amount must be positive", param="amount", code="invalid_amount")
+        if amount > remaining:
+            raise RefundExceedsPayment(
+                f"at most {format_units(remaining, payment.token.ledger_decimals)} "
+                f"{payment.token.symbol} is left to refund",
+                param="amount",
+            )
+        source = user_account(payment.payee, payment.token, AccountKind.AVAILABLE)
+        target = user_account(payment.payer, payment.token, AccountKind.AVAILABLE)
+        entry = ledger_post(
+            kind=EntryKind.REFUND,
+            reference=str(payment.id),
+            lines=[Line(source, -amount), Line(target, amount)],
+            memo=reason[:255],
+            created_by=by,
+        )
+        refund = Refund.objects.create(
+            payment=payment,
+            amount=amount,
+            reason=reason[:255],
+            idempotency_key=idempotency_key,
+            entry=entry,
+            created_by=by,
+        )
+        payment.refunded_amount += amount
+        payment.save(update_fields=["refunded_amount", "updated_at"])
+        event_record(
+            topic="payment.refunded",
+            aggregate_type="payment",
+            aggregate_id=payment.id,
+            payload={
+                **payment_payload(payment),
+                "refund_id": str(refund.id),
+                "refund_units": amount,
+            },
+        )
+    return refund

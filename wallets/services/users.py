@@ -1,0 +1,96 @@
+"""Sign-up and staff decisions on users."""
+
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from fastpay.errors import Conflict, DomainError
+from fastpay.events import event_record
+from wallets.errors import InvalidStateTransition
+from wallets.models import User, UserRole, UserStatus
+
+SIGNUP_ROLES = (UserRole.CUSTOMER, UserRole.VENDOR, UserRole.MERCHANT)
+
+
+class WeakPassword(DomainError):
+    code = "weak_password"
+
+
+class UsernameTaken(Conflict):
+    code = "username_taken"
+    default_message = "This username is taken."
+
+
+def user_signup(*, username: str, email: str, password: str, role: str) -> User:
+    """Create a PENDING user; staff approve before they can move money."""
+    if role not in SIGNUP_ROLES:
+        raise DomainError(
+            f"role must be one of {', '.join(SIGNUP_ROLES)}", param="role", code="invalid_role"
+        )
+    candidate = User(username=username, email=email, role=role)
+    try:
+        validate_password(password, user=candidate)
+    except DjangoValidationError as exc:
+        raise WeakPassword(" ".join(exc.messages), param="password") from None
+    candidate.set_password(password)
+    try:
+        with transaction.atomic():
+            candidate.save()
+            event_record(
+                topic="user.signed_up",
+                aggregate_type="user",
+                aggregate_id=candidate.pk,
+                payload={"user_id": candidate.pk, "username": username, "role": role},
+            )
+    except IntegrityError:
+        raise UsernameTaken(param="username") from None
+    return candidate
+
+
+def _user_set_status(
+    *,
+    user_id: int,
+    status: str,
+    allowed_from: set[str],
+    by: User | None,
+    topic: str,
+    reason: str = "",
+) -> User:
+    with transaction.atomic():
+        user = User.objects.select_for_update().get(pk=user_id)
+        if user.status == status:
+            return user  # already there: approving twice is harmless
+        if user.status not in allowed_from:
+            raise InvalidStateTransition(f"cannot move a {user.status} user to {status}")
+        user.status = status
+        user.status_changed_at = timezone.now()
+        user.save(update_fields=["status", "status_changed_at"])
+        event_record(
+            topic=topic,
+            aggregate_type="user",
+            aggregate_id=user.pk,
+            payload={"user_id": user.pk, "by": by.pk if by else None, "reason": reason},
+        )
+    return user
+
+
+def user_approve(*, user_id: int, by: User | None) -> User:
+    return _user_set_status(
+        user_id=user_id,
+        status=UserStatus.APPROVED,
+        allowed_from={UserStatus.PENDING, UserStatus.SUSPENDED},
+        by=by,
+        topic="user.approved",
+    )
+
+
+def user_suspend(*, user_id: int, by: User | None, reason: str = "") -> User:
+    return _user_set_status(
+        user_id=user_id,
+        status=UserStatus.SUSPENDED,
+        allowed_from={UserStatus.PENDING, UserStatus.APPROVED},
+        by=by,
+        topic="user.suspended",
+        reason=reason,
+    )
