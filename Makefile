@@ -7,6 +7,8 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | sha1sum | cut -c1-12)
 HOST   ?= 127.0.0.1
+# Local development and the test suite run with DEBUG on unless told otherwise.
+export DEBUG ?= 1
 PORT   ?= 8000
 
 .DEFAULT_GOAL := help

@@ -22,7 +22,7 @@ VAR_DIR = Path(config.str("FASTPAY_VAR_DIR", default=str(BASE_DIR / "var")))
 
 DATABASES = {"default": config.database("DATABASE_URL", default=f"sqlite:///{VAR_DIR}/db.sqlite3")}
 REDIS_URL = config.redis_url("REDIS_URL", default="")
-CELERY_BROKER_URL = config.broker_url("CELERY_BROKER_URL", default=REDIS_URL or "")
+CELERY_BROKER_URL = config.broker_url("CELERY_BROKER_URL", default="")
 
 # Payments and API knobs.
 FASTPAY_BATCH_MAX_ITEMS = config.positive_int("FASTPAY_BATCH_MAX_ITEMS", default=500)

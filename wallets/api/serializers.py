@@ -48,7 +48,8 @@ class TokenField(serializers.SlugRelatedField):
         try:
             return super().to_internal_value(data)
         except serializers.ValidationError as exc:
-            raise serializers.ValidationError(exc.detail, code="unknown_token") from None
+            messages = [str(detail) for detail in exc.detail]
+            raise serializers.ValidationError(messages, code="unknown_token") from None
 
 
 def _metadata(value: dict) -> dict:

@@ -42,8 +42,13 @@ class Command(BaseCommand):
         for username, group, superuser in STAFF:
             user, _ = User.objects.get_or_create(
                 username=username,
-                defaults={"role": UserRole.STAFF, "is_staff": True, "is_superuser": superuser,
-                          "status": UserStatus.APPROVED, "email": f"{username}@fastpay.local"},
+                defaults={
+                    "role": UserRole.STAFF,
+                    "is_staff": True,
+                    "is_superuser": superuser,
+                    "status": UserStatus.APPROVED,
+                    "email": f"{username}@fastpay.local",
+                },
             )
             self._password(user)
             user.groups.add(Group.objects.get(name=group))
@@ -73,7 +78,9 @@ class Command(BaseCommand):
             lines.append(f"API key for merchant 'shop' (shown once): {secret}")
         else:
             lines.append("API key for 'shop' already exists (shown only when first created)")
-        lines.append("Admin: http://127.0.0.1:8000/admin/  API docs: http://127.0.0.1:8000/api/docs/")
+        lines.append(
+            "Admin: http://127.0.0.1:8000/admin/  API docs: http://127.0.0.1:8000/api/docs/"
+        )
         return lines
 
     @staticmethod
