@@ -60,6 +60,8 @@ def first_field_error(detail, prefix: str = "") -> tuple[str | None, exceptions.
     """Walk DRF's nested validation detail to the first leaf; return (dotted path, error)."""
     if isinstance(detail, dict):
         for key, value in detail.items():
+            if isinstance(key, int):  # ListField/ListSerializer errors are keyed by index
+                return first_field_error(value, f"{prefix}[{key}]")
             name = "" if key == "non_field_errors" else str(key)
             path = f"{prefix}.{name}" if prefix and name else (name or prefix)
             return first_field_error(value, path)

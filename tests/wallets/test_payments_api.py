@@ -3,7 +3,7 @@
 import pytest
 
 from fastpay.models import IdempotencyRecord, OutboxEvent
-from wallets.models import AccountKind, LedgerAccount, Payment, PaymentState, UserStatus
+from wallets.models import AccountKind, LedgerAccount, Payment, UserStatus
 
 URL = "/api/v1/payments/"
 
