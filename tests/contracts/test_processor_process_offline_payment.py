@@ -25,7 +25,9 @@ def test_it_settles_a_certificate_to_the_recipient_vault_balance(
     assert processor.redeemedUpTo(alice) == 1
 
 
-def test_a_replayed_certificate_is_refused(funded, processor, domain, committee, make_order, stranger):
+def test_a_replayed_certificate_is_refused(
+    funded, processor, domain, committee, make_order, stranger
+):
     order = make_order(sequence=4)
     certificate = certify(domain, order, committee[:3])
     processor.processOfflinePayment(order.as_tuple(), certificate, {"from": stranger})

@@ -61,7 +61,5 @@ def test_deposits_of_a_disabled_token_are_refused(funded, registry, vault, usdt,
 
 
 def test_only_the_registry_may_pull_deposits(funded, vault, usdt, alice):
-    with brownie.reverts(
-        error("AccessControlUnauthorizedAccount", alice, vault.DEPOSITOR_ROLE())
-    ):
+    with brownie.reverts(error("AccessControlUnauthorizedAccount", alice, vault.DEPOSITOR_ROLE())):
         vault.depositToPool(alice, usdt, USDT, {"from": alice})

@@ -1,0 +1,72 @@
+"""submitBatch: many certificates, each with its own quorum; bad ones are skipped."""
+
+import brownie
+from certificates import certify, malleable
+from conftest import UNIT, USDT
+from revert_reasons import error, selector, selector_of, unauthorized
+
+
+def test_it_settles_good_certificates_and_skips_bad_ones_without_reverting(
+    funded, processor, vault, usdt, alice, bob, carol, settler, domain, committee, make_order
+):
+    good_1 = make_order(recipient=bob, amount=10 * UNIT, sequence=0)
+    replay = good_1
+    below = make_order(recipient=carol, amount=5 * UNIT, sequence=1)
+    good_2 = make_order(recipient=carol, amount=3 * UNIT, sequence=2)
+    too_big = make_order(sender=bob, recipient=carol, amount=5_000 * UNIT, sequence=0)
+    orders = [good_1, replay, below, good_2, too_big]
+    signatures = [
+        certify(domain, good_1, committee[:3]),
+        certify(domain, replay, committee[1:]),
+        certify(domain, below, committee[:2]),
+        certify(domain, good_2, committee[:3]),
+        certify(domain, too_big, committee[:3]),
+    ]
+    tx = processor.submitBatch([o.as_tuple() for o in orders], signatures, {"from": settler})
+
+    assert tx.return_value == 2
+    settled = [
+        (e["sender"], e["sequence"], e["recipient"], e["units"])
+        for e in tx.events["PaymentSettled"]
+    ]
+    assert settled == [(alice, 0, bob, 10 * UNIT), (alice, 2, carol, 3 * UNIT)]
+    rejected = [
+        (e["index"], e["sequence"], bytes(e["reason"])) for e in tx.events["CertificateRejected"]
+    ]
+    assert rejected == [
+        (1, 0, selector("SequenceAlreadyRedeemed")),
+        (2, 1, selector("BelowQuorum")),
+        (4, 0, selector_of("InsufficientPool(address,uint256,uint256)")),
+    ]
+    assert vault.balanceOf(bob, usdt) == 10 * USDT
+    assert vault.balanceOf(carol, usdt) == 3 * USDT
+    assert processor.redeemedUpTo(alice) == 3
+    assert processor.redeemedUpTo(bob) == 0  # the refused credit rolled its replay slot back
+
+
+def test_a_malleable_or_forged_certificate_is_skipped(
+    funded, processor, settler, domain, committee, make_order
+):
+    order = make_order()
+    certificate = certify(domain, order, committee[:3])
+    twisted = malleable(certificate[:65]) + certificate[65:]
+    tx = processor.submitBatch([order.as_tuple()], [twisted], {"from": settler})
+    assert tx.return_value == 0
+    assert bytes(tx.events["CertificateRejected"]["reason"]) == selector("InvalidSignature")
+
+
+def test_a_stranger_cannot_submit_a_batch(
+    funded, processor, stranger, domain, committee, make_order
+):
+    order = make_order()
+    with brownie.reverts(unauthorized(stranger, processor.SETTLER_ROLE())):
+        processor.submitBatch(
+            [order.as_tuple()], [certify(domain, order, committee[:3])], {"from": stranger}
+        )
+
+
+def test_lengths_must_match_and_batches_cannot_be_empty(funded, processor, settler, make_order):
+    with brownie.reverts(error("LengthMismatch")):
+        processor.submitBatch([make_order().as_tuple()], [], {"from": settler})
+    with brownie.reverts(error("EmptyBatch")):
+        processor.submitBatch([], [], {"from": settler})
