@@ -82,10 +82,11 @@ def _address(value: str, field: str) -> str:
 
 
 def _uint(value: int, field: str, maximum: int) -> int:
-    # bool is an int subclass: refuse it, and refuse floats outright (money is never a float)
-    if type(value) is not int or not 0 <= value <= maximum:
+    # int subclasses (web3/Brownie return some) are fine; bool is refused, and floats or
+    # Decimals outright: money is never a float
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= maximum:
         raise ValueError(f"{field} must be an int in [0, {maximum}], got {value!r}")
-    return value
+    return int(value)
 
 
 @dataclass(frozen=True)
@@ -96,7 +97,7 @@ class Domain:
     verifying_contract: str
 
     def __post_init__(self) -> None:
-        _uint(self.chain_id, "chain_id", UINT256_MAX)
+        object.__setattr__(self, "chain_id", _uint(self.chain_id, "chain_id", UINT256_MAX))
         object.__setattr__(
             self,
             "verifying_contract",
@@ -126,9 +127,12 @@ class TransferOrder:
     def __post_init__(self) -> None:
         for field in ("sender", "recipient", "token"):
             object.__setattr__(self, field, _address(getattr(self, field), field))
-        _uint(self.amount, "amount", UINT256_MAX)
-        _uint(self.sequence, "sequence", UINT64_MAX)
-        _uint(self.epoch, "epoch", UINT64_MAX)
+        for field, maximum in (
+            ("amount", UINT256_MAX),
+            ("sequence", UINT64_MAX),
+            ("epoch", UINT64_MAX),
+        ):
+            object.__setattr__(self, field, _uint(getattr(self, field), field, maximum))
 
     def as_message(self) -> dict[str, Any]:
         return {
@@ -162,9 +166,12 @@ class BatchItem:
     def __post_init__(self) -> None:
         object.__setattr__(self, "sender", _address(self.sender, "sender"))
         object.__setattr__(self, "recipient", _address(self.recipient, "recipient"))
-        _uint(self.sequence, "sequence", UINT64_MAX)
-        _uint(self.token_id, "token_id", UINT32_MAX)
-        _uint(self.amount, "amount", UINT96_MAX)
+        for field, maximum in (
+            ("sequence", UINT64_MAX),
+            ("token_id", UINT32_MAX),
+            ("amount", UINT96_MAX),
+        ):
+            object.__setattr__(self, field, _uint(getattr(self, field), field, maximum))
 
     def words(self) -> tuple[bytes, bytes]:
         head = (int(self.sender, 16) << 96) | (self.sequence << 32) | self.token_id
@@ -221,8 +228,8 @@ def vote_message(domain: Domain, order: TransferOrder) -> SignableMessage:
 def batch_message(
     domain: Domain, epoch: int, batch_id: int, hash_of_items: bytes
 ) -> SignableMessage:
-    _uint(epoch, "epoch", UINT64_MAX)
-    _uint(batch_id, "batch_id", UINT64_MAX)
+    epoch = _uint(epoch, "epoch", UINT64_MAX)
+    batch_id = _uint(batch_id, "batch_id", UINT64_MAX)
     if len(hash_of_items) != 32:
         raise ValueError("items hash must be 32 bytes")
     return _typed(

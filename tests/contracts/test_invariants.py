@@ -1,0 +1,79 @@
+"""Property: whatever mix of deposits, withdrawals and settlements happens, the vault's token
+balance equals the sum of its internal balances (pool + every account), per token."""
+
+import pytest
+from brownie.test import given, strategy
+from certificates import certify, sign_batch
+from conftest import UNIT
+from hypothesis import settings
+from hypothesis import strategies as st
+
+from fastpay_protocol import typed_data as td
+
+DEPOSIT, COMMITTEE_BATCH, CERTIFICATE, WITHDRAW = range(4)
+
+operations = st.lists(
+    st.tuples(
+        strategy("uint8", max_value=3),  # operation
+        strategy("uint8", max_value=2),  # user index
+        strategy("uint8", max_value=1),  # token index
+        strategy("uint256", min_value=1, max_value=400),  # whole USD
+        strategy("uint256", max_value=10**6 - 1),  # extra ledger units (sub-dollar)
+    ),
+    min_size=1,
+    max_size=8,
+)
+
+
+@pytest.fixture(scope="module")
+def users(funded, registry, vault, usdt, usdc, carol, alice, bob):
+    registry.registerUser({"from": carol})
+    usdt.mint(carol, 10_000 * 10**18, {"from": carol})
+    usdc.mint(carol, 10_000 * 10**6, {"from": carol})
+    usdt.approve(vault, 2**256 - 1, {"from": carol})
+    usdc.approve(vault, 2**256 - 1, {"from": carol})
+    return [alice, bob, carol]
+
+
+def assert_vault_balances_add_up(vault, tokens, users):
+    for token in tokens:
+        internal = vault.poolBalance(token) + sum(vault.balanceOf(u, token) for u in users)
+        assert token.balanceOf(vault) == internal
+
+
+@given(ops=operations)
+@settings(max_examples=20)
+def test_the_vault_always_holds_exactly_its_internal_balances(
+    ops, users, vault, registry, processor, usdt, usdc, settler, domain, committee
+):
+    tokens = [usdt, usdc]
+    next_sequence = {str(u): processor.redeemedUpTo(u) for u in users}
+    batch_id = processor.nextBatchId()
+    for op, who, token_index, dollars, extra in ops:
+        user, other = users[who], users[(who + 1) % 3]
+        token = tokens[token_index]
+        units = dollars * UNIT + extra
+        scale = vault.scaleOf(token)
+        if op == DEPOSIT:
+            registry.depositTokens(token, units * scale, {"from": user})
+        elif op == COMMITTEE_BATCH:
+            seq = next_sequence[str(user)]
+            words = td.pack_batch_items(
+                [td.BatchItem(str(user), seq, token_index, str(other), units)]
+            )
+            signatures = sign_batch(domain, 1, batch_id, words, committee[:3])
+            tx = processor.submitCommitteeBatch(1, batch_id, words, signatures, {"from": settler})
+            batch_id += 1
+            next_sequence[str(user)] += tx.return_value
+        elif op == CERTIFICATE:
+            seq = next_sequence[str(user)]
+            order = td.TransferOrder(str(user), str(other), token.address, units, seq, 1)
+            tx = processor.submitBatch(
+                [order.as_tuple()], [certify(domain, order, committee[:3])], {"from": settler}
+            )
+            next_sequence[str(user)] += tx.return_value
+        else:
+            amount = min(vault.balanceOf(user, token), units * scale)
+            if amount:
+                vault.withdraw(token, amount, user, {"from": user})
+        assert_vault_balances_add_up(vault, tokens, users)
