@@ -60,7 +60,9 @@ def idempotent(view_method):
                 [IdempotencyRecord(user=request.user, key=key, request_hash=fingerprint)],
                 ignore_conflicts=True,
             )
-            record = IdempotencyRecord.objects.select_for_update().get(user=request.user, key=key)
+            record = IdempotencyRecord.objects.select_for_update(no_key=True).get(
+                user=request.user, key=key
+            )
             if record.request_hash != fingerprint:
                 raise IdempotencyError(param=HEADER)
             if record.response_status is not None:

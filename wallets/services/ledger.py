@@ -4,6 +4,11 @@ Lock discipline: every caller locks the LedgerAccount rows it touches through
 `accounts_lock`, which takes them in primary-key order, so two transfers that cross
 (A->B and B->A) queue instead of deadlocking. User rows (payment sequences) are always
 locked before accounts.
+
+Every lock is FOR NO KEY UPDATE (`no_key=True`): inserting a row with a foreign key takes
+FOR KEY SHARE on the referenced row, which a plain FOR UPDATE blocks. With FOR UPDATE, a
+payment inserted towards a payee whose own payment holds the payee's user row would wait
+on it while that payment waits on our account locks: a deadlock PostgreSQL really shows.
 """
 
 from collections import defaultdict
@@ -62,7 +67,7 @@ def accounts_lock(account_ids: Iterable[int]) -> dict[int, LedgerAccount]:
     Must run inside a transaction; the locks last until it ends.
     """
     ids = sorted(set(account_ids))
-    locked = LedgerAccount.objects.select_for_update().filter(id__in=ids).order_by("id")
+    locked = LedgerAccount.objects.select_for_update(no_key=True).filter(id__in=ids).order_by("id")
     return {account.id: account for account in locked}
 
 

@@ -106,7 +106,7 @@ def payment_create_batch(*, payer: User, items: Sequence[PaymentItem]) -> list[I
     """
     results = [ItemResult() for _ in items]
     with transaction.atomic():
-        payer = User.objects.select_for_update().get(pk=payer.pk)
+        payer = User.objects.select_for_update(no_key=True).get(pk=payer.pk)
         if not payer.is_approved:
             raise AccountNotApproved("your account is not approved to send payments")
 
@@ -211,7 +211,10 @@ def _accounts_for(payer: User, accepted) -> dict[tuple[int, int, str], LedgerAcc
         (a.owner_id, a.token_id, a.kind): a
         for a in LedgerAccount.objects.filter(owner_id__in=owners, token_id__in=tokens)
     }
-    for owner, token, kind in wanted:
+    # Create missing accounts in one canonical order (we already hold the payer's row lock):
+    # two transactions inserting the same pair of accounts in opposite orders could
+    # otherwise wait on each other's uncommitted unique-index entries.
+    for owner, token, kind in sorted(wanted, key=lambda w: (w[0].pk, w[1].pk, w[2])):
         if (owner.pk, token.pk, kind) not in found:
             found[(owner.pk, token.pk, kind)] = user_account(owner, token, kind)
     return found
@@ -310,7 +313,7 @@ def _payment_event(payment: Payment, topic: str | None = None) -> OutboxEvent:
 
 def _payment_lock(payment_id) -> Payment:
     payment = (
-        Payment.objects.select_for_update(of=("self",))
+        Payment.objects.select_for_update(of=("self",), no_key=True)
         .select_related("token", "payer", "payee")
         .filter(pk=payment_id)
         .first()

@@ -58,7 +58,7 @@ def _user_set_status(
     reason: str = "",
 ) -> User:
     with transaction.atomic():
-        user = User.objects.select_for_update().get(pk=user_id)
+        user = User.objects.select_for_update(no_key=True).get(pk=user_id)
         if user.status == status:
             return user  # already there: approving twice is harmless
         if user.status not in allowed_from:

@@ -1,0 +1,130 @@
+"""Real threads against PostgreSQL: crossing payments and duplicate idempotency keys.
+
+Each thread has its own database connection, so the row locks are real. Skipped on the
+SQLite default, which serialises every writer and cannot show a deadlock.
+"""
+
+import threading
+from collections import Counter
+
+import pytest
+from django.db import connection, connections
+from rest_framework.test import APIClient
+from rest_framework_simplejwt.tokens import RefreshToken
+
+from wallets.models import AccountKind, LedgerAccount, Payment, Token
+from wallets.services.checks import ledger_check_run
+
+pytestmark = [
+    pytest.mark.postgres,
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+    pytest.mark.skipif(
+        connection.vendor != "postgresql", reason="row-lock concurrency needs PostgreSQL"
+    ),
+]
+
+
+def run_threads(count: int, target) -> list:
+    """Start `count` threads at once (barrier), return what each one returned."""
+    barrier = threading.Barrier(count)
+    results: list = [None] * count
+
+    def worker(index):
+        try:
+            barrier.wait()
+            results[index] = target(index)
+        except BaseException as exc:  # surface anything to the assertion below
+            results[index] = exc
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    return results
+
+
+def client(user) -> APIClient:
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {RefreshToken.for_user(user).access_token}")
+    return api
+
+
+def test_crossing_payments_never_deadlock_overdraw_or_lose_money(alice, bob, stranger, fund):
+    usdt = Token.objects.get(symbol="USDT")
+    users = [alice, bob, stranger]
+    for user in users:
+        fund(user, usdt, 20)
+    names = [u.username for u in users]
+
+    def send(index):
+        payer = users[index % 3]
+        payee = names[(index + 1 + index // 3) % 3]
+        if payee == payer.username:
+            payee = names[(index + 2) % 3]
+        api = client(payer)
+        statuses = []
+        for n in range(25):
+            body = {"payee": payee, "token": "USDT", "amount": f"{1 + (index + n) % 3}.5"}
+            statuses.append(api.post("/api/v1/payments/", body, format="json").status_code)
+        return statuses
+
+    results = run_threads(8, send)
+
+    errors = [r for r in results if isinstance(r, BaseException)]
+    assert not errors, errors
+    statuses = Counter(code for thread in results for code in thread)
+    assert set(statuses) <= {201, 402}, statuses  # a deadlock would surface as a 500
+    assert statuses[201] == Payment.objects.count() > 0
+    balances = LedgerAccount.objects.filter(owner__in=users, token=usdt)
+    assert all(account.balance >= 0 for account in balances)
+    assert sum(a.balance for a in balances if a.kind == AccountKind.AVAILABLE) == 60_000_000
+    assert ledger_check_run(record=False).drift_count == 0
+
+
+def test_concurrent_requests_with_one_idempotency_key_make_one_payment(alice, bob, fund):
+    usdt = Token.objects.get(symbol="USDT")
+    fund(alice, usdt, 100)
+    body = {"payee": "bob", "token": "USDT", "amount": "7"}
+
+    def send(_):
+        response = client(alice).post(
+            "/api/v1/payments/", body, format="json", HTTP_IDEMPOTENCY_KEY="same-key"
+        )
+        return response.status_code, response.json()
+
+    results = run_threads(8, send)
+
+    errors = [r for r in results if isinstance(r, BaseException)]
+    assert not errors, errors
+    assert {status for status, _ in results} == {201}
+    assert len({body["id"] for _, body in results}) == 1
+    assert Payment.objects.count() == 1
+    account = LedgerAccount.objects.get(owner=alice, token=usdt, kind=AccountKind.AVAILABLE)
+    assert account.balance == 93_000_000
+
+
+def test_concurrent_batches_from_one_payer_never_overdraw(alice, bob, stranger, fund):
+    usdt = Token.objects.get(symbol="USDT")
+    fund(alice, usdt, 50)
+    items = [
+        {"payee": "bob", "token": "USDT", "amount": "1"},
+        {"payee": "stranger", "token": "USDT", "amount": "1"},
+    ] * 5
+
+    def send(_):
+        return (
+            client(alice).post("/api/v1/payments/batch/", {"payments": items}, format="json").json()
+        )
+
+    results = run_threads(8, send)
+
+    errors = [r for r in results if isinstance(r, BaseException)]
+    assert not errors, errors
+    succeeded = sum(r["succeeded"] for r in results)
+    assert succeeded == 50 == Payment.objects.count()
+    account = LedgerAccount.objects.get(owner=alice, token=usdt, kind=AccountKind.AVAILABLE)
+    assert account.balance == 0
+    assert ledger_check_run(record=False).drift_count == 0
