@@ -29,6 +29,9 @@ $(STAMP): requirements.txt requirements-dev.txt
 	rm -f $(VENV)/.installed-*
 	touch $@
 
+# mk/*.mk add their own targets and may append prerequisites of the app suite to
+# TEST_APP_DEPS (e.g. a browser for admin tests).
+TEST_APP_DEPS :=
 -include mk/*.mk
 
 migrate: venv
@@ -48,7 +51,7 @@ format: venv
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-test-app: venv
+test-app: venv $(TEST_APP_DEPS)
 	$(BIN)/python manage.py makemigrations --check --dry-run >/dev/null || \
 		(echo "models changed without a migration: run manage.py makemigrations" && exit 1)
 	$(BIN)/pytest tests --ignore=tests/contracts -q -p no:cacheprovider $(PYTEST_ARGS)
