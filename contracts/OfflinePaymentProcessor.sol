@@ -123,7 +123,9 @@ contract OfflinePaymentProcessor is AccessControl, Pausable, ReentrancyGuard {
     ///      word 1 = recipient << 96 | amount (ledger units, < 2**96)
     ///      The committee signs EIP-712 Batch(epoch, batchId, itemsHash) with
     ///      itemsHash = keccak256 of the concatenated words. A bad signature set reverts the
-    ///      whole call; an item already redeemed (or otherwise unsettleable) is skipped.
+    ///      whole call; an item already redeemed, for an unknown token, to the zero address or
+    ///      above what the pool holds is skipped with CertificateRejected. Accepted items are
+    ///      credited by one vault call (the per-item cost is what the gas target is about).
     /// @return settled Number of items settled.
     function submitCommitteeBatch(
         uint64 epoch,
@@ -140,14 +142,34 @@ contract OfflinePaymentProcessor is AccessControl, Pausable, ReentrancyGuard {
         if (reason != bytes4(0)) revert CertificateInvalid(reason);
         nextBatchId = batchId + 1;
 
-        for (uint256 w = 0; w < words; w += 2) {
+        TokenCache memory cache = _newCache();
+        uint256[] memory credits = new uint256[](words);
+        for (uint256 w = 0; w < words;) {
             uint256 head = uint256(items[w]);
             uint256 tail = uint256(items[w + 1]);
             address sender = address(uint160(head >> 96));
             uint64 sequence = uint64(head >> 32);
-            reason = _settleById(sender, sequence, uint32(head), address(uint160(tail >> 96)), uint96(tail));
-            if (reason == bytes4(0)) ++settled;
-            else emit CertificateRejected(w / 2, sender, sequence, reason);
+            reason = _acceptItem(cache, sender, sequence, uint32(head), tail);
+            // Unchecked: w, settled <= words, far below 2**255 (indexing stays bounds-checked).
+            unchecked {
+                w += 2;
+                if (reason != bytes4(0)) {
+                    emit CertificateRejected(w / 2 - 1, sender, sequence, reason);
+                    continue;
+                }
+                credits[2 * settled] = uint32(head);
+                credits[2 * settled + 1] = tail;
+                ++settled;
+            }
+            emit PaymentSettled(
+                sender, sequence, address(uint160(tail >> 96)), cache.token[uint32(head)], uint96(tail)
+            );
+        }
+        if (settled != 0) {
+            assembly ("memory-safe") {
+                mstore(credits, mul(settled, 2)) // shrink to the accepted items
+            }
+            vault.creditBatch(credits);
         }
         emit CommitteeBatchSettled(batchId, epoch, itemsHash, words / 2, settled);
     }
@@ -193,20 +215,41 @@ contract OfflinePaymentProcessor is AccessControl, Pausable, ReentrancyGuard {
         }
     }
 
-    function _settleById(address sender, uint64 sequence, uint256 tokenId, address recipient, uint256 units)
+    /// @dev What a committee batch may still take from the pool, per vault token id, so an
+    ///      item the vault could not pay is skipped here instead of reverting the vault's
+    ///      single credit call. `poolLeft[id]` stores pool + 1 once loaded (0 = not loaded).
+    struct TokenCache {
+        address[] token;
+        uint256[] scale;
+        uint256[] poolLeft;
+    }
+
+    function _newCache() private view returns (TokenCache memory cache) {
+        uint256 count = vault.tokenCount();
+        cache.token = new address[](count);
+        cache.scale = new uint256[](count);
+        cache.poolLeft = new uint256[](count);
+    }
+
+    /// @dev Checks one committee-batch item and, if it can settle, records its sequence and
+    ///      reserves its amount in `cache`. Returns 0 or the skip reason.
+    function _acceptItem(TokenCache memory cache, address sender, uint64 sequence, uint256 tokenId, uint256 tail)
         private
         returns (bytes4)
     {
-        if (recipient == address(0)) return ZeroRecipient.selector;
-        uint256 previous = redeemedUpTo[sender];
-        if (sequence < previous) return SequenceAlreadyRedeemed.selector;
-        redeemedUpTo[sender] = uint256(sequence) + 1;
-        try vault.creditById(tokenId, recipient, units) returns (address token, uint256) {
-            emit PaymentSettled(sender, sequence, recipient, token, units);
-            return bytes4(0);
-        } catch (bytes memory err) {
-            redeemedUpTo[sender] = previous;
-            return bytes4(err);
+        if (tail >> 96 == 0) return ZeroRecipient.selector;
+        if (sequence < redeemedUpTo[sender]) return SequenceAlreadyRedeemed.selector;
+        if (tokenId >= cache.token.length) return TokenVault.UnknownTokenId.selector;
+        uint256 left = cache.poolLeft[tokenId];
+        if (left == 0) {
+            uint256 pool;
+            (cache.token[tokenId], cache.scale[tokenId], pool) = vault.tokenState(tokenId);
+            left = pool + 1;
         }
+        uint256 amount = uint256(uint96(tail)) * cache.scale[tokenId];
+        if (amount >= left) return TokenVault.InsufficientPool.selector;
+        cache.poolLeft[tokenId] = left - amount;
+        redeemedUpTo[sender] = uint256(sequence) + 1;
+        return bytes4(0);
     }
 }

@@ -174,18 +174,58 @@ contract TokenVault is AccessControl, Pausable, ReentrancyGuard {
         return _credit(token, account, units);
     }
 
-    /// @notice Same as `credit`, with the token given by its id (compact batches).
-    /// @return token The token address of `tokenId`.
-    /// @return amount The credited base units.
-    function creditById(uint256 tokenId, address account, uint256 units)
+    /// @notice Credit many accounts at once (the committee-batch path).
+    /// @dev `credits` holds pairs of words: tokenId, then recipient << 96 | units (ledger
+    ///      units, 96 bits). Runs of the same token debit the pool once. The processor has
+    ///      already checked every item against `tokenState`, so a failure here (unknown
+    ///      token, pool too small) reverts the whole call.
+    function creditBatch(uint256[] calldata credits)
         external
         onlyRole(PROCESSOR_ROLE)
         whenNotPaused
-        returns (address token, uint256 amount)
+    {
+        uint256 length = credits.length;
+        uint256 currentId = type(uint256).max;
+        address token;
+        uint256 scale;
+        uint256 debit;
+        for (uint256 i = 0; i < length;) {
+            uint256 tokenId;
+            uint256 word;
+            // Unchecked arithmetic (indexing stays bounds-checked): units < 2**96 and
+            // scale <= 10**36 < 2**120, so no amount or batch debit can overflow, and no balance
+            // can exceed what the vault holds, which the pool check below enforces.
+            unchecked {
+                tokenId = credits[i];
+                word = credits[i + 1];
+                i += 2;
+            }
+            if (tokenId != currentId) {
+                if (debit != 0) _debitPool(token, debit);
+                debit = 0;
+                if (tokenId >= tokens.length) revert UnknownTokenId(tokenId);
+                currentId = tokenId;
+                token = tokens[tokenId];
+                scale = tokenConfig[token].scale;
+            }
+            unchecked {
+                uint256 amount = uint256(uint96(word)) * scale;
+                debit += amount;
+                balanceOf[address(uint160(word >> 96))][token] += amount;
+            }
+        }
+        if (debit != 0) _debitPool(token, debit);
+    }
+
+    /// @notice Address, ledger-unit scale and pool balance (base units) of token `tokenId`.
+    function tokenState(uint256 tokenId)
+        external
+        view
+        returns (address token, uint256 scale, uint256 pool)
     {
         if (tokenId >= tokens.length) revert UnknownTokenId(tokenId);
         token = tokens[tokenId];
-        amount = _credit(token, account, units);
+        return (token, tokenConfig[token].scale, poolBalance[token]);
     }
 
     /// @notice Withdraw the caller's own balance to `to`.
@@ -264,6 +304,14 @@ contract TokenVault is AccessControl, Pausable, ReentrancyGuard {
     }
 
     // ---------------------------------------------------------------- internals
+
+    function _debitPool(address token, uint256 amount) private {
+        uint256 pool = poolBalance[token];
+        if (pool < amount) revert InsufficientPool(token, pool, amount);
+        unchecked {
+            poolBalance[token] = pool - amount;
+        }
+    }
 
     function _credit(address token, address account, uint256 units) private returns (uint256 amount) {
         uint256 scale = tokenConfig[token].scale;

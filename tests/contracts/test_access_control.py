@@ -14,7 +14,7 @@ CASES = [
     ("vault", "depositToPool", (ONE, ONE, 1), "DEPOSITOR_ROLE"),
     ("vault", "withdrawFor", (ONE, ONE, 1, ONE), "DEPOSITOR_ROLE"),
     ("vault", "credit", (ONE, ONE, 1), "PROCESSOR_ROLE"),
-    ("vault", "creditById", (0, ONE, 1), "PROCESSOR_ROLE"),
+    ("vault", "creditBatch", ([0, 1],), "PROCESSOR_ROLE"),
     ("vault", "pause", (), "GUARDIAN_ROLE"),
     ("vault", "unpause", (), ADMIN),
     ("vault", "setMigrationDelay", (3 * 86400,), ADMIN),

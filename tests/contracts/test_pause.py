@@ -38,11 +38,17 @@ def test_a_paused_vault_stops_deposits_withdrawals_and_credits(
     nxt = make_order(sequence=1)
     with brownie.reverts(PAUSED):
         processor.processOfflinePayment(nxt.as_tuple(), certify(domain, nxt, committee[:3]))
-    # batches do not revert: each item is skipped with the vault's reason, nothing redeemed
+    # per-certificate batches skip each item with the vault's reason, nothing redeemed
     tx = processor.submitBatch(
         [nxt.as_tuple()], [certify(domain, nxt, committee[:3])], {"from": settler}
     )
     assert bytes(tx.events["CertificateRejected"]["reason"]) == selector_of("EnforcedPause()")
+    assert processor.redeemedUpTo(alice) == 1
+    # a committee batch credits through one vault call, so it reverts as a whole
+    words = td.pack_batch_items([td.BatchItem(str(alice), 1, 0, str(bob), UNIT)])
+    signatures = sign_batch(domain, 1, 0, words, committee[:3])
+    with brownie.reverts(PAUSED):
+        processor.submitCommitteeBatch(1, 0, words, signatures, {"from": settler})
     assert processor.redeemedUpTo(alice) == 1
 
 

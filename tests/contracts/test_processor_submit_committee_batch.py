@@ -158,3 +158,26 @@ def test_malformed_item_lists_are_refused(funded, processor, settler):
         processor.submitCommitteeBatch(1, 0, [], b"", {"from": settler})
     with brownie.reverts(error("MalformedItems")):
         processor.submitCommitteeBatch(1, 0, [b"\x00" * 32], b"", {"from": settler})
+
+
+def test_items_are_checked_against_what_the_pool_has_left_in_this_batch(
+    funded, processor, vault, usdt, usdc, alice, bob, carol, settler, domain, committee
+):
+    # the pool holds 1,000 USDT: the second 600 USDT item would overdraw it, even with a
+    # USDC item in between, and is skipped instead of reverting the batch
+    words = items_for(
+        td.BatchItem(str(alice), 0, 0, str(bob), 600 * UNIT),
+        td.BatchItem(str(alice), 1, 1, str(carol), 1 * UNIT),
+        td.BatchItem(str(bob), 0, 0, str(carol), 600 * UNIT),
+        td.BatchItem(str(carol), 0, 0, str(bob), 400 * UNIT),
+    )
+    signatures = sign_batch(domain, 1, 0, words, committee[:3])
+    tx = processor.submitCommitteeBatch(1, 0, words, signatures, {"from": settler})
+    assert tx.return_value == 3
+    assert [(e["index"], bytes(e["reason"])) for e in tx.events["CertificateRejected"]] == [
+        (2, selector_of("InsufficientPool(address,uint256,uint256)"))
+    ]
+    assert vault.balanceOf(bob, usdt) == 1_000 * USDT
+    assert vault.balanceOf(carol, usdc) == USDC
+    assert vault.poolBalance(usdt) == 0
+    assert processor.redeemedUpTo(bob) == 0 and processor.redeemedUpTo(carol) == 1
