@@ -103,8 +103,16 @@ class Config:
             # failing with "database is locked" when it upgrades a read lock.
             db["OPTIONS"] = {"transaction_mode": "IMMEDIATE", "timeout": 30}
         else:
-            db["CONN_MAX_AGE"] = self.positive_int("DB_CONN_MAX_AGE", default=60)
-            db["CONN_HEALTH_CHECKS"] = True
+            # A psycopg connection pool per process works for WSGI threads and for ASGI,
+            # where Django's persistent connections would pile up one per async context.
+            db["CONN_MAX_AGE"] = 0
+            db["OPTIONS"] = {
+                "pool": {
+                    "min_size": 1,
+                    "max_size": self.positive_int("DB_POOL_MAX_SIZE", default=8),
+                    "timeout": 10,
+                }
+            }
         return db
 
     def redis_url(self, name: str, *, default: str) -> str:

@@ -22,7 +22,7 @@ def test_a_postgres_url_becomes_a_postgres_database():
         "db.internal",
         "fastpay",
     )
-    assert db["CONN_HEALTH_CHECKS"] is True
+    assert db["OPTIONS"]["pool"]["max_size"] == 8
 
 
 def test_every_wrong_variable_is_reported_by_name():

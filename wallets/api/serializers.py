@@ -45,6 +45,10 @@ class TokenField(serializers.SlugRelatedField):
     def to_internal_value(self, data):
         if isinstance(data, str):
             data = data.upper()
+        # A batch passes every token in its context: one query per request, not per item.
+        known = self.context.get("tokens")
+        if known is not None and data in known:
+            return known[data]
         try:
             return super().to_internal_value(data)
         except serializers.ValidationError as exc:

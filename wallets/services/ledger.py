@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.utils import timezone
 
 from wallets.errors import InsufficientFunds, LedgerImbalance
 from wallets.models import (
@@ -163,10 +163,17 @@ def ledger_post_many(
             for line in item.lines
         ]
     )
+    # One UPDATE for every touched account: we hold their row locks, so writing the
+    # computed balances is as safe as balance = balance + delta, and far fewer round trips.
+    now = timezone.now()
+    changed = []
     for account_id, delta in sorted(deltas.items()):
         if delta:
-            LedgerAccount.objects.filter(id=account_id).update(balance=F("balance") + delta)
-            locked[account_id].balance += delta
+            account = locked[account_id]
+            account.balance += delta
+            account.updated_at = now
+            changed.append(account)
+    LedgerAccount.objects.bulk_update(changed, ["balance", "updated_at"])
     return entries
 
 
