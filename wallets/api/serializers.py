@@ -2,6 +2,7 @@
 
 from decimal import Decimal
 
+from django.conf import settings
 from rest_framework import serializers
 
 from fastpay.models import ApiKey, ApiKeyScope
@@ -153,7 +154,7 @@ class PaymentBatchSerializer(serializers.Serializer):
     payments = serializers.ListField(
         child=serializers.DictField(),
         min_length=1,
-        max_length=500,
+        max_length=settings.FASTPAY_BATCH_MAX_ITEMS,
         help_text="Up to 500 payment objects (same fields as a single payment).",
     )
 
