@@ -157,6 +157,9 @@ def run(batch_sizes):
     from eth_account import Account
     from eth_utils import keccak
 
+    from scripts.anvil_receipts import install as wait_for_receipts
+
+    wait_for_receipts()
     admin, settler = accounts[0], accounts[1]
     authorities = [Account.from_key(keccak(text=f"fastpay-bench-authority-{i}")) for i in range(7)]
     counter = iter(range(10**9))

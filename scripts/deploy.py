@@ -145,6 +145,9 @@ def _abi(name):
 
 
 def main():
+    from scripts.anvil_receipts import install as wait_for_receipts
+
+    wait_for_receipts()
     config_path = Path(os.environ.get("COMMITTEE_CONFIG", DEFAULT_CONFIG))
     output = Path(os.environ.get("DEPLOYMENT_JSON", DEFAULT_OUTPUT))
     config = json.loads(config_path.read_text())

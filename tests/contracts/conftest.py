@@ -9,7 +9,10 @@ from brownie import MockUSDC, MockUSDT, accounts, chain
 from certificates import AUTHORITIES, domain_of
 
 from fastpay_protocol import typed_data as td
+from scripts.anvil_receipts import install as wait_for_receipts
 from scripts.deploy import deploy_fastpay, list_tokens, register_committee
+
+wait_for_receipts()
 
 STAKE = 10 * 10**18
 USDT = 10**18  # one USDT in base units (18 decimals, as on BSC)
