@@ -1,0 +1,181 @@
+"""Circuit breakers per token, vendor and platform.
+
+A breaker trips when, over the sliding window, the share of flagged (review or block)
+assessments in its scope reaches the threshold (with a minimum sample), or when the volume
+of one token in the scope passes the volume limit. An open breaker pauses online payments
+in its scope (PaymentsPaused) and holds offline redemptions for review; an admin resets it.
+After a reset the window restarts at the reset, so the same burst does not trip it again.
+"""
+
+from datetime import timedelta
+
+from django.db import transaction
+from django.db.models import Count, Q, Sum
+from django.utils import timezone
+
+from fastpay.errors import Conflict, NotFound
+from fastpay.events import event_record
+from fraud.errors import ReviewForbidden
+from fraud.models import (
+    Assessment,
+    AuditAction,
+    BreakerScope,
+    BreakerState,
+    CircuitBreaker,
+)
+from fraud.services.audit import audit_record
+from fraud.thresholds import thresholds_load
+from wallets.models import UserRole
+from wallets.risk import RiskDecision
+
+VENDOR_ROLES = (UserRole.VENDOR, UserRole.MERCHANT)
+
+
+def _figures(queryset) -> dict:
+    """Totals of a scope's assessments: count, flagged count, volume per token (units)."""
+    rows = queryset.values("token_id").annotate(
+        n=Count("id"),
+        flagged=Count("id", filter=~Q(decision=RiskDecision.ALLOW)),
+        volume=Sum("amount", filter=~Q(decision=RiskDecision.BLOCK)),
+    )
+    total = sum(r["n"] for r in rows)
+    flagged = sum(r["flagged"] for r in rows)
+    return {
+        "assessments": total,
+        "flagged": flagged,
+        "flagged_share_pct": round(100 * flagged / total, 1) if total else 0.0,
+        "volume_units": {str(r["token_id"]): r["volume"] or 0 for r in rows},
+    }
+
+
+def _trip_reason(figures: dict, params: dict, volume_limit_tokens: int | None, tokens) -> str:
+    if (
+        figures["assessments"] >= params["min_assessments"]
+        and figures["flagged"] * 100 >= params["flagged_share_pct"] * figures["assessments"]
+    ):
+        return (
+            f"{figures['flagged']} of {figures['assessments']} payments flagged "
+            f"({figures['flagged_share_pct']}%) in {params['window_minutes']} min"
+        )
+    if volume_limit_tokens is None:
+        return ""
+    for token in tokens:
+        volume = figures["volume_units"].get(str(token.pk), 0)
+        limit = volume_limit_tokens * 10**token.ledger_decimals
+        if volume > limit:
+            return (
+                f"{token.symbol} volume over {volume_limit_tokens} "
+                f"in {params['window_minutes']} min"
+            )
+    return ""
+
+
+def breakers_evaluate(*, tokens, payees, now=None) -> list[CircuitBreaker]:
+    """Trip every breaker (of these tokens, these vendors, the platform) whose window
+    figures pass a threshold. Runs inside the caller's transaction; returns what tripped."""
+    settings = thresholds_load()["circuit_breaker"]
+    if not settings.enabled:
+        return []
+    params = settings.params
+    now = now or timezone.now()
+    window_start = now - timedelta(minutes=params["window_minutes"])
+    tokens = sorted(set(tokens), key=lambda t: t.pk)
+    scopes = [(BreakerScope.PLATFORM, "platform", Q(), None, tokens)]
+    scopes += [
+        (BreakerScope.TOKEN, t.symbol, Q(token_id=t.pk), params["token_volume_tokens"], [t])
+        for t in tokens
+    ]
+    scopes += [
+        (BreakerScope.VENDOR, str(p.pk), Q(payee_id=p.pk), params["vendor_volume_tokens"], tokens)
+        for p in sorted(set(payees), key=lambda p: p.pk)
+        if p.role in VENDOR_ROLES
+    ]
+    existing = {
+        (b.scope, b.key): b
+        for b in CircuitBreaker.objects.filter(
+            Q(scope=BreakerScope.PLATFORM)
+            | Q(scope=BreakerScope.TOKEN, key__in=[t.symbol for t in tokens])
+            | Q(scope=BreakerScope.VENDOR, key__in=[str(p.pk) for p in payees])
+        )
+    }
+    tripped = []
+    for scope, key, where, volume_limit, scope_tokens in scopes:
+        breaker = existing.get((scope, key))
+        if breaker is not None and breaker.state == BreakerState.OPEN:
+            continue
+        start = window_start
+        if breaker is not None and breaker.reset_at and breaker.reset_at > start:
+            start = breaker.reset_at
+        figures = _figures(Assessment.objects.filter(where, created_at__gte=start))
+        reason = _trip_reason(figures, params, volume_limit, scope_tokens)
+        if reason:
+            trip = breaker_trip(scope=scope, key=key, reason=reason, figures=figures, now=now)
+            if trip is not None:
+                tripped.append(trip)
+    return tripped
+
+
+def breaker_trip(*, scope: str, key: str, reason: str, figures: dict, by=None, now=None):
+    """Open the breaker (creating its row); event circuit_breaker.tripped. Returns None if
+    it was already open (compare-and-set: two concurrent trips record one event)."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        breaker, _ = CircuitBreaker.objects.get_or_create(scope=scope, key=key)
+        changed = CircuitBreaker.objects.filter(pk=breaker.pk, state=BreakerState.CLOSED).update(
+            state=BreakerState.OPEN, tripped_at=now, trip_reason=reason[:255], figures=figures
+        )
+        if not changed:
+            return None
+        breaker.refresh_from_db()
+        payload = {"scope": scope, "key": key, "reason": reason, "figures": figures}
+        event_record(
+            topic="circuit_breaker.tripped",
+            aggregate_type="circuit_breaker",
+            aggregate_id=f"{scope}:{key}",
+            payload=payload,
+        )
+        audit_record(
+            action=AuditAction.BREAKER_TRIPPED,
+            actor=by,
+            object_type="circuit_breaker",
+            object_id=f"{scope}:{key}",
+            after=payload,
+            note=reason,
+        )
+    return breaker
+
+
+def breaker_reset(*, breaker_id: int, by, note: str = "") -> CircuitBreaker:
+    """Close an open breaker: its scope's payments flow again; event circuit_breaker.reset."""
+    if by is None or not by.has_perm("fraud.reset_circuitbreaker"):
+        raise ReviewForbidden("you may not reset circuit breakers")
+    with transaction.atomic():
+        breaker = (
+            CircuitBreaker.objects.select_for_update(no_key=True).filter(pk=breaker_id).first()
+        )
+        if breaker is None:
+            raise NotFound("no such circuit breaker")
+        if breaker.state != BreakerState.OPEN:
+            raise Conflict("this circuit breaker is not open", code="breaker_not_open")
+        before = {"state": breaker.state, "trip_reason": breaker.trip_reason}
+        breaker.state = BreakerState.CLOSED
+        breaker.reset_at = timezone.now()
+        breaker.reset_by = by
+        breaker.save(update_fields=["state", "reset_at", "reset_by"])
+        name = f"{breaker.scope}:{breaker.key}"
+        event_record(
+            topic="circuit_breaker.reset",
+            aggregate_type="circuit_breaker",
+            aggregate_id=name,
+            payload={"scope": breaker.scope, "key": breaker.key, "by": by.username, "note": note},
+        )
+        audit_record(
+            action=AuditAction.BREAKER_RESET,
+            actor=by,
+            object_type="circuit_breaker",
+            object_id=name,
+            before=before,
+            after={"state": breaker.state},
+            note=note,
+        )
+    return breaker
