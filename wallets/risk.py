@@ -1,7 +1,9 @@
 """The risk hook online payments call before money moves.
 
-`payment_risk_assess` loads the assessor named by FASTPAY_RISK_ASSESSOR. The default holds
-large payments for review; the fraud app replaces it with its rules and score.
+`payment_risk_assess` loads the assessor named by FASTPAY_RISK_ASSESSOR (the fraud app's
+rules and score by default; `large_amount_review` is the minimal fallback).
+`payment_risk_record` hands the created payments with their assessments to the recorder named
+by FASTPAY_RISK_RECORDER (empty: nothing is recorded beyond the payment's own columns).
 """
 
 from dataclasses import dataclass, field
@@ -22,7 +24,8 @@ class RiskDecision(models.TextChoices):
 class RiskAssessment:
     decision: str
     score: int = 0  # 0-100
-    reasons: list[str] = field(default_factory=list)
+    # Plain strings, or dicts {"rule", "score", "action", "text", "figures"} (fraud app).
+    reasons: list = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,3 +58,10 @@ def _assessor(path: str):
 
 def payment_risk_assess(draft: PaymentDraft) -> RiskAssessment:
     return _assessor(settings.FASTPAY_RISK_ASSESSOR)(draft)
+
+
+def payment_risk_record(pairs: list[tuple[object, RiskAssessment]]) -> None:
+    """Called in the payments' transaction, after they are inserted: (payment, assessment)."""
+    path = getattr(settings, "FASTPAY_RISK_RECORDER", "")
+    if path and pairs:
+        _assessor(path)(pairs)

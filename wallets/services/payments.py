@@ -39,7 +39,7 @@ from wallets.models import (
     Token,
     User,
 )
-from wallets.risk import PaymentDraft, RiskDecision, payment_risk_assess
+from wallets.risk import PaymentDraft, RiskDecision, payment_risk_assess, payment_risk_record
 from wallets.services.ledger import (
     Line,
     PostingBatchItem,
@@ -117,19 +117,21 @@ def payment_create_batch(*, payer: User, items: Sequence[PaymentItem]) -> list[I
             item = items[index]
             try:
                 payee = _validate_item(payer, item, payees)
+                draft = PaymentDraft(
+                    payer=payer,
+                    payee=payee,
+                    token=item.token,
+                    amount=item.amount,
+                    latitude=item.latitude,
+                    longitude=item.longitude,
+                    metadata=item.metadata,
+                )
+                # The assessor may refuse the item (e.g. a circuit breaker pauses payments).
+                risk = payment_risk_assess(draft)
             except DomainError as exc:
                 results[index].error = exc
                 continue
-            draft = PaymentDraft(
-                payer=payer,
-                payee=payee,
-                token=item.token,
-                amount=item.amount,
-                latitude=item.latitude,
-                longitude=item.longitude,
-                metadata=item.metadata,
-            )
-            accepted.append((index, item, payee, payment_risk_assess(draft)))
+            accepted.append((index, item, payee, risk))
 
         if accepted:
             _settle_accepted(payer, accepted, results)
@@ -226,6 +228,7 @@ def _settle_accepted(payer: User, accepted, results: list[ItemResult]) -> None:
     balance = {account_id: account.balance for account_id, account in locked.items()}
 
     payments: list[Payment] = []
+    assessed: list[tuple[Payment, object]] = []
     postings: list[PostingBatchItem] = []
     sequence = payer.next_payment_sequence
     for index, item, payee, risk in accepted:
@@ -264,6 +267,7 @@ def _settle_accepted(payer: User, accepted, results: list[ItemResult]) -> None:
         )
         sequence += 1
         payments.append(payment)
+        assessed.append((payment, risk))
         results[index].payment = payment
         if state == PaymentState.FAILED:
             results[index].error = PaymentBlocked(param="amount")
@@ -281,6 +285,7 @@ def _settle_accepted(payer: User, accepted, results: list[ItemResult]) -> None:
     if not payments:
         return
     Payment.objects.bulk_create(payments)
+    payment_risk_record(assessed)
     ledger_post_many(postings, locked=locked)
     events_record(_payment_event(p) for p in payments)
     User.objects.filter(pk=payer.pk).update(next_payment_sequence=sequence)
