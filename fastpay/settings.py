@@ -32,9 +32,10 @@ FASTPAY_THROTTLE_USER = config.rate("FASTPAY_THROTTLE_USER", default="6000/min")
 FASTPAY_THROTTLE_ANON = config.rate("FASTPAY_THROTTLE_ANON", default="60/min")
 FASTPAY_THROTTLE_SIGNUP = config.rate("FASTPAY_THROTTLE_SIGNUP", default="20/hour")
 FASTPAY_REVIEW_ABOVE_TOKENS = config.positive_int("FASTPAY_REVIEW_ABOVE_TOKENS", default=10_000)
-FASTPAY_RISK_ASSESSOR = config.str(
-    "FASTPAY_RISK_ASSESSOR", default="wallets.risk.large_amount_review"
-)
+FASTPAY_RISK_ASSESSOR = config.str("FASTPAY_RISK_ASSESSOR", default="fraud.hooks.payment_assess")
+FASTPAY_RISK_RECORDER = config.str("FASTPAY_RISK_RECORDER", default="fraud.hooks.payments_record")
+# Shared token buckets (fraud rate limit) live under this key prefix in REDIS_URL's database.
+FASTPAY_RATE_LIMIT_PREFIX = config.str("FASTPAY_RATE_LIMIT_PREFIX", default="fastpay:rl")
 LOG_LEVEL = config.choice(
     "LOG_LEVEL", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 )
@@ -57,6 +58,7 @@ INSTALLED_APPS = [
     "channels",
     "fastpay",
     "wallets",
+    "fraud",
 ]
 
 MIDDLEWARE = [
@@ -147,6 +149,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["fastpay.api_auth.IsApprovedUser"],
     "DEFAULT_THROTTLE_CLASSES": [
+        "fraud.throttling.PaymentRateThrottle",
         "rest_framework.throttling.UserRateThrottle",
         "rest_framework.throttling.AnonRateThrottle",
     ],
