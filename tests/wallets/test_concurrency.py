@@ -24,6 +24,17 @@ pytestmark = [
 ]
 
 
+@pytest.fixture(autouse=True)
+def _ledger_risk_only(settings):
+    """These tests exercise ledger locking with more payment requests per user and minute
+    than the fraud rate limit allows, and bursts the fraud rules would hold for review:
+    keep the minimal large-amount assessor and lift the rate limit."""
+    from fraud.models import RuleConfig
+
+    settings.FASTPAY_RISK_ASSESSOR = "wallets.risk.large_amount_review"
+    RuleConfig.objects.update_or_create(rule="rate_limit", defaults={"enabled": False})
+
+
 def run_threads(count: int, target) -> list:
     """Start `count` threads at once (barrier), return what each one returned."""
     barrier = threading.Barrier(count)
