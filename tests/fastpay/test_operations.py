@@ -83,3 +83,8 @@ def test_the_beat_schedule_runs_the_ledger_check(alice, usdt, fund):
 
     fund(alice, usdt, 1)
     assert ledger_check_task.delay().get() == 0
+
+
+def test_admin_assets_are_served_by_the_app(settings):
+    response = Client().get("/static/admin/css/base.css")
+    assert response.status_code == 200
