@@ -63,6 +63,7 @@ contract AuthorityManager is AccessControl, ReentrancyGuard {
     error NotRegistered(address authority);
     error AuthoritySlashedBefore(address authority);
     error StillBonded(uint256 unbondingEnds);
+    error StillInCommittee(uint64 epoch);
     error NothingToWithdraw();
     error EmptyCommittee();
     error RewardTooHigh(uint256 bps);
@@ -122,7 +123,8 @@ contract AuthorityManager is AccessControl, ReentrancyGuard {
         emit AuthorityRemoved(authority, ends);
     }
 
-    /// @notice A removed authority takes its stake back once unbonded.
+    /// @notice A removed authority takes its stake back once unbonded and out of the
+    ///         current committee.
     function withdrawStake() external nonReentrant {
         Authority storage a = authorities[msg.sender];
         uint256 amount = a.stake;
@@ -130,6 +132,9 @@ contract AuthorityManager is AccessControl, ReentrancyGuard {
         if (_nextCommittee.contains(msg.sender) || block.timestamp < a.unbondingEnds) {
             revert StillBonded(a.unbondingEnds);
         }
+        // removed from the next committee, but the current one still counts its votes
+        uint64 epoch = consensus.currentEpoch();
+        if (consensus.stakeOf(epoch, msg.sender) != 0) revert StillInCommittee(epoch);
         a.stake = 0;
         emit StakeWithdrawn(msg.sender, amount);
         _send(msg.sender, amount);

@@ -48,6 +48,7 @@ contract OfflinePaymentProcessor is AccessControl, Pausable, ReentrancyGuard {
     error LengthMismatch();
     error EmptyBatch();
     error MalformedItems();
+    error CreditFailed();
     error BatchOutOfOrder(uint64 expected, uint64 given);
     /// @dev Wraps a CertificateVerifier reason when a single settlement reverts.
     error CertificateInvalid(bytes4 reason);
@@ -211,7 +212,8 @@ contract OfflinePaymentProcessor is AccessControl, Pausable, ReentrancyGuard {
             return bytes4(0);
         } catch (bytes memory err) {
             redeemedUpTo[sender] = previous;
-            return bytes4(err);
+            // a revert without a selector (out of gas, bare revert) must not read as success
+            return err.length >= 4 ? bytes4(err) : CreditFailed.selector;
         }
     }
 

@@ -208,10 +208,12 @@ contract TokenVault is AccessControl, Pausable, ReentrancyGuard {
                 token = tokens[tokenId];
                 scale = tokenConfig[token].scale;
             }
+            address account = address(uint160(word >> 96));
+            if (account == address(0)) revert ZeroAddress();
             unchecked {
                 uint256 amount = uint256(uint96(word)) * scale;
                 debit += amount;
-                balanceOf[address(uint160(word >> 96))][token] += amount;
+                balanceOf[account][token] += amount;
             }
         }
         if (debit != 0) _debitPool(token, debit);

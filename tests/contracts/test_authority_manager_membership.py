@@ -78,3 +78,16 @@ def test_a_removed_authority_withdraws_its_stake_after_unbonding(manager, admin)
     assert authority.balance() - before == STAKE
     with brownie.reverts(error("NothingToWithdraw")):
         manager.withdrawStake({"from": authority})
+
+
+def test_a_removed_authority_still_in_the_current_committee_keeps_its_stake(manager, admin):
+    authority = accounts.add(AUTHORITIES[4].key)
+    manager.registerAuthority(authority, {"from": admin, "value": STAKE})
+    manager.advanceEpoch({"from": admin})  # epoch 2 counts its votes
+    manager.removeAuthority(authority, {"from": admin})
+    chain.sleep(15 * 24 * 3600)
+    with brownie.reverts(error("StillInCommittee", 2)):
+        manager.withdrawStake({"from": authority, "gas_price": 0})
+    manager.advanceEpoch({"from": admin})
+    manager.withdrawStake({"from": authority, "gas_price": 0})
+    assert manager.authorities(authority)[0] == 0

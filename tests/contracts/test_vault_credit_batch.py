@@ -70,3 +70,8 @@ def test_token_state_reports_address_scale_and_pool(funded, vault, usdt, usdc):
         assert (address, int(actual_scale), int(actual_pool)) == (token.address, scale, pool)
     with brownie.reverts(error("UnknownTokenId", 2)):
         vault.tokenState(2)
+
+
+def test_it_refuses_the_zero_address(funded, vault, processor_account):
+    with brownie.reverts(error("ZeroAddress")):
+        vault.creditBatch([0, UNIT], {"from": processor_account})
