@@ -97,6 +97,7 @@ def _review_close(review: Review, *, by, verdict: str, note: str) -> None:
     else:
         payment_reject(payment_id=review.payment_id, by=by, note=note)
         outcome, reason = ReviewOutcome.REJECTED, "rejected"
+    review.payment.refresh_from_db()
     review.state = ReviewState.CLOSED
     review.outcome = outcome
     review.close_reason = f"{reason}: {note}"
