@@ -16,7 +16,7 @@ COMMITTEE_CONFIG ?= deploy/committee.local.json
 CONTRACT_TEST_ARGS ?=
 
 .PHONY: node_modules brownie-venv solc-shim check-solc-version contracts test-contracts \
-	anvil deploy-local
+	anvil deploy-local clean-contracts
 
 node_modules: $(NODE_STAMP)
 
@@ -67,3 +67,7 @@ deploy-local: check-solc-version brownie-venv solc-shim
 	ANVIL_PORT=$(ANVIL_PORT) DEPLOYMENT_JSON=$(abspath $(DEPLOYMENT_JSON)) \
 		COMMITTEE_CONFIG=$(abspath $(COMMITTEE_CONFIG)) \
 		$(WITH_ANVIL) $(CURDIR)/$(BROWNIE_BIN)/brownie run scripts/deploy.py --network development
+
+# Everything the contract targets generate (the root `clean` only knows the app's venv).
+clean-contracts:
+	rm -rf $(BROWNIE_VENV) node_modules build .hypothesis
