@@ -36,6 +36,23 @@ FASTPAY_RISK_ASSESSOR = config.str("FASTPAY_RISK_ASSESSOR", default="fraud.hooks
 FASTPAY_RISK_RECORDER = config.str("FASTPAY_RISK_RECORDER", default="fraud.hooks.payments_record")
 # Shared token buckets (fraud rate limit) live under this key prefix in REDIS_URL's database.
 FASTPAY_RATE_LIMIT_PREFIX = config.str("FASTPAY_RATE_LIMIT_PREFIX", default="fastpay:rl")
+# The authority committee and the chain (issue 4). Paths are files the operator provisions;
+# keys in them are sealed (fastpay/keyvault.py) under FASTPAY_KEK.
+FASTPAY_KEK = config.str("FASTPAY_KEK", default="")
+FASTPAY_COMMITTEE_FILE = config.str(
+    "FASTPAY_COMMITTEE_FILE", default=str(VAR_DIR / "committee.json")
+)
+FASTPAY_PLATFORM_KEY_FILE = config.str(
+    "FASTPAY_PLATFORM_KEY_FILE", default=str(VAR_DIR / "platform-key.json")
+)
+FASTPAY_CHAIN_SENDER_KEY_FILE = config.str(
+    "FASTPAY_CHAIN_SENDER_KEY_FILE", default=str(VAR_DIR / "chain-sender-key.json")
+)
+FASTPAY_CHAIN_RPC_URL = config.str("FASTPAY_CHAIN_RPC_URL", default="http://127.0.0.1:8545")
+FASTPAY_DEPLOYMENT_JSON = config.str(
+    "FASTPAY_DEPLOYMENT_JSON", default=str(VAR_DIR / "deployment.json")
+)
+FASTPAY_COMMITTEE_TIMEOUT_S = config.positive_int("FASTPAY_COMMITTEE_TIMEOUT_S", default=5)
 LOG_LEVEL = config.choice(
     "LOG_LEVEL", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 )
@@ -59,6 +76,7 @@ INSTALLED_APPS = [
     "fastpay",
     "wallets",
     "fraud",
+    "authorities",
 ]
 
 MIDDLEWARE = [
@@ -143,6 +161,10 @@ CELERY_BEAT_SCHEDULE = {
     "ledger-check": {
         "task": "wallets.tasks.ledger_check_task",
         "schedule": timedelta(minutes=FASTPAY_LEDGER_CHECK_MINUTES),
+    },
+    "committee-health": {
+        "task": "authorities.tasks.committee_health_task",
+        "schedule": timedelta(minutes=1),
     },
     "idempotency-purge": {
         "task": "fastpay.tasks.idempotency_purge_task",

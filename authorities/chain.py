@@ -1,0 +1,70 @@
+"""The platform's chain boundary for the committee: read the deployment, report
+equivocation to AuthorityManager. Never call these inside a database transaction."""
+
+import json
+from functools import cache
+from pathlib import Path
+
+from django.conf import settings
+from eth_account import Account
+from web3 import Web3
+
+from fastpay.keyvault import kek_from_text, unseal
+
+
+class ChainUnavailable(RuntimeError):
+    """The chain (or the deployment file) cannot be reached; retry later."""
+
+
+@cache
+def deployment(path: str | None = None) -> dict:
+    path = Path(path or settings.FASTPAY_DEPLOYMENT_JSON)
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ChainUnavailable(f"cannot read the deployment file {path}: {exc}") from None
+
+
+def web3() -> Web3:
+    w3 = Web3(Web3.HTTPProvider(settings.FASTPAY_CHAIN_RPC_URL, request_kwargs={"timeout": 10}))
+    if not w3.is_connected():
+        raise ChainUnavailable(f"no chain at {settings.FASTPAY_CHAIN_RPC_URL}")
+    return w3
+
+
+def contract(w3: Web3, name: str):
+    entry = deployment()["contracts"][name]
+    return w3.eth.contract(address=entry["address"], abi=entry["abi"])
+
+
+def chain_sender_key() -> bytes:
+    """The platform's transaction key (pays gas for reports), sealed under FASTPAY_KEK."""
+    envelope = Path(settings.FASTPAY_CHAIN_SENDER_KEY_FILE).read_text()
+    return unseal(envelope, kek_from_text(settings.FASTPAY_KEK))
+
+
+def report_equivocation(
+    first_order: tuple,
+    first_sig: bytes,
+    second_order: tuple,
+    second_sig: bytes,
+    *,
+    sender_key: bytes,
+) -> str:
+    """Send AuthorityManager.reportEquivocation; return the mined transaction's hash.
+
+    Raises ChainUnavailable when the chain is unreachable, ValueError when it reverts."""
+    w3 = web3()
+    manager = contract(w3, "AuthorityManager")
+    account = Account.from_key(sender_key)
+    call = manager.functions.reportEquivocation(first_order, first_sig, second_order, second_sig)
+    call.call({"from": account.address})  # surfaces the revert reason before paying gas
+    tx = call.build_transaction(
+        {"from": account.address, "nonce": w3.eth.get_transaction_count(account.address)}
+    )
+    signed = account.sign_transaction(tx)
+    tx_hash = w3.eth.send_raw_transaction(signed.raw_transaction)
+    receipt = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=60)
+    if receipt["status"] != 1:
+        raise ValueError(f"reportEquivocation reverted in {tx_hash.hex()}")
+    return "0x" + bytes(tx_hash).hex().removeprefix("0x")

@@ -1,0 +1,1 @@
+"""Writes of the authorities app, one function per use case."""

@@ -1,0 +1,117 @@
+"""The committee registry: load members (from the deployment / committee file), and keep
+each node's health (reachable, last seen, lag) for the admin page and the metrics."""
+
+import json
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+
+from django.db import transaction
+from django.utils import timezone
+from eth_utils import to_checksum_address
+
+from authorities.models import CommitteeMember, MemberStatus
+from fastpay.errors import DomainError
+from fastpay.events import event_record
+
+HEALTH_TIMEOUT_S = 3
+
+
+class InvalidCommittee(DomainError):
+    code = "invalid_committee"
+
+
+def committee_sync(*, epoch: int, members: list[dict]) -> list[CommitteeMember]:
+    """Make the registry's members of `epoch` exactly `members` ({name, address, stake_wei,
+    url}); members of that epoch not listed are marked removed."""
+    if not members:
+        raise InvalidCommittee("a committee needs members", param="members")
+    seen = set()
+    with transaction.atomic():
+        rows = []
+        for member in members:
+            address = to_checksum_address(member["address"])
+            if address in seen:
+                raise InvalidCommittee(f"{address} is listed twice", param="members")
+            seen.add(address)
+            stake = str(int(member["stake_wei"]))
+            row, _ = CommitteeMember.objects.update_or_create(
+                epoch=epoch,
+                address=address,
+                defaults={
+                    "name": member.get("name") or address[:10],
+                    "stake_wei": stake,
+                    "url": member["url"].rstrip("/"),
+                    "status": MemberStatus.ACTIVE,
+                },
+            )
+            rows.append(row)
+        CommitteeMember.objects.filter(epoch=epoch, status=MemberStatus.ACTIVE).exclude(
+            address__in=seen
+        ).update(status=MemberStatus.REMOVED)
+        event_record(
+            topic="committee.synced",
+            aggregate_type="committee",
+            aggregate_id=epoch,
+            payload={"epoch": epoch, "members": sorted(seen)},
+        )
+    return rows
+
+
+def committee_sync_file(path: str) -> list[CommitteeMember]:
+    """Load a committee file: {"epoch", "members": [{name, address, stake|stake_wei, url}]}."""
+    with open(path) as handle:
+        data = json.load(handle)
+    members = [{**m, "stake_wei": m.get("stake_wei", m.get("stake"))} for m in data["members"]]
+    return committee_sync(epoch=int(data["epoch"]), members=members)
+
+
+def current_epoch() -> int | None:
+    latest = CommitteeMember.objects.filter(status=MemberStatus.ACTIVE).order_by("-epoch").first()
+    return latest.epoch if latest else None
+
+
+def _get_json(url: str):
+    if not url.startswith(("http://", "https://")):
+        raise ValueError(f"not an http(s) URL: {url}")
+    # Scheme checked above; member URLs are staff-entered http(s) URLs (URLField).
+    with urllib.request.urlopen(url, timeout=HEALTH_TIMEOUT_S) as response:  # noqa: S310
+        return json.loads(response.read())
+
+
+def _probe(url: str) -> tuple[bool, dict | str]:
+    try:
+        return True, _get_json(f"{url}/authority/v1/health")
+    except (OSError, urllib.error.URLError, ValueError) as exc:
+        return False, f"{exc.__class__.__name__}: {exc}"[:255]
+
+
+def committee_health_check(*, platform_address: str | None = None) -> list[CommitteeMember]:
+    """Probe every active member in parallel (never inside a transaction), then record
+    reachability and, when `platform_address` is given, each node's lag on that account."""
+    epoch = current_epoch()
+    members = list(CommitteeMember.objects.filter(epoch=epoch, status=MemberStatus.ACTIVE))
+    if not members:
+        return []
+    with ThreadPoolExecutor(max_workers=len(members)) as pool:
+        health = list(pool.map(lambda m: _probe(m.url), members))
+        sequences = list(pool.map(lambda m: _sequence(m.url, platform_address), members))
+    best = max((s for s in sequences if s is not None), default=None)
+    now = timezone.now()
+    for member, (ok, info), sequence in zip(members, health, sequences, strict=True):
+        member.reachable = ok
+        member.last_error = "" if ok else str(info)
+        if ok:
+            member.last_seen_at = now
+        member.lag = None if sequence is None or best is None else best - sequence
+        member.save(update_fields=["reachable", "last_error", "last_seen_at", "lag"])
+    return members
+
+
+def _sequence(url: str, address: str | None) -> int | None:
+    if not address:
+        return None
+    try:
+        return int(_get_json(f"{url}/authority/v1/accounts/{address}")["next_sequence"])
+    except (OSError, urllib.error.URLError, ValueError, KeyError, TypeError):
+        return None
