@@ -133,6 +133,8 @@ class EntryKind(models.TextChoices):
     RETURN = "return", "Return to payer"
     REFUND = "refund", "Refund"
     ADJUSTMENT = "adjustment", "Operator adjustment"
+    OFFLINE_FUND = "offline_fund", "Online to offline"
+    OFFLINE_DEFUND = "offline_defund", "Offline to online"
 
 
 class JournalEntry(models.Model):
