@@ -34,8 +34,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 BROWNIE_PYTHON = ROOT / ".venv-brownie" / "bin" / "python"
 TARGET_GAS_PER_PAYMENT = 20_000
-# keccak256("PaymentSettled(address,uint64,address,address,uint256)")
-SETTLED_TOPIC = bytes.fromhex("e49da7ad5b7be084fbbd5a9825c24f91de56520f39b9f2d1e74641de6be34c2e")
 
 
 def _reexec_under_brownie() -> None:
@@ -103,7 +101,7 @@ class Deployment:
         self.token = p.MockUSDT.deploy({"from": admin})
         list_tokens(self.system, admin, [self.token])
         register_committee(self.system, admin, [(a.address, 10**18) for a in authorities[:size]])
-        self.signers = authorities[:quorum]
+        self.keys = [a.key for a in authorities[:quorum]]
         self.domain = td.Domain(chain_id=chain.id, verifying_contract=self.system.verifier.address)
         self.token.mint(admin, 10**30, {"from": admin})
         self.token.approve(self.system.vault, 2**256 - 1, {"from": admin})
@@ -115,31 +113,23 @@ class Deployment:
         td = self.td
         words = td.pack_batch_items(td.BatchItem(s, sequence, 0, r, 10**6) for s, r in pairs)
         batch_id, self.next_batch_id = self.next_batch_id, self.next_batch_id + 1
-        votes = {
-            a.address: td.sign_batch(self.domain, 1, batch_id, words, a.key) for a in self.signers
-        }
+        signatures = td.sign_committee_batch(self.domain, 1, batch_id, words, self.keys)
         method = self.system.processor.submitCommitteeBatch
-        return self._settle(len(pairs), method, 1, batch_id, words, td.pack_signatures(votes))
+        return self._settle(len(pairs), method, 1, batch_id, words, signatures)
 
     def certificate_batch(self, pairs, sequence):
         td = self.td
         orders = [td.TransferOrder(s, r, self.token.address, 10**6, sequence, 1) for s, r in pairs]
-        keys = [a.key for a in self.signers]
-        sigs = [td.sign_certificate(self.domain, o, keys) for o in orders]
+        sigs = [td.sign_certificate(self.domain, o, self.keys) for o in orders]
         method = self.system.processor.submitBatch
         return self._settle(len(pairs), method, [o.as_tuple() for o in orders], sigs)
 
     def _settle(self, expected, method, *args):
-        """Send without Brownie's confirmation loop (which can race anvil on big blocks and
-        report a mined transaction as dropped); wait for the receipt with web3 instead."""
-        from brownie import web3
-
-        tx = method(*args, {"from": self.settler, "required_confs": 0})
-        receipt = web3.eth.wait_for_transaction_receipt(tx.txid, timeout=300)
-        settled = sum(1 for log in receipt["logs"] if bytes(log["topics"][0]) == SETTLED_TOPIC)
-        if receipt["status"] != 1 or settled != expected:
+        tx = method(*args, {"from": self.settler})
+        settled = len(tx.events["PaymentSettled"]) if "PaymentSettled" in tx.events else 0
+        if settled != expected:
             raise SystemExit(f"bench batch settled {settled} of {expected} payments")
-        return receipt["gasUsed"]
+        return tx.gas_used
 
 
 def run(batch_sizes):

@@ -171,7 +171,12 @@ contract TokenVault is AccessControl, Pausable, ReentrancyGuard {
         whenNotPaused
         returns (uint256 amount)
     {
-        return _credit(token, account, units);
+        uint256 scale = tokenConfig[token].scale;
+        if (scale == 0) revert TokenNotListed(token);
+        if (account == address(0)) revert ZeroAddress();
+        amount = units * scale;
+        _debitPool(token, amount);
+        balanceOf[account][token] += amount;
     }
 
     /// @notice Credit many accounts at once (the committee-batch path).
@@ -313,19 +318,6 @@ contract TokenVault is AccessControl, Pausable, ReentrancyGuard {
         unchecked {
             poolBalance[token] = pool - amount;
         }
-    }
-
-    function _credit(address token, address account, uint256 units) private returns (uint256 amount) {
-        uint256 scale = tokenConfig[token].scale;
-        if (scale == 0) revert TokenNotListed(token);
-        if (account == address(0)) revert ZeroAddress();
-        amount = units * scale;
-        uint256 pool = poolBalance[token];
-        if (pool < amount) revert InsufficientPool(token, pool, amount);
-        unchecked {
-            poolBalance[token] = pool - amount;
-        }
-        balanceOf[account][token] += amount;
     }
 
     function _withdraw(address account, address token, uint256 amount, address to)

@@ -347,6 +347,21 @@ def sign_certificate(
     return pack_signatures(votes)
 
 
+def sign_committee_batch(
+    domain: Domain,
+    epoch: int,
+    batch_id: int,
+    words: Iterable[bytes],
+    private_keys: Iterable[bytes | str],
+) -> bytes:
+    """Batch signatures of the given authorities, packed for submitCommitteeBatch."""
+    words = list(words)
+    votes = {}
+    for key in private_keys:
+        votes[Account.from_key(key).address] = sign_batch(domain, epoch, batch_id, words, key)
+    return pack_signatures(votes)
+
+
 def verify_certificate(
     domain: Domain, order: TransferOrder, signatures: bytes, stakes: Mapping[str, int]
 ) -> bool:

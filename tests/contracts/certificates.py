@@ -31,8 +31,8 @@ def certify(domain, the_order, signers):
 
 
 def sign_batch(domain, epoch, batch_id, words, signers):
-    votes = {a.address: td.sign_batch(domain, epoch, batch_id, words, a.key) for a in signers}
-    return td.pack_signatures(votes)
+    """Batch signatures of ``signers`` (eth_account accounts), sorted for the contract."""
+    return td.sign_committee_batch(domain, epoch, batch_id, words, [a.key for a in signers])
 
 
 def malleable(signature):

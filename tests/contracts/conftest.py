@@ -129,9 +129,10 @@ def domain(verifier):
 
 
 @pytest.fixture(scope="module")
-def funded(fastpay, registry, vault, usdt, usdc, alice, bob):
-    """Alice and Bob registered; Alice has deposited 1,000 USDT and 1,000 USDC into FastPay."""
-    for user in (alice, bob):
+def funded(fastpay, registry, vault, usdt, usdc, alice, bob, carol):
+    """Alice, Bob and Carol registered, holding tokens and approving the vault; Alice has
+    deposited 1,000 USDT and 1,000 USDC into FastPay."""
+    for user in (alice, bob, carol):
         registry.registerUser({"from": user})
         usdt.mint(user, 10_000 * USDT, {"from": user})
         usdc.mint(user, 10_000 * USDC, {"from": user})

@@ -26,12 +26,7 @@ operations = st.lists(
 
 
 @pytest.fixture(scope="module")
-def users(funded, registry, vault, usdt, usdc, carol, alice, bob):
-    registry.registerUser({"from": carol})
-    usdt.mint(carol, 10_000 * 10**18, {"from": carol})
-    usdc.mint(carol, 10_000 * 10**6, {"from": carol})
-    usdt.approve(vault, 2**256 - 1, {"from": carol})
-    usdc.approve(vault, 2**256 - 1, {"from": carol})
+def users(funded, alice, bob, carol):
     return [alice, bob, carol]
 
 

@@ -252,3 +252,11 @@ def test_the_module_needs_no_django():
     source = Path(td.__file__).read_text()
     assert "django" not in source.lower() and "celery" not in source.lower()
     assert "fastpay_protocol.typed_data" in sys.modules
+
+
+def test_committee_batch_signatures_are_sorted_votes_on_the_batch_digest():
+    words = td.pack_batch_items([td.BatchItem(USER.address, 1, 0, "0x" + "77" * 20, 9)])
+    packed = td.sign_committee_batch(DOMAIN, 1, 4, words, [a.key for a in AUTHORITIES[:3]])
+    message = td.batch_message(DOMAIN, 1, 4, td.items_hash(words))
+    signers = [td.recover(message, packed[i : i + 65]) for i in range(0, len(packed), 65)]
+    assert signers == sorted((a.address for a in AUTHORITIES[:3]), key=lambda a: int(a, 16))
