@@ -1,0 +1,97 @@
+"""The platform's door to the authority committee: the committee file, the platform's
+sealed key and the Django-free committee client (fastpay_protocol), behind one small API
+the services call (and tests replace)."""
+
+import json
+from functools import cache
+from pathlib import Path
+
+from django.conf import settings
+from eth_account import Account
+
+from fastpay.keyvault import kek_from_text, unseal
+from fastpay_protocol import typed_data as td
+from fastpay_protocol.messages import Certificate, Committee, InvalidCertificate, MessageError
+
+
+class CommitteeUnavailable(RuntimeError):
+    """No quorum answered in time: retry later; nothing was applied."""
+
+
+class Gateway:
+    def __init__(self, committee: Committee, platform_key: bytes | None, timeout_s: float):
+        self.committee = committee
+        self.platform_key = platform_key
+        self.timeout_s = timeout_s
+        self.platform_address = Account.from_key(platform_key).address if platform_key else None
+
+    def epoch(self) -> int:
+        return self.committee.epoch
+
+    def order(self, *, sender, recipient, token, amount, sequence, epoch) -> td.TransferOrder:
+        return td.TransferOrder(sender, recipient, token, amount, sequence, epoch)
+
+    def _client(self):
+        from fastpay_protocol.committee import CommitteeClient
+
+        return CommitteeClient(self.committee, timeout=self.timeout_s)
+
+    def certify_and_confirm(self, order: td.TransferOrder) -> dict:
+        """Sign `order` with the platform's key, gather a quorum, confirm; the certificate
+        as JSON. The same order again yields the same votes (authorities are idempotent)."""
+        from fastpay_protocol.committee_errors import CommitteeError
+
+        if self.platform_key is None:
+            raise CommitteeUnavailable("the platform has no FastPay key configured")
+        try:
+            certificate = self._client().transfer(order, self.platform_key)
+        except CommitteeError as exc:
+            raise CommitteeUnavailable(str(exc)) from exc
+        return certificate.to_json()
+
+    def verify(self, certificate: dict) -> td.TransferOrder:
+        """The certified order; ValueError when it is malformed or not a quorum."""
+        try:
+            parsed = Certificate.from_json(certificate, "certificate")
+            parsed.verify(self.committee)
+        except (MessageError, InvalidCertificate) as exc:
+            raise ValueError(str(exc)) from None
+        return parsed.order
+
+    def confirm(self, certificate: dict) -> None:
+        from fastpay_protocol.committee_errors import CommitteeError
+
+        try:
+            self._client().confirm(Certificate.from_json(certificate, "certificate"))
+        except CommitteeError as exc:
+            raise CommitteeUnavailable(str(exc)) from exc
+
+    def account_state(self, address: str) -> dict:
+        from fastpay_protocol.committee_errors import CommitteeError
+
+        try:
+            return self._client().account_state(address).to_json()
+        except CommitteeError as exc:
+            raise CommitteeUnavailable(str(exc)) from exc
+
+
+@cache
+def _load(committee_file: str, key_file: str, kek: str, timeout_s: int) -> Gateway:
+    try:
+        committee = Committee.from_json(json.loads(Path(committee_file).read_text()))
+    except (OSError, ValueError) as exc:
+        message = f"cannot load the committee file {committee_file}: {exc}"
+        raise CommitteeUnavailable(message) from None
+    key = None
+    if kek and Path(key_file).exists():
+        key = unseal(Path(key_file).read_text(), kek_from_text(kek))
+    return Gateway(committee, key, timeout_s)
+
+
+def gateway() -> Gateway:
+    return _load(
+        settings.FASTPAY_COMMITTEE_FILE,
+        settings.FASTPAY_PLATFORM_KEY_FILE,
+        settings.FASTPAY_KEK,
+        settings.FASTPAY_COMMITTEE_TIMEOUT_S,
+    )

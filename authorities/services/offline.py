@@ -1,0 +1,278 @@
+"""Moving money between a user's online balance (the ledger) and their FastPay account
+(the committee) — ARCHITECTURE.md section 4.
+
+FUND: in one transaction the user's AVAILABLE moves to CLEARING and the platform's next
+FastPay sequence is reserved for an order to the user's address; after commit the order is
+certified and confirmed by the committee (HTTP, never inside a transaction), retried until
+a quorum answers with the very same order, so the sequence lock on the authorities is
+never violated.
+
+DEFUND: the user hands in a certificate from their address to the platform's; once it is
+verified and confirmed, CLEARING moves to the user's AVAILABLE, exactly once per
+(sender, sequence) — a unique constraint, not a check.
+"""
+
+from django.db import IntegrityError, transaction
+from eth_account import Account
+from eth_account.messages import encode_defunct
+from eth_utils import to_checksum_address
+
+from authorities.gateway import CommitteeUnavailable, gateway
+from authorities.models import (
+    FastPayAccount,
+    OfflineTransfer,
+    PlatformAccount,
+    TransferDirection,
+    TransferState,
+)
+from fastpay.errors import Conflict, DomainError, IdempotencyError, NotFound
+from fastpay.events import event_record
+from wallets.errors import AccountNotApproved, TokenDisabled
+from wallets.models import AccountKind, EntryKind, Token, User
+from wallets.services.ledger import Line, ledger_post, system_account, user_account
+
+
+class NoFastPayAccount(DomainError):
+    code = "no_fastpay_account"
+    default_message = "Link a FastPay address first (POST /api/v1/offline/account)."
+
+
+class InvalidLink(DomainError):
+    code = "invalid_signature"
+
+
+class AddressTaken(Conflict):
+    code = "address_taken"
+    default_message = "This FastPay address is linked to another user."
+
+
+class InvalidCertificate(DomainError):
+    code = "invalid_certificate"
+
+
+def link_message(user: User, address: str) -> str:
+    """The text a user signs (EIP-191 personal_sign) to prove they hold `address`'s key."""
+    return f"FastPay: link {to_checksum_address(address)} to user {user.username}"
+
+
+def fastpay_account_link(*, user: User, address: str, signature: bytes) -> FastPayAccount:
+    """Link the user's FastPay address, proven by a signature with its key."""
+    try:
+        address = to_checksum_address(address)
+        signer = Account.recover_message(
+            encode_defunct(text=link_message(user, address)), signature=signature
+        )
+    except Exception:  # malformed address or signature
+        raise InvalidLink("the signature does not prove this address", param="signature") from None
+    if signer != address:
+        raise InvalidLink("the signature is not by this address's key", param="signature")
+    try:
+        with transaction.atomic():
+            account, _ = FastPayAccount.objects.update_or_create(
+                user=user, defaults={"address": address}
+            )
+    except IntegrityError:
+        raise AddressTaken(param="address") from None
+    return account
+
+
+class PlatformNotConfigured(DomainError):
+    code = "offline_unavailable"
+    status_code = 503
+    default_message = "Offline payments are not configured on this platform."
+
+
+def _platform_address() -> str:
+    address = gateway().platform_address
+    if address is None:
+        raise PlatformNotConfigured()
+    return address
+
+
+def offline_fund(
+    *, user: User, token: Token, amount: int, idempotency_key: str | None = None
+) -> OfflineTransfer:
+    """Reserve the money and the platform's next sequence; certification follows after
+    commit (`offline_fund_process`)."""
+    if not user.is_approved:
+        raise AccountNotApproved()
+    if not token.enabled:
+        raise TokenDisabled(param="token")
+    account = FastPayAccount.objects.filter(user=user).first()
+    if account is None:
+        raise NoFastPayAccount(param="address")
+    with transaction.atomic():
+        if idempotency_key:
+            previous = OfflineTransfer.objects.filter(user=user, idempotency_key=idempotency_key)
+            previous = previous.first()
+            if previous is not None:
+                if (previous.token_id, previous.amount) != (token.pk, amount):
+                    raise IdempotencyError(param="idempotency_key")
+                return previous
+        platform, _ = PlatformAccount.objects.get_or_create(address=_platform_address())
+        # The platform row lock serialises sequence assignment; taken before the ledger
+        # accounts, like the payer's user row in payments.
+        platform = PlatformAccount.objects.select_for_update(no_key=True).get(pk=platform.pk)
+        ledger_post(
+            kind=EntryKind.OFFLINE_FUND,
+            reference=f"offline:{user.pk}",
+            lines=[
+                Line(user_account(user, token, AccountKind.AVAILABLE), -amount),
+                Line(system_account(token, AccountKind.CLEARING), amount),
+            ],
+            created_by=user,
+        )
+        transfer = OfflineTransfer.objects.create(
+            user=user,
+            direction=TransferDirection.FUND,
+            token=token,
+            amount=amount,
+            sender=platform.address,
+            recipient=account.address,
+            sequence=platform.next_sequence,
+            epoch=gateway().epoch(),
+            idempotency_key=idempotency_key,
+        )
+        PlatformAccount.objects.filter(pk=platform.pk).update(
+            next_sequence=platform.next_sequence + 1
+        )
+        event_record(
+            topic="offline.fund_requested",
+            aggregate_type="offline_transfer",
+            aggregate_id=transfer.pk,
+            payload=_payload(transfer),
+        )
+        transaction.on_commit(lambda: _enqueue(transfer.pk))
+    return transfer
+
+
+def _enqueue(transfer_id) -> None:
+    from authorities.tasks import offline_fund_task
+
+    offline_fund_task.delay(str(transfer_id))
+
+
+def offline_fund_process(*, transfer_id) -> OfflineTransfer:
+    """Certify and confirm every pending FUND transfer up to this one, in sequence order
+    (the authorities accept only the platform's next sequence). Raises
+    CommitteeUnavailable (the task retries) when no quorum answers."""
+    target = OfflineTransfer.objects.filter(pk=transfer_id).first()
+    if target is None:
+        raise NotFound("no such transfer")
+    pending = (
+        OfflineTransfer.objects.filter(
+            direction=TransferDirection.FUND,
+            state=TransferState.PENDING,
+            sender=target.sender,
+            sequence__lte=target.sequence,
+        )
+        .order_by("sequence")
+        .select_related("token")
+    )
+    client = gateway()
+    for transfer in pending:
+        order = client.order(
+            sender=transfer.sender,
+            recipient=transfer.recipient,
+            token=transfer.token.contract_address,
+            amount=transfer.amount,
+            sequence=transfer.sequence,
+            epoch=transfer.epoch,
+        )
+        try:
+            certificate = client.certify_and_confirm(order)
+        except CommitteeUnavailable as exc:
+            OfflineTransfer.objects.filter(pk=transfer.pk).update(
+                attempts=transfer.attempts + 1, last_error=str(exc)[:255]
+            )
+            raise
+        _fund_done(transfer.pk, certificate)
+    target.refresh_from_db()
+    return target
+
+
+def _fund_done(transfer_id, certificate: dict) -> None:
+    with transaction.atomic():
+        updated = OfflineTransfer.objects.filter(
+            pk=transfer_id, state=TransferState.PENDING
+        ).update(state=TransferState.DONE, certificate=certificate, last_error="")
+        if updated:
+            transfer = OfflineTransfer.objects.get(pk=transfer_id)
+            event_record(
+                topic="offline.funded",
+                aggregate_type="offline_transfer",
+                aggregate_id=transfer.pk,
+                payload=_payload(transfer),
+            )
+
+
+def offline_defund(*, user: User, certificate: dict) -> OfflineTransfer:
+    """Credit the user's online balance for a certificate moving money from their FastPay
+    address to the platform's. The same certificate twice credits once."""
+    if not user.is_approved:
+        raise AccountNotApproved()
+    account = FastPayAccount.objects.filter(user=user).first()
+    if account is None:
+        raise NoFastPayAccount(param="certificate")
+    client = gateway()
+    try:
+        order = client.verify(certificate)
+    except ValueError as exc:
+        raise InvalidCertificate(str(exc), param="certificate") from None
+    if order.recipient != _platform_address():
+        raise InvalidCertificate("the recipient is not the platform", param="certificate")
+    if order.sender != account.address:
+        raise InvalidCertificate("the sender is not your FastPay address", param="certificate")
+    token = Token.objects.filter(contract_address__iexact=order.token).first()
+    if token is None:
+        raise InvalidCertificate("unknown token", param="certificate")
+    existing = OfflineTransfer.objects.filter(sender=order.sender, sequence=order.sequence).first()
+    if existing is not None:
+        return existing
+    client.confirm(certificate)  # the authorities debit the user's FastPay balance
+    try:
+        with transaction.atomic():
+            transfer = OfflineTransfer.objects.create(
+                user=user,
+                direction=TransferDirection.DEFUND,
+                token=token,
+                amount=order.amount,
+                sender=order.sender,
+                recipient=order.recipient,
+                sequence=order.sequence,
+                epoch=order.epoch,
+                certificate=certificate,
+                state=TransferState.DONE,
+            )
+            ledger_post(
+                kind=EntryKind.OFFLINE_DEFUND,
+                reference=f"offline:{transfer.pk}",
+                lines=[
+                    Line(system_account(token, AccountKind.CLEARING), -order.amount),
+                    Line(user_account(user, token, AccountKind.AVAILABLE), order.amount),
+                ],
+                created_by=user,
+            )
+            event_record(
+                topic="offline.defunded",
+                aggregate_type="offline_transfer",
+                aggregate_id=transfer.pk,
+                payload=_payload(transfer),
+            )
+    except IntegrityError:  # a concurrent defund of the same certificate won
+        return OfflineTransfer.objects.get(sender=order.sender, sequence=order.sequence)
+    return transfer
+
+
+def _payload(transfer: OfflineTransfer) -> dict:
+    return {
+        "transfer_id": str(transfer.pk),
+        "user_id": transfer.user_id,
+        "direction": transfer.direction,
+        "token": transfer.token.symbol,
+        "amount_units": transfer.amount,
+        "sender": transfer.sender,
+        "recipient": transfer.recipient,
+        "sequence": transfer.sequence,
+        "state": transfer.state,
+    }
