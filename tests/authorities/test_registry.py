@@ -135,3 +135,25 @@ def test_the_admin_shows_the_committee(operator):
     ]:
         assert client.get(url).status_code == 200, url
     assert MemberStatus.ACTIVE == "active"
+
+
+def test_the_sync_command_explains_a_missing_file(tmp_path):
+    from django.core.management import CommandError, call_command
+
+    with pytest.raises(CommandError, match="--file: no committee file"):
+        call_command("committee_sync", file=str(tmp_path / "nope.json"))
+
+
+def test_the_sync_command_loads_a_committee_file(tmp_path):
+    from django.core.management import call_command
+
+    path = tmp_path / "committee.json"
+    path.write_text(
+        json.dumps(
+            {"epoch": 3, "members": [{**m, "stake": int(m.pop("stake_wei"))} for m in members()]}
+        )
+    )
+
+    call_command("committee_sync", file=str(path))
+
+    assert CommitteeMember.objects.filter(epoch=3).count() == 4
