@@ -8,6 +8,7 @@ from copy import deepcopy
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.core.cache import cache
 
 # rule -> default params. "score" is what the rule adds when it fires (combined noisy-OR).
 DEFAULTS: dict[str, dict] = {
@@ -106,8 +107,11 @@ def params_validate(rule: str, params) -> dict:
     return merged
 
 
-def thresholds_load() -> dict[str, RuleSettings]:
-    """Every rule's settings: stored rows over the code defaults (one query)."""
+CACHE_KEY = "fraud:thresholds:v1"
+CACHE_SECONDS = 30
+
+
+def _stored() -> dict[str, RuleSettings]:
     from fraud.models import RuleConfig
 
     rows = {row.rule: row for row in RuleConfig.objects.all()}
@@ -123,7 +127,26 @@ def thresholds_load() -> dict[str, RuleSettings]:
             # Rows are validated when saved; a hand-edited bad row falls back, never crashes.
             params = deepcopy(DEFAULTS[rule])
         result[rule] = RuleSettings(row.enabled, params)
-    large = result["large_amount"].params
-    if large["review_at_tokens"] == 0:
-        large["review_at_tokens"] = settings.FASTPAY_REVIEW_ABOVE_TOKENS
     return result
+
+
+def thresholds_load() -> dict[str, RuleSettings]:
+    """Every rule's settings: stored rows over the code defaults.
+
+    Kept in the default cache (Redis when configured, so every process sees a change at
+    once) for CACHE_SECONDS and dropped whenever a RuleConfig row is saved
+    (`thresholds_forget`). Callers must not mutate the params they get.
+    """
+    stored = cache.get(CACHE_KEY)
+    if stored is None:
+        stored = _stored()
+        cache.set(CACHE_KEY, stored, CACHE_SECONDS)
+    large = stored["large_amount"]
+    if large.params["review_at_tokens"] == 0:
+        params = {**large.params, "review_at_tokens": settings.FASTPAY_REVIEW_ABOVE_TOKENS}
+        stored = {**stored, "large_amount": RuleSettings(large.enabled, params)}
+    return stored
+
+
+def thresholds_forget() -> None:
+    cache.delete(CACHE_KEY)

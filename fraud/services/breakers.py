@@ -31,20 +31,31 @@ from wallets.risk import RiskDecision
 VENDOR_ROLES = (UserRole.VENDOR, UserRole.MERCHANT)
 
 
-def _figures(queryset) -> dict:
-    """Totals of a scope's assessments: count, flagged count, volume per token (units)."""
-    rows = queryset.values("token_id").annotate(
-        n=Count("id"),
-        flagged=Count("id", filter=~Q(decision=RiskDecision.ALLOW)),
-        volume=Sum("amount", filter=~Q(decision=RiskDecision.BLOCK)),
-    )
-    total = sum(r["n"] for r in rows)
-    flagged = sum(r["flagged"] for r in rows)
+def _aggregates(index: int, where: Q, tokens, with_volume: bool) -> dict:
+    """Named conditional aggregates of one scope, for the single window query."""
+    aggregates = {
+        f"n{index}": Count("id", filter=where),
+        f"f{index}": Count("id", filter=where & ~Q(decision=RiskDecision.ALLOW)),
+    }
+    if with_volume:
+        for token in tokens:
+            aggregates[f"v{index}_{token.pk}"] = Sum(
+                "amount", filter=where & Q(token_id=token.pk) & ~Q(decision=RiskDecision.BLOCK)
+            )
+    return aggregates
+
+
+def _figures(row: dict, index: int, tokens) -> dict:
+    total, flagged = row[f"n{index}"], row[f"f{index}"]
     return {
         "assessments": total,
         "flagged": flagged,
         "flagged_share_pct": round(100 * flagged / total, 1) if total else 0.0,
-        "volume_units": {str(r["token_id"]): r["volume"] or 0 for r in rows},
+        "volume_units": {
+            token.symbol: row[f"v{index}_{token.pk}"] or 0
+            for token in tokens
+            if f"v{index}_{token.pk}" in row
+        },
     }
 
 
@@ -60,9 +71,8 @@ def _trip_reason(figures: dict, params: dict, volume_limit_tokens: int | None, t
     if volume_limit_tokens is None:
         return ""
     for token in tokens:
-        volume = figures["volume_units"].get(str(token.pk), 0)
-        limit = volume_limit_tokens * 10**token.ledger_decimals
-        if volume > limit:
+        volume = figures["volume_units"].get(token.symbol, 0)
+        if volume > volume_limit_tokens * 10**token.ledger_decimals:
             return (
                 f"{token.symbol} volume over {volume_limit_tokens} "
                 f"in {params['window_minutes']} min"
@@ -72,7 +82,11 @@ def _trip_reason(figures: dict, params: dict, volume_limit_tokens: int | None, t
 
 def breakers_evaluate(*, tokens, payees, now=None) -> list[CircuitBreaker]:
     """Trip every breaker (of these tokens, these vendors, the platform) whose window
-    figures pass a threshold. Runs inside the caller's transaction; returns what tripped."""
+    figures pass a threshold. Runs inside the caller's transaction; returns what tripped.
+
+    Two queries whatever the number of scopes: the breakers' rows, then one aggregate over
+    the window with a conditional count/sum per scope.
+    """
     settings = thresholds_load()["circuit_breaker"]
     if not settings.enabled:
         return []
@@ -80,34 +94,43 @@ def breakers_evaluate(*, tokens, payees, now=None) -> list[CircuitBreaker]:
     now = now or timezone.now()
     window_start = now - timedelta(minutes=params["window_minutes"])
     tokens = sorted(set(tokens), key=lambda t: t.pk)
-    scopes = [(BreakerScope.PLATFORM, "platform", Q(), None, tokens)]
+    vendors = sorted({p for p in payees if p.role in VENDOR_ROLES}, key=lambda p: p.pk)
+    scopes = [(BreakerScope.PLATFORM, "platform", Q(), None)]
     scopes += [
-        (BreakerScope.TOKEN, t.symbol, Q(token_id=t.pk), params["token_volume_tokens"], [t])
+        (BreakerScope.TOKEN, t.symbol, Q(token_id=t.pk), params["token_volume_tokens"])
         for t in tokens
     ]
     scopes += [
-        (BreakerScope.VENDOR, str(p.pk), Q(payee_id=p.pk), params["vendor_volume_tokens"], tokens)
-        for p in sorted(set(payees), key=lambda p: p.pk)
-        if p.role in VENDOR_ROLES
+        (BreakerScope.VENDOR, str(p.pk), Q(payee_id=p.pk), params["vendor_volume_tokens"])
+        for p in vendors
     ]
     existing = {
         (b.scope, b.key): b
         for b in CircuitBreaker.objects.filter(
             Q(scope=BreakerScope.PLATFORM)
             | Q(scope=BreakerScope.TOKEN, key__in=[t.symbol for t in tokens])
-            | Q(scope=BreakerScope.VENDOR, key__in=[str(p.pk) for p in payees])
+            | Q(scope=BreakerScope.VENDOR, key__in=[str(p.pk) for p in vendors])
         )
     }
-    tripped = []
-    for scope, key, where, volume_limit, scope_tokens in scopes:
+    aggregates, live, earliest = {}, [], window_start
+    for index, (scope, key, where, volume_limit) in enumerate(scopes):
         breaker = existing.get((scope, key))
         if breaker is not None and breaker.state == BreakerState.OPEN:
             continue
         start = window_start
         if breaker is not None and breaker.reset_at and breaker.reset_at > start:
-            start = breaker.reset_at
-        figures = _figures(Assessment.objects.filter(where, created_at__gte=start))
-        reason = _trip_reason(figures, params, volume_limit, scope_tokens)
+            start = breaker.reset_at  # a reset restarts the window
+        condition = where & Q(created_at__gte=start)
+        aggregates.update(_aggregates(index, condition, tokens, volume_limit is not None))
+        live.append(index)
+    if not live:
+        return []
+    row = Assessment.objects.filter(created_at__gte=earliest).aggregate(**aggregates)
+    tripped = []
+    for index in live:
+        scope, key, _, volume_limit = scopes[index]
+        figures = _figures(row, index, tokens)
+        reason = _trip_reason(figures, params, volume_limit, tokens)
         if reason:
             trip = breaker_trip(scope=scope, key=key, reason=reason, figures=figures, now=now)
             if trip is not None:

@@ -5,7 +5,7 @@ from django.db import transaction
 from fraud.errors import InvalidThresholds, ReviewForbidden
 from fraud.models import AuditAction, RiskProfile, RuleConfig
 from fraud.services.audit import audit_record
-from fraud.thresholds import ThresholdError, params_validate
+from fraud.thresholds import ThresholdError, params_validate, thresholds_forget
 
 
 def rule_config_update(*, rule: str, enabled: bool, params: dict, by, note: str = "") -> RuleConfig:
@@ -26,6 +26,8 @@ def rule_config_update(*, rule: str, enabled: bool, params: dict, by, note: str 
             return config
         config.enabled, config.params, config.updated_by = enabled, params, by
         config.save()
+        # Also after commit: a process that re-read the old row meanwhile must not keep it.
+        transaction.on_commit(thresholds_forget)
         audit_record(
             action=AuditAction.RULE_CHANGED,
             actor=by,
