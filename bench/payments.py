@@ -108,6 +108,16 @@ def seed(env: dict, payers: int, payees: int) -> list[str]:
         [User(username=f"payer{i}", status=UserStatus.APPROVED) for i in range(payers)]
         + [User(username=f"payee{i}", status=UserStatus.APPROVED) for i in range(payees)]
     )
+    # A wholesale merchant's risk profile: every payer here makes thousands of small
+    # payments a minute, which the retail defaults (10 requests/min, bursts, daily counts)
+    # would rightly stop. The other rules still run on every payment.
+    from fraud.services.thresholds import rule_config_update
+
+    staff = User.objects.create_superuser("bench-admin", "bench@example.test", None)
+    for rule in ("rate_limit", "burst", "tier_limits"):
+        rule_config_update(
+            rule=rule, enabled=False, params={}, by=staff, note="bench: wholesale volume"
+        )
     tokens = []
     for user in User.objects.filter(username__startswith="payer").order_by("id"):
         ledger_adjust(
