@@ -61,5 +61,5 @@ test: lint test-app test-contracts
 bench: venv
 	@for f in bench/*.py; do echo "== $$f"; $(BIN)/python $$f --quick || exit 1; done
 
-clean:
+clean: clean-contracts
 	rm -rf $(VENV) var .pytest_cache .ruff_cache
