@@ -1,0 +1,109 @@
+"""Start an authority node: check its configuration, migrate its own database, start the
+deposit follower (a child process, when CHAIN_RPC_URL and DEPLOYMENT_JSON are set) and
+serve the node API with gunicorn (gthread).
+
+    DJANGO_SETTINGS_MODULE=fastpay.settings_authority manage.py run_authority --port 9101
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError
+from django.db import connections
+
+MANAGE_PY = Path(__file__).resolve().parents[4] / "manage.py"
+
+
+def _die_with_parent() -> None:
+    """In the child: get SIGTERM when the node process dies, however it dies (Linux)."""
+    with contextlib.suppress(OSError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+class Command(BaseCommand):
+    help = "Migrate this node's database, follow deposits and serve the authority API."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--port", type=int, default=9101)
+        parser.add_argument("--workers", type=int, default=1)
+        parser.add_argument("--threads", type=int, default=4)
+        parser.add_argument(
+            "--no-deposits", action="store_true", help="do not start the deposit follower"
+        )
+
+    def handle(self, *args, **options):
+        if "settings_authority" not in str(getattr(settings, "SETTINGS_MODULE", "")):
+            raise CommandError("run with DJANGO_SETTINGS_MODULE=fastpay.settings_authority")
+        from authorities.node.runtime import node
+
+        try:
+            rt = node()
+        except ImproperlyConfigured as exc:
+            raise CommandError(str(exc)) from None
+        call_command("migrate", interactive=False, verbosity=0)
+        if settings.AUTHORITY_GENESIS_FILE:
+            from authorities.node.services.genesis import genesis_credit, genesis_read
+
+            try:
+                entries = genesis_read(settings.AUTHORITY_GENESIS_FILE)
+            except Exception as exc:  # missing file, bad JSON, bad entries: name the variable
+                raise CommandError(f"AUTHORITY_GENESIS_FILE: {exc}") from None
+            genesis_credit(entries=entries)
+        connections.close_all()  # no connection crosses the fork into gunicorn's workers
+
+        follower = None
+        if not options["no_deposits"] and settings.CHAIN_RPC_URL and settings.DEPLOYMENT_JSON:
+            follower = subprocess.Popen(  # noqa: S603 - our own interpreter and manage.py
+                [sys.executable, str(MANAGE_PY), "follow_deposits"], preexec_fn=_die_with_parent
+            )
+        self.stdout.write(
+            f"authority {rt.name} ({rt.signer.address}) epoch {rt.epoch} on "
+            f"http://{options['host']}:{options['port']}"
+            + (" with the deposit follower" if follower else "")
+        )
+        self.stdout.flush()
+        try:
+            _serve(options)
+        finally:
+            if follower is not None:
+                follower.terminate()
+                try:
+                    follower.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    follower.kill()
+
+
+def _serve(options) -> None:
+    from gunicorn.app.base import BaseApplication
+
+    from authorities.node.wsgi import application
+
+    class NodeServer(BaseApplication):
+        def load_config(self):
+            self.cfg.set("bind", f"{options['host']}:{options['port']}")
+            self.cfg.set("workers", options["workers"])
+            self.cfg.set("worker_class", "gthread")
+            self.cfg.set("threads", options["threads"])
+            self.cfg.set("timeout", 60)
+            self.cfg.set("graceful_timeout", 5)
+            self.cfg.set("accesslog", None)
+            self.cfg.set("loglevel", "warning")
+
+        def load(self):
+            return application
+
+    try:
+        NodeServer().run()
+    except SystemExit as exc:
+        if exc.code not in (0, None):
+            raise

@@ -1,0 +1,166 @@
+"""The node's own state: accounts, balances, the votes it gave, the certificates it applied,
+deposits it credited, its chain cursor and the settlement batches it signed.
+
+Addresses are stored as lower-case 0x-hex text (one canonical form, no checksum cost on the
+hot path); the API renders them checksummed. Amounts are integer ledger units (6 decimals).
+"""
+
+from django.db import models
+from django.db.models import Q
+
+
+class Account(models.Model):
+    """A FastPay account as this node sees it. Balances and the pending order change only
+    under this row's lock (services.lock_accounts)."""
+
+    address = models.CharField(max_length=42, unique=True)
+    next_sequence = models.BigIntegerField(default=0)
+    # The vote that locks next_sequence, if any (cleared when its certificate is applied).
+    pending_vote = models.ForeignKey(
+        "Vote", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(next_sequence__gte=0), name="node_account_sequence_gte_0"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.address
+
+
+class Balance(models.Model):
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="balances")
+    token = models.CharField(max_length=42)
+    units = models.BigIntegerField(default=0)  # ledger units (6 decimals)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["account", "token"], name="node_balance_unique"),
+            models.CheckConstraint(condition=Q(units__gte=0), name="node_balance_units_gte_0"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.account_id}:{self.token} {self.units}"
+
+
+class Vote(models.Model):
+    """Every vote this node gave: the order, the sender's signature and ours. One per
+    (sender, sequence); a byzantine test node marks its extra, conflicting ones."""
+
+    sender = models.CharField(max_length=42)
+    sequence = models.BigIntegerField()
+    recipient = models.CharField(max_length=42)
+    token = models.CharField(max_length=42)
+    amount = models.BigIntegerField()  # ledger units
+    epoch = models.BigIntegerField()
+    order_signature = models.CharField(max_length=132)
+    digest = models.CharField(max_length=66)  # EIP-712 Vote digest, 0x-hex
+    signature = models.CharField(max_length=132)
+    conflicting = models.BooleanField(default=False)  # AUTHORITY_BYZANTINE only
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["sender", "sequence"],
+                condition=Q(conflicting=False),
+                name="node_vote_one_per_sequence",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"vote {self.sender}#{self.sequence}"
+
+
+class Certificate(models.Model):
+    """A certificate this node applied (once: unique per (sender, sequence))."""
+
+    sender = models.CharField(max_length=42)
+    sequence = models.BigIntegerField()
+    recipient = models.CharField(max_length=42)
+    token = models.CharField(max_length=42)
+    amount = models.BigIntegerField()  # ledger units
+    epoch = models.BigIntegerField()
+    order_signature = models.CharField(max_length=132)
+    votes = models.JSONField()  # [{"authority": "0x…", "signature": "0x…"}, …]
+    redemption = models.BooleanField(default=False)
+    applied_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["sender", "sequence"], name="node_certificate_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"certificate {self.sender}#{self.sequence}"
+
+
+class Deposit(models.Model):
+    """A FastPayRegistry deposit credited here, once per depositId."""
+
+    deposit_id = models.BigIntegerField(unique=True)
+    account = models.CharField(max_length=42)
+    token = models.CharField(max_length=42)
+    units = models.BigIntegerField()  # ledger units credited
+    amount_onchain = models.CharField(max_length=78)  # base units, decimal text (> 64 bits)
+    block_number = models.BigIntegerField()
+    block_hash = models.CharField(max_length=66)
+    tx_hash = models.CharField(max_length=66)
+    log_index = models.IntegerField()
+    credited_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"deposit {self.deposit_id}"
+
+
+class ChainBlock(models.Model):
+    """Hashes of the blocks the deposit follower processed (recent ones), to detect a reorg
+    deeper than the confirmation depth. The highest number is the follower's cursor."""
+
+    number = models.BigIntegerField(unique=True)
+    hash = models.CharField(max_length=66)
+
+    def __str__(self) -> str:
+        return f"block {self.number}"
+
+
+class SignedBatch(models.Model):
+    """A settlement Batch this node signed; each certificate is in one batch at most."""
+
+    batch_id = models.BigIntegerField(unique=True)
+    epoch = models.BigIntegerField()
+    items_hash = models.CharField(max_length=66)
+    signature = models.CharField(max_length=132)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"batch {self.batch_id}"
+
+
+class BatchEntry(models.Model):
+    batch = models.ForeignKey(SignedBatch, on_delete=models.PROTECT, related_name="entries")
+    certificate = models.OneToOneField(Certificate, on_delete=models.PROTECT, related_name="+")
+    position = models.IntegerField()
+
+    def __str__(self) -> str:
+        return f"batch {self.batch_id} #{self.position}"
+
+
+class GenesisCredit(models.Model):
+    """An initial balance from AUTHORITY_GENESIS_FILE (DEBUG only: tests, bench, demos),
+    credited once per (address, token) however often the node restarts."""
+
+    address = models.CharField(max_length=42)
+    token = models.CharField(max_length=42)
+    units = models.BigIntegerField()  # ledger units
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["address", "token"], name="node_genesis_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"genesis {self.address}:{self.token}"

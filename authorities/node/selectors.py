@@ -1,0 +1,83 @@
+"""Reads: account info, certificates by sender, committee info, health."""
+
+from __future__ import annotations
+
+from authorities.node.models import Account, Certificate, ChainBlock, Vote
+from authorities.node.runtime import node
+from authorities.node.wire import checksum, render_order
+
+CERTIFICATES_PAGE = 100
+
+
+def _vote_json(vote: Vote) -> dict:
+    from authorities.node.services.orders import vote_order
+
+    return {
+        "order": render_order(vote_order(vote)),
+        "vote": {"authority": checksum(node().address), "signature": vote.signature},
+    }
+
+
+def account_info(address: str) -> dict:
+    """AccountInfo of docs/protocol.md for a lower-case address (zeros when unknown)."""
+    account = Account.objects.filter(address=address).select_related("pending_vote").first()
+    if account is None:
+        return {"address": checksum(address), "next_sequence": 0, "balances": {}, "pending": None}
+    return {
+        "address": checksum(address),
+        "next_sequence": account.next_sequence,
+        "balances": {
+            checksum(token): units
+            for token, units in account.balances.order_by("token").values_list("token", "units")
+        },
+        "pending": _vote_json(account.pending_vote) if account.pending_vote else None,
+    }
+
+
+def certificate_json(row: Certificate) -> dict:
+    return {
+        "order": {
+            "sender": checksum(row.sender),
+            "recipient": checksum(row.recipient),
+            "token": checksum(row.token),
+            "amount": row.amount,
+            "sequence": row.sequence,
+            "epoch": row.epoch,
+        },
+        "signature": row.order_signature,
+        "votes": row.votes,
+    }
+
+
+def certificates_from(address: str, from_sequence: int) -> list[dict]:
+    rows = Certificate.objects.filter(sender=address, sequence__gte=from_sequence).order_by(
+        "sequence"
+    )[:CERTIFICATES_PAGE]
+    return [certificate_json(row) for row in rows]
+
+
+def committee_info() -> dict:
+    rt = node()
+    return {
+        "epoch": rt.epoch,
+        "chain_id": rt.domain.chain_id,
+        "verifying_contract": rt.domain.verifying_contract,
+        "redemption_address": checksum(rt.redemption_address) if rt.redemption_address else None,
+        "members": [
+            {"name": m.name, "address": checksum(m.address), "stake": m.stake, "url": m.url}
+            for m in rt.committee.members
+        ],
+        "self": checksum(rt.address),
+    }
+
+
+def health() -> dict:
+    rt = node()
+    cursor = ChainBlock.objects.order_by("-number").values_list("number", flat=True).first()
+    return {
+        "status": "ok",
+        "authority": checksum(rt.address),
+        "name": rt.name,
+        "epoch": rt.epoch,
+        "deposits_block": cursor,
+    }

@@ -1,0 +1,99 @@
+"""Settlement batches: sign one EIP-712 Batch over redemption certificates applied here,
+never over a certificate this node already put in another batch."""
+
+from __future__ import annotations
+
+from django.db import IntegrityError, transaction
+
+from authorities.node import errors
+from authorities.node.models import BatchEntry, Certificate, SignedBatch
+from authorities.node.runtime import node
+from authorities.node.services.certificates import certificate_verify
+from authorities.node.wire import WireCertificate, checksum, hex0x
+from fastpay_protocol.typed_data import UINT96_MAX, BatchItem, items_hash, pack_batch_items
+
+
+def batch_sign(*, epoch: int, batch_id: int, certificates: list[WireCertificate]) -> dict:
+    """``{"authority", "signature", "items_hash"}`` for the batch; the same batch again
+    gets the same answer. Items are (sender, sequence, vault token id, recipient = sender,
+    amount): a redemption settles to the sender's own vault balance (docs/protocol.md)."""
+    rt = node()
+    if epoch != rt.epoch:
+        raise errors.WrongEpoch(epoch=rt.epoch)
+    items = []
+    keys = set()
+    for i, cert in enumerate(certificates):
+        param = f"certificates[{i}]"
+        error = certificate_verify(rt, cert)
+        if error is not None:
+            raise errors.InvalidBatch(f"{param}: {error.message}", param=param)
+        order = cert.order
+        if not rt.redemption_address or order.recipient != rt.redemption_address:
+            raise errors.InvalidBatch(f"{param}: not a redemption", param=param)
+        if order.token not in rt.token_ids:
+            raise errors.InvalidBatch(f"{param}: token unknown to the vault", param=param)
+        if order.amount > UINT96_MAX:
+            raise errors.InvalidBatch(f"{param}: amount too large", param=param)
+        if (order.sender, order.sequence) in keys:
+            raise errors.InvalidBatch(f"{param}: repeated in this batch", param=param)
+        keys.add((order.sender, order.sequence))
+        items.append(
+            BatchItem(
+                sender=order.sender,
+                sequence=order.sequence,
+                token_id=rt.token_ids[order.token],
+                recipient=order.sender,
+                amount=order.amount,
+            )
+        )
+    hashed = items_hash(pack_batch_items(items))
+    try:
+        with transaction.atomic():
+            return _record(rt, epoch, batch_id, certificates, hashed)
+    except IntegrityError:
+        # a concurrent request recorded the same batch id or certificate first
+        raise errors.InvalidBatch("batch id or certificate already in another batch") from None
+
+
+def _record(rt, epoch: int, batch_id: int, certificates, hashed: bytes) -> dict:
+    me = checksum(rt.address)
+    earlier = SignedBatch.objects.filter(batch_id=batch_id).first()
+    if earlier is not None:
+        if earlier.items_hash == hex0x(hashed) and earlier.epoch == epoch:
+            return {"authority": me, "signature": earlier.signature, "items_hash": hex0x(hashed)}
+        raise errors.InvalidBatch("this batch id was signed with other items", param="batch_id")
+    rows = {}
+    for cert in certificates:
+        order = cert.order
+        for row in Certificate.objects.filter(sender=order.sender, sequence=order.sequence):
+            rows[(order.sender, order.sequence)] = row
+    for i, cert in enumerate(certificates):
+        order = cert.order
+        row = rows.get((order.sender, order.sequence))
+        if row is None or (row.recipient, row.token, row.amount, row.epoch) != (
+            order.recipient,
+            order.token,
+            order.amount,
+            order.epoch,
+        ):
+            raise errors.InvalidBatch(
+                f"certificates[{i}]: not applied here", param=f"certificates[{i}]"
+            )
+    taken = BatchEntry.objects.filter(certificate__in=list(rows.values())).first()
+    if taken is not None:
+        raise errors.InvalidBatch(
+            f"a certificate is already in batch {taken.batch.batch_id}", param="certificates"
+        )
+    signature = hex0x(rt.signer.sign(rt.digests.batch(epoch, batch_id, hashed)))
+    batch = SignedBatch.objects.create(
+        batch_id=batch_id, epoch=epoch, items_hash=hex0x(hashed), signature=signature
+    )
+    BatchEntry.objects.bulk_create(
+        [
+            BatchEntry(
+                batch=batch, certificate=rows[(c.order.sender, c.order.sequence)], position=i
+            )
+            for i, c in enumerate(certificates)
+        ]
+    )
+    return {"authority": me, "signature": signature, "items_hash": hex0x(hashed)}

@@ -1,0 +1,128 @@
+"""Certificates: verify the quorum, apply once (debit, bump the sequence, credit)."""
+
+from __future__ import annotations
+
+from django.db import transaction
+
+from authorities.node import errors
+from authorities.node.models import Account, Balance, Certificate
+from authorities.node.runtime import NodeRuntime, node
+from authorities.node.services.locks import accounts_lock, balances_get
+from authorities.node.wire import WireCertificate, checksum, hex0x
+from fastpay_protocol.fast import recover_raw
+from fastpay_protocol.typed_data import InvalidSignature
+
+
+def certificate_verify(rt: NodeRuntime, cert: WireCertificate) -> errors.NodeError | None:
+    """None when ``cert`` carries the sender's signature and votes of distinct members of
+    the order's epoch with more than 2/3 of its stake; otherwise the refusal."""
+    order = cert.order
+    committee = rt.committees.get(order.epoch)
+    if committee is None:
+        return errors.InvalidCertificate(f"unknown epoch {order.epoch}", param="order.epoch")
+    order_digest, vote_digest = rt.digests.order_and_vote(order)
+    signers: set[str] = set()
+    try:
+        for i, vote in enumerate(cert.votes):
+            param = f"votes[{i}]"
+            if vote.authority not in committee.stakes:
+                return errors.InvalidCertificate("not a committee member", param=param)
+            if vote.authority in signers:
+                return errors.InvalidCertificate("duplicate signer", param=param)
+            if "0x" + recover_raw(vote_digest, vote.signature).hex() != vote.authority:
+                return errors.InvalidCertificate("vote not signed by its authority", param=param)
+            signers.add(vote.authority)
+        if "0x" + recover_raw(order_digest, cert.signature).hex() != order.sender:
+            return errors.InvalidCertificate("not signed by the sender", param="signature")
+    except InvalidSignature as exc:
+        return errors.InvalidCertificate(str(exc), param=param if signers else "votes")
+    if not committee.quorum(signers):
+        return errors.InvalidCertificate("the votes' stake is not more than 2/3", param="votes")
+    return None
+
+
+def certificates_apply(*, certificates: list[WireCertificate]) -> list[dict | errors.NodeError]:
+    """Apply each valid certificate once; results in order, each ``{"applied": bool,
+    "next_sequence": N}`` (``applied`` false = already applied, a no-op) or a NodeError.
+    Certificates are applied in (sender, sequence) order, so a client may push a sender's
+    missing certificates in one batch."""
+    rt = node()
+    results: list[dict | errors.NodeError | None] = [None] * len(certificates)
+    valid = []
+    for i, cert in enumerate(certificates):
+        error = certificate_verify(rt, cert)
+        if error is None:
+            valid.append((i, cert))
+        else:
+            results[i] = error
+    if valid:
+        valid.sort(key=lambda item: (item[1].order.sender, item[1].order.sequence))
+        with transaction.atomic():
+            _apply(rt, valid, results)
+    return results  # type: ignore[return-value]
+
+
+def _apply(rt: NodeRuntime, valid, results) -> None:
+    redemption = rt.redemption_address
+    addresses = {c.order.sender for _, c in valid}
+    addresses |= {c.order.recipient for _, c in valid if c.order.recipient != redemption}
+    accounts = accounts_lock(addresses, create=True)
+    pairs = [(accounts[c.order.sender], c.order.token) for _, c in valid]
+    pairs += [
+        (accounts[c.order.recipient], c.order.token)
+        for _, c in valid
+        if c.order.recipient != redemption
+    ]
+    balances = balances_get(pairs, create=True)
+    changed_accounts: dict[int, Account] = {}
+    changed_balances: dict[int, Balance] = {}
+    applied: list[Certificate] = []
+    for i, cert in valid:
+        order = cert.order
+        sender = accounts[order.sender]
+        if order.sequence < sender.next_sequence:
+            results[i] = {"applied": False, "next_sequence": sender.next_sequence}
+            continue
+        if order.sequence > sender.next_sequence:
+            results[i] = errors.MissingSequence(next_sequence=sender.next_sequence)
+            continue
+        debit = balances[(sender.pk, order.token)]
+        if debit.units < order.amount:
+            results[i] = errors.BalanceLagging(balance=debit.units)
+            continue
+        debit.units -= order.amount
+        changed_balances[debit.pk] = debit
+        is_redemption = order.recipient == redemption
+        if not is_redemption:
+            credit = balances[(accounts[order.recipient].pk, order.token)]
+            credit.units += order.amount
+            changed_balances[credit.pk] = credit
+        sender.next_sequence = order.sequence + 1
+        sender.pending_vote_id = None
+        changed_accounts[sender.pk] = sender
+        applied.append(_row(cert, is_redemption))
+        results[i] = {"applied": True, "next_sequence": sender.next_sequence}
+    if applied:
+        Certificate.objects.bulk_create(applied, batch_size=500)
+        Balance.objects.bulk_update(changed_balances.values(), ["units"], batch_size=500)
+        Account.objects.bulk_update(
+            changed_accounts.values(), ["next_sequence", "pending_vote"], batch_size=500
+        )
+
+
+def _row(cert: WireCertificate, is_redemption: bool) -> Certificate:
+    order = cert.order
+    return Certificate(
+        sender=order.sender,
+        sequence=order.sequence,
+        recipient=order.recipient,
+        token=order.token,
+        amount=order.amount,
+        epoch=order.epoch,
+        order_signature=hex0x(cert.signature),
+        votes=[
+            {"authority": checksum(v.authority), "signature": hex0x(v.signature)}
+            for v in cert.votes
+        ],
+        redemption=is_redemption,
+    )

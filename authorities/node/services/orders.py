@@ -1,0 +1,142 @@
+"""Transfer orders: check, lock the sender's sequence, sign and log the vote."""
+
+from __future__ import annotations
+
+from django.db import transaction
+
+from authorities.node import errors
+from authorities.node.models import Vote
+from authorities.node.runtime import node
+from authorities.node.services.locks import accounts_lock, balances_get
+from authorities.node.wire import Order, SignedOrder, checksum, hex0x, render_order
+from fastpay_protocol.fast import recover_raw
+from fastpay_protocol.typed_data import InvalidSignature
+
+
+def vote_body(vote: Vote) -> dict:
+    rt = node()
+    return {"authority": checksum(rt.address), "signature": vote.signature}
+
+
+def vote_order(vote: Vote) -> Order:
+    return Order(vote.sender, vote.recipient, vote.token, vote.amount, vote.sequence, vote.epoch)
+
+
+def _check(signed: SignedOrder) -> tuple[bytes, None] | tuple[None, errors.NodeError]:
+    """CPU-only checks of one order; returns (vote digest, None) or (None, error)."""
+    rt = node()
+    order = signed.order
+    if order.epoch != rt.epoch:
+        return None, errors.WrongEpoch(epoch=rt.epoch)
+    if order.amount == 0:
+        return None, errors.InvalidRequest("amount must be positive", param="order.amount")
+    order_digest, vote_digest = rt.digests.order_and_vote(order)
+    try:
+        signer = recover_raw(order_digest, signed.signature)
+    except InvalidSignature as exc:
+        return None, errors.InvalidSignature(str(exc), param="signature")
+    if "0x" + signer.hex() != order.sender:
+        return None, errors.InvalidSignature("not signed by the order's sender", param="signature")
+    return vote_digest, None
+
+
+def orders_handle(*, signed_orders: list[SignedOrder]) -> list[dict | errors.NodeError]:
+    """Vote for each order that passes the checks of docs/protocol.md; results in order,
+    each ``{"vote": Vote}`` or a NodeError. One transaction for the whole batch."""
+    rt = node()
+    results: list[dict | errors.NodeError | None] = [None] * len(signed_orders)
+    candidates = []
+    for i, signed in enumerate(signed_orders):
+        digest, error = _check(signed)
+        if error is not None:
+            results[i] = error
+        else:
+            candidates.append((i, signed, digest))
+    if candidates:
+        with transaction.atomic():
+            _decide(rt, candidates, results)
+    return results  # type: ignore[return-value]
+
+
+def _decide(rt, candidates, results) -> None:
+    """Inside the transaction: sequence, lock and balance checks, then sign and log."""
+    accounts = accounts_lock({signed.order.sender for _, signed, _ in candidates}, create=False)
+    balances = balances_get(
+        [
+            (accounts[s.order.sender], s.order.token)
+            for _, s, _ in candidates
+            if s.order.sender in accounts
+        ],
+        create=False,
+    )
+    pending_ids = [a.pending_vote_id for a in accounts.values() if a.pending_vote_id]
+    pending = {v.sender: v for v in Vote.objects.filter(pk__in=pending_ids)} if pending_ids else {}
+    me = checksum(rt.address)
+    new_votes: list[Vote] = []
+    for i, signed, digest in candidates:
+        order = signed.order
+        account = accounts.get(order.sender)
+        next_sequence = account.next_sequence if account else 0
+        locked = pending.get(order.sender)
+        if locked is not None and locked.sequence == order.sequence:
+            if vote_order(locked) == order:
+                results[i] = {"vote": {"authority": me, "signature": locked.signature}}
+            elif rt.byzantine:  # test-only: equivocate
+                vote = _new_vote(rt, signed, digest, conflicting=True)
+                new_votes.append(vote)
+                results[i] = {"vote": {"authority": me, "signature": vote.signature}}
+            else:
+                results[i] = errors.SequenceLocked(
+                    order=render_order(vote_order(locked)),
+                    vote={"authority": me, "signature": locked.signature},
+                )
+            continue
+        if order.sequence != next_sequence:
+            earlier = _earlier_vote(order, me) if order.sequence < next_sequence else None
+            results[i] = earlier or errors.SequenceMismatch(next_sequence=next_sequence)
+            continue
+        balance = balances.get((account.pk, order.token)) if account else None
+        units = balance.units if balance else 0
+        if units < order.amount:
+            results[i] = errors.InsufficientBalance(balance=units)
+            continue
+        vote = _new_vote(rt, signed, digest, conflicting=False)
+        new_votes.append(vote)
+        pending[order.sender] = vote
+        results[i] = {"vote": {"authority": me, "signature": vote.signature}}
+    if new_votes:
+        Vote.objects.bulk_create(new_votes, batch_size=500)
+        changed = []
+        for address, vote in pending.items():
+            account = accounts.get(address)
+            if account is not None and account.pending_vote_id != vote.pk and not vote.conflicting:
+                account.pending_vote_id = vote.pk
+                changed.append(account)
+        if changed:
+            type(changed[0]).objects.bulk_update(changed, ["pending_vote"], batch_size=500)
+
+
+def _new_vote(rt, signed: SignedOrder, digest: bytes, *, conflicting: bool) -> Vote:
+    order = signed.order
+    return Vote(
+        sender=order.sender,
+        sequence=order.sequence,
+        recipient=order.recipient,
+        token=order.token,
+        amount=order.amount,
+        epoch=order.epoch,
+        order_signature=hex0x(signed.signature),
+        digest=hex0x(digest),
+        signature=hex0x(rt.signer.sign(digest)),
+        conflicting=conflicting,
+    )
+
+
+def _earlier_vote(order: Order, me: str) -> dict | None:
+    """The same order again after its certificate was applied gets the same vote back."""
+    vote = Vote.objects.filter(
+        sender=order.sender, sequence=order.sequence, conflicting=False
+    ).first()
+    if vote is not None and vote_order(vote) == order:
+        return {"vote": {"authority": me, "signature": vote.signature}}
+    return None
