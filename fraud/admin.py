@@ -35,7 +35,7 @@ from fraud.services.breakers import breaker_reset
 from fraud.services.reviews import REVIEW_PERMISSION, review_decide
 from fraud.services.thresholds import PROFILE_FIELDS, risk_profile_update, rule_config_update
 from fraud.thresholds import DEFAULTS, DESCRIPTIONS, ThresholdError, params_validate
-from wallets.models import Token
+from wallets.models import PaymentState, Token
 
 
 def _amount(units: int, token) -> str:
@@ -65,10 +65,12 @@ class StateFilter(admin.SimpleListFilter):
 
     def queryset(self, request, queryset):
         value = self.value() or "open"
+        # A payment decided outside the queue (the payments admin) leaves it too.
+        still_held = Q(state=ReviewState.OPEN, payment__state=PaymentState.FLAGGED)
         if value == "open":
-            return queryset.filter(state=ReviewState.OPEN)
+            return queryset.filter(still_held)
         if value == "closed":
-            return queryset.filter(state=ReviewState.CLOSED)
+            return queryset.exclude(still_held)
         return queryset
 
 
@@ -166,17 +168,6 @@ class ReviewAdmin(ReviewerOnly, ReadOnlyAdmin):
     list_select_related = ["payment__payer", "payment__payee", "payment__token"]
     change_list_template = "admin/fraud/review/change_list.html"
     list_display_links = None
-
-    def get_search_results(self, request, queryset, search_term):
-        try:
-            return super().get_search_results(request, queryset, search_term.strip())
-        except Exception:  # not a UUID: search usernames only
-            term = search_term.strip()
-            qs = queryset.filter(
-                Q(payment__payer__username__icontains=term)
-                | Q(payment__payee__username__icontains=term)
-            )
-            return qs, False
 
     @admin.display(description="payment")
     def payment_link(self, obj):

@@ -22,6 +22,7 @@ class FraudCollector:
         from django.utils import timezone
 
         from fraud.models import Assessment, BreakerState, CircuitBreaker, Review, ReviewState
+        from wallets.models import PaymentState
 
         breakers = GaugeMetricFamily(
             "fastpay_circuit_breaker_open",
@@ -41,9 +42,9 @@ class FraudCollector:
         try:
             for scope, key, state in CircuitBreaker.objects.values_list("scope", "key", "state"):
                 breakers.add_metric([scope, key], 1 if state == BreakerState.OPEN else 0)
-            open_reviews = Review.objects.filter(state=ReviewState.OPEN).aggregate(
-                n=Count("id"), first=Min("opened_at")
-            )
+            open_reviews = Review.objects.filter(
+                state=ReviewState.OPEN, payment__state=PaymentState.FLAGGED
+            ).aggregate(n=Count("id"), first=Min("opened_at"))
             queue.add_metric([], open_reviews["n"])
             first = open_reviews["first"]
             oldest.add_metric([], (now - first).total_seconds() if first else 0)

@@ -67,6 +67,15 @@ class TestQueue:
         assert queue_ids(logged_in(reviewer).get(QUEUE)) == []
         assert queue_ids(logged_in(reviewer).get(QUEUE + "?state=closed")) == [str(review.pk)]
 
+    def test_a_payment_decided_in_the_payments_admin_leaves_the_queue(self, flagged, reviewer):
+        from wallets.services.payments import payment_approve
+
+        review = flagged("p1", 150)
+        payment_approve(payment_id=review.payment_id, by=reviewer, note="elsewhere")
+
+        assert queue_ids(logged_in(reviewer).get(QUEUE)) == []
+        assert queue_ids(logged_in(reviewer).get(QUEUE + "?state=closed")) == [str(review.pk)]
+
     def test_filters_by_rule_amount_band_token_and_age(self, flagged, reviewer, rule, usdt):
         small = flagged("p1", 150)
         rule("new_payee", enabled=True)
