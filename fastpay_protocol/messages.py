@@ -311,6 +311,10 @@ class Member:
     stake: int
     url: str
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "address", parse_address(self.address, "address"))
+        object.__setattr__(self, "stake", parse_int(self.stake, "stake"))
+
     @classmethod
     def from_json(cls, data: Any, param: str = "member") -> Member:
         data = _obj(data, param)
@@ -340,6 +344,8 @@ class Committee:
     self_address: str | None = None  # "self" in a node's answer: which member answered
 
     def __post_init__(self) -> None:
+        for name in ("verifying_contract", "redemption_address"):
+            object.__setattr__(self, name, parse_address(getattr(self, name), name))
         members = tuple(self.members)
         if not members:
             raise MessageError("members", "a committee has at least one member")
