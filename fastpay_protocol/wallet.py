@@ -1,0 +1,351 @@
+"""The payer's device: a SQLite file holding the FastPay account key and the vouchers,
+keys sealed under a passphrase (scrypt -> AES-256-GCM). Issues vouchers while online,
+pays offline, sweeps what is left back when online again. No Django.
+
+Money is int ledger units throughout.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
+
+from fastpay_protocol import signing
+from fastpay_protocol import typed_data as td
+from fastpay_protocol.messages import Certificate, Committee
+from fastpay_protocol.offline_api import PlatformError
+from fastpay_protocol.voucher import Payment, Voucher
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS vouchers (
+    address TEXT PRIMARY KEY,
+    token TEXT NOT NULL,
+    amount INTEGER NOT NULL,           -- ledger units
+    not_after INTEGER,                 -- unix seconds (NULL until registered)
+    state TEXT NOT NULL,               -- issuing | active | spent | swept | refused
+    spent INTEGER NOT NULL DEFAULT 0,  -- ledger units paid out of it
+    sealed_key BLOB NOT NULL,          -- the voucher key, sealed
+    certificate TEXT,                  -- issue certificate JSON once certified
+    voucher BLOB,                      -- Voucher binary (with the key) sealed, once active
+    note TEXT NOT NULL DEFAULT '',
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS payments (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    voucher TEXT NOT NULL REFERENCES vouchers(address),
+    vendor TEXT NOT NULL,
+    amount INTEGER NOT NULL,
+    text TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+);
+"""
+
+SCRYPT_N = 2**15  # ~50 ms on a laptop core: costly to brute-force, quick to unlock
+
+
+class WrongPassphrase(Exception):
+    pass
+
+
+class WalletError(Exception):
+    pass
+
+
+class Sealer:
+    """AES-256-GCM under a key derived from the passphrase with scrypt (salt in the file);
+    ``aad`` binds each sealed blob to its row so blobs cannot be swapped between rows."""
+
+    def __init__(self, passphrase: str, salt: bytes, n: int = SCRYPT_N):
+        key = Scrypt(salt=salt, length=32, n=n, r=8, p=1).derive(passphrase.encode())
+        self._aead = AESGCM(key)
+
+    def seal(self, data: bytes, aad: bytes) -> bytes:
+        nonce = os.urandom(12)
+        return nonce + self._aead.encrypt(nonce, data, aad)
+
+    def open(self, blob: bytes, aad: bytes) -> bytes:
+        try:
+            return self._aead.decrypt(blob[:12], blob[12:], aad)
+        except InvalidTag:
+            raise WrongPassphrase("wrong passphrase (or a tampered wallet file)") from None
+
+
+@dataclass(frozen=True)
+class VoucherRow:
+    address: str
+    token: str
+    amount: int
+    not_after: int | None
+    state: str
+    spent: int
+    note: str
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    voucher: str
+    amount: int  # ledger units moved back (0 when nothing was done)
+    outcome: str  # swept | nothing_left | too_early | waiting_for_vendor | failed
+    detail: str = ""
+
+
+class Wallet:
+    def __init__(self, db: sqlite3.Connection, sealer: Sealer, n: int):
+        self.db = db
+        self.sealer = sealer
+        self._n = n
+        self.signer = signing.Signer(sealer.open(self._meta("account_key"), b"account"))
+        self.address = self.signer.address
+
+    # -------------------------------------------------------------- file
+
+    @staticmethod
+    def _connect(path: str) -> sqlite3.Connection:
+        db = sqlite3.connect(path, isolation_level=None)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=FULL")
+        db.executescript(SCHEMA)
+        return db
+
+    @classmethod
+    def create(
+        cls, path: str, passphrase: str, *, account_key: bytes | None = None, n: int = SCRYPT_N
+    ) -> Wallet:
+        if os.path.exists(path):
+            raise WalletError(f"{path} exists")
+        db = cls._connect(path)
+        salt = os.urandom(16)
+        sealer = Sealer(passphrase, salt, n)
+        key = account_key or os.urandom(32)
+        with db:
+            db.execute("BEGIN")
+            db.executemany(
+                "INSERT INTO meta VALUES (?, ?)",
+                [
+                    ("salt", salt),
+                    ("scrypt_n", str(n).encode()),
+                    ("account_key", sealer.seal(key, b"account")),
+                ],
+            )
+        return cls(db, sealer, n)
+
+    @classmethod
+    def open(cls, path: str, passphrase: str) -> Wallet:
+        if not os.path.exists(path):
+            raise WalletError(f"no wallet at {path}")
+        db = cls._connect(path)
+        salt = db.execute("SELECT value FROM meta WHERE name='salt'").fetchone()[0]
+        n = int(db.execute("SELECT value FROM meta WHERE name='scrypt_n'").fetchone()[0])
+        return cls(db, Sealer(passphrase, salt, n), n)
+
+    def _meta(self_or_db: Any, name: str) -> bytes:
+        db = self_or_db.db if isinstance(self_or_db, Wallet) else self_or_db
+        row = db.execute("SELECT value FROM meta WHERE name=?", (name,)).fetchone()
+        if row is None:
+            raise WalletError(f"wallet file without {name}")
+        return row[0]
+
+    def close(self) -> None:
+        self.db.close()
+
+    # -------------------------------------------------------------- vouchers
+
+    def vouchers(self, states: tuple[str, ...] | None = None) -> list[VoucherRow]:
+        rows = self.db.execute(
+            "SELECT address, token, amount, not_after, state, spent, note FROM vouchers "
+            "ORDER BY created_at, address"
+        ).fetchall()
+        found = [VoucherRow(*row) for row in rows]
+        return [v for v in found if states is None or v.state in states]
+
+    def voucher(self, address: str) -> Voucher:
+        row = self.db.execute("SELECT voucher FROM vouchers WHERE address=?", (address,)).fetchone()
+        if row is None or row[0] is None:
+            raise WalletError(f"no usable voucher {address}")
+        return Voucher.from_binary(self.sealer.open(row[0], address.encode()))
+
+    def _voucher_key(self, address: str) -> bytes:
+        row = self.db.execute(
+            "SELECT sealed_key FROM vouchers WHERE address=?", (address,)
+        ).fetchone()
+        return self.sealer.open(row[0], address.encode())
+
+    def issue(self, client: Any, platform: Any, *, token: str, amount: int, validity_s: int):
+        """Online: move ``amount`` (ledger units) from this account to a fresh voucher
+        address (certified and confirmed by the committee), then register it with the
+        platform, which checks the offline limits and signs the validity window. A
+        voucher the platform refuses is swept back at once (no terminal accepts it).
+        ``client``: a CommitteeClient; ``platform``: a PlatformClient."""
+        token = td._address(token, "token")
+        key = os.urandom(32)
+        address = signing.Signer(key).address
+        # the key is on disk before any money moves to its address
+        self.db.execute(
+            "INSERT INTO vouchers (address, token, amount, state, sealed_key, created_at) "
+            "VALUES (?, ?, ?, 'issuing', ?, ?)",
+            (address, token, amount, self.sealer.seal(key, address.encode()), int(time.time())),
+        )
+        sequence = client.next_sequence(self.address)
+        signed = client.sign_order(
+            self.signer, recipient=address, token=token, amount=amount, sequence=sequence
+        )
+        certificate = client.certify(signed)
+        client.confirm(certificate)
+        self.db.execute(
+            "UPDATE vouchers SET certificate=? WHERE address=?",
+            (_dumps(certificate.to_json()), address),
+        )
+        return self._register(client, platform, address, key, certificate, validity_s)
+
+    def _register(self, client, platform, address, key, certificate, validity_s) -> Voucher:
+        try:
+            registered = platform.voucher_register(
+                certificate=certificate.to_json(), validity_s=validity_s
+            )
+        except PlatformError as exc:
+            if exc.code == "unreachable":
+                raise  # still 'issuing': `register` retries later
+            self.db.execute(
+                "UPDATE vouchers SET state='refused', note=? WHERE address=?",
+                (f"{exc.code}: {exc.message}"[:200], address),
+            )
+            self._reclaim(client, address, key, certificate.order.token)
+            raise
+        voucher = Voucher.create(
+            certificate,
+            key,
+            not_before=int(registered["not_before"]),
+            not_after=int(registered["not_after"]),
+            ticket=bytes.fromhex(registered["ticket"][2:]),
+        )
+        self.db.execute(
+            "UPDATE vouchers SET state='active', not_after=?, voucher=? WHERE address=?",
+            (
+                voucher.body.not_after,
+                self.sealer.seal(voucher.to_binary(), address.encode()),
+                address,
+            ),
+        )
+        return voucher
+
+    def register_pending(self, client: Any, platform: Any, *, validity_s: int) -> list[str]:
+        """Retry the registration of vouchers certified while the platform was down."""
+        done = []
+        for row in self.vouchers(("issuing",)):
+            cert = self.db.execute(
+                "SELECT certificate FROM vouchers WHERE address=?", (row.address,)
+            ).fetchone()[0]
+            if cert is None:
+                continue
+            certificate = Certificate.from_json(_loads(cert))
+            key = self._voucher_key(row.address)
+            self._register(client, platform, row.address, key, certificate, validity_s)
+            done.append(row.address)
+        return done
+
+    def _reclaim(self, client: Any, address: str, key: bytes, token: str) -> int:
+        state = client.account_state(address)
+        balance = state.balance(token)
+        if balance:
+            signed = client.sign_order(
+                key,
+                recipient=self.address,
+                token=token,
+                amount=balance,
+                sequence=state.next_sequence,
+            )
+            client.confirm(client.certify(signed))
+        return balance
+
+    def pay(
+        self, committee: Committee, *, vendor: str, amount: int, voucher: str | None = None
+    ) -> Payment:
+        """Offline: pay ``amount`` ledger units to ``vendor`` with one unspent voucher
+        (the given one, else the smallest that covers it). A voucher pays once."""
+        now = time.time()
+        candidates = [
+            v
+            for v in self.vouchers(("active",))
+            if (voucher is None or v.address == voucher)
+            and v.amount >= amount
+            and (v.not_after or 0) >= now
+        ]
+        if not candidates:
+            raise WalletError(f"no unspent, unexpired voucher of at least {amount} units")
+        chosen = min(candidates, key=lambda v: v.amount)
+        payment = self.voucher(chosen.address).pay(committee.hasher, vendor=vendor, amount=amount)
+        text = payment.to_text()
+        with self.db:
+            self.db.execute("BEGIN IMMEDIATE")
+            updated = self.db.execute(
+                "UPDATE vouchers SET state='spent', spent=? WHERE address=? AND state='active'",
+                (amount, chosen.address),
+            ).rowcount
+            if updated != 1:
+                raise WalletError("the voucher was spent meanwhile")
+            self.db.execute(
+                "INSERT INTO payments (voucher, vendor, amount, text, created_at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (chosen.address, payment.vendor, amount, text, int(now)),
+            )
+        return payment
+
+    def sweep(
+        self, client: Any, *, grace_s: int, now: float | None = None, force: bool = False
+    ) -> list[SweepResult]:
+        """Online: move what is left in vouchers back to this account. A spent voucher is
+        swept once the vendor's spend is certified (its sequence 0 used); an unspent one
+        only after its window plus the grace period (before that a vendor may still
+        redeem it: reclaiming early is what the platform treats as fraud)."""
+        now = time.time() if now is None else now
+        results = []
+        for row in self.vouchers(("active", "spent")):
+            try:
+                results.append(self._sweep_one(client, row, grace_s, now, force))
+            except Exception as exc:
+                results.append(SweepResult(row.address, 0, "failed", str(exc)[:200]))
+        return results
+
+    def _sweep_one(self, client, row: VoucherRow, grace_s: int, now: float, force: bool):
+        state = client.account_state(row.address)
+        balance = state.balance(row.token)
+        if state.next_sequence == 0:
+            if row.state == "spent" and not force:
+                return SweepResult(row.address, 0, "waiting_for_vendor")
+            if now <= (row.not_after or 0) + grace_s and not force:
+                return SweepResult(row.address, 0, "too_early")
+        if balance == 0:
+            if state.next_sequence > 0:
+                self.db.execute("UPDATE vouchers SET state='swept' WHERE address=?", (row.address,))
+            return SweepResult(row.address, 0, "nothing_left")
+        key = self._voucher_key(row.address)
+        signed = client.sign_order(
+            key,
+            recipient=self.address,
+            token=row.token,
+            amount=balance,
+            sequence=state.next_sequence,
+        )
+        client.confirm(client.certify(signed))
+        self.db.execute("UPDATE vouchers SET state='swept' WHERE address=?", (row.address,))
+        return SweepResult(row.address, balance, "swept")
+
+
+def _dumps(data: Any) -> str:
+    import json
+
+    return json.dumps(data, separators=(",", ":"))
+
+
+def _loads(text: str) -> Any:
+    import json
+
+    return json.loads(text)
