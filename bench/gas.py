@@ -9,10 +9,13 @@ Prints a table of gas per settled payment for batch sizes 1, 10 and 100 (more wi
   quorum of votes (ecrecover per vote per payment);
 - committee batch: submitCommitteeBatch, one committee quorum over the whole batch.
 
+Every payment is a redemption (the only kind that settles on-chain): a certificate whose
+recipient is the processor's address, settled to the sender's own vault balance.
+
 plus a plain ERC-20 `transfer` as the anchor; the LAST line is one JSON object with every
 figure. Gas per payment = the whole transaction's gasUsed (21,000 base and calldata
-included) / batch size. Steady state: senders have redeemed before and recipients already
-hold a vault balance; cold: every sender and recipient is new.
+included) / batch size. Steady state: every sender has redeemed before (its replay slot is
+set and it already holds a vault balance); cold: every sender is new (both slots fresh).
 
 Runs under Brownie (.venv-brownie) against a private anvil (tools/contracts/with-anvil.sh).
 Started with any other Python (e.g. `make bench` uses .venv), it builds what it needs with
@@ -109,20 +112,23 @@ class Deployment:
         self.system.registry.depositTokens(self.token, 10**27, {"from": admin})
         self.next_batch_id = 0
 
-    def committee_batch(self, pairs, sequence):
+    def committee_batch(self, senders, sequence):
         td = self.td
-        words = td.pack_batch_items(td.BatchItem(s, sequence, 0, r, 10**6) for s, r in pairs)
+        words = td.pack_batch_items(td.BatchItem.redemption(s, sequence, 0, 10**6) for s in senders)
         batch_id, self.next_batch_id = self.next_batch_id, self.next_batch_id + 1
         signatures = td.sign_committee_batch(self.domain, 1, batch_id, words, self.keys)
         method = self.system.processor.submitCommitteeBatch
-        return self._settle(len(pairs), method, 1, batch_id, words, signatures)
+        return self._settle(len(senders), method, 1, batch_id, words, signatures)
 
-    def certificate_batch(self, pairs, sequence):
+    def certificate_batch(self, senders, sequence):
         td = self.td
-        orders = [td.TransferOrder(s, r, self.token.address, 10**6, sequence, 1) for s, r in pairs]
+        redemption = self.system.processor.address
+        orders = [
+            td.TransferOrder(s, redemption, self.token.address, 10**6, sequence, 1) for s in senders
+        ]
         sigs = [td.sign_certificate(self.domain, o, self.keys) for o in orders]
         method = self.system.processor.submitBatch
-        return self._settle(len(pairs), method, [o.as_tuple() for o in orders], sigs)
+        return self._settle(len(senders), method, [o.as_tuple() for o in orders], sigs)
 
     def _settle(self, expected, method, *args):
         tx = method(*args, {"from": self.settler})
@@ -166,12 +172,12 @@ def run(batch_sizes):
         ):
             for n in batch_sizes:
                 for workload in ("steady", "cold"):
-                    pairs = [(fresh_address(), fresh_address()) for _ in range(n)]
+                    senders = [fresh_address() for _ in range(n)]
                     sequence = 0
                     if workload == "steady":
-                        bench.committee_batch(pairs, 0)  # senders redeem once, recipients get paid
+                        bench.committee_batch(senders, 0)  # each sender redeems once before
                         sequence = 1
-                    gas = settle(pairs, sequence)
+                    gas = settle(senders, sequence)
                     results.append(
                         {
                             "path": path,

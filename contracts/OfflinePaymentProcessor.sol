@@ -10,8 +10,13 @@ import {FastPayTypes} from "./FastPayTypes.sol";
 import {TokenVault} from "./TokenVault.sol";
 
 /// @title OfflinePaymentProcessor
-/// @notice Settles FastPay certificates whose recipient is an on-chain address: the amount
-///         moves from the vault's pool to the recipient's withdrawable vault balance.
+/// @notice Settles FastPay REDEMPTIONS on-chain: certificates whose `order.recipient` is this
+///         contract's own address (the "redemption address"). Authorities debit the sender of
+///         such a certificate and credit no FastPay account (the money leaves FastPay); here
+///         the amount moves from the vault's pool to the SENDER's withdrawable vault balance,
+///         from where they withdraw. Any other certificate is an internal FastPay transfer,
+///         already paid inside FastPay, and is refused (`NotARedemption`): otherwise one
+///         certificate could be paid twice, once by the authorities and once on-chain.
 ///         Replay protection in the FastPay style: per sender, a certificate settles only if
 ///         its sequence is above the last one redeemed (`redeemedUpTo[sender]` = last + 1).
 ///         Two paths:
@@ -33,8 +38,10 @@ contract OfflinePaymentProcessor is AccessControl, Pausable, ReentrancyGuard {
     /// @notice Id the next committee batch must carry (batches settle in order, once).
     uint64 public nextBatchId;
 
+    /// @notice `units` of `token` moved from the pool to `beneficiary`'s vault balance for the
+    ///         redemption (`sender`, `sequence`); the beneficiary is always the sender.
     event PaymentSettled(
-        address indexed sender, uint64 sequence, address indexed recipient, address token, uint256 units
+        address indexed sender, uint64 sequence, address indexed beneficiary, address token, uint256 units
     );
     /// @notice Item `index` of a batch was skipped; `reason` is the selector of the error
     ///         it would have reverted with (see the errors here and in CertificateVerifier).
@@ -44,6 +51,9 @@ contract OfflinePaymentProcessor is AccessControl, Pausable, ReentrancyGuard {
     );
 
     error SequenceAlreadyRedeemed();
+    /// @dev The certificate's recipient is not this contract (a committee-batch item's
+    ///      beneficiary is not its sender): an internal FastPay transfer, never settled here.
+    error NotARedemption();
     error ZeroRecipient();
     error LengthMismatch();
     error EmptyBatch();
@@ -66,8 +76,10 @@ contract OfflinePaymentProcessor is AccessControl, Pausable, ReentrancyGuard {
 
     // ---------------------------------------------------------------- per-certificate path
 
-    /// @notice True when `signatures` are a valid quorum of votes for `order` (whether or not
-    ///         it has been settled).
+    /// @notice True when `signatures` are a valid quorum of votes for `order`: a pure quorum
+    ///         check. It says nothing about settlement: the order may already be redeemed, or
+    ///         not be a redemption at all (`order.recipient != address(this)`), and then
+    ///         `processOfflinePayment` refuses it.
     function verifyCertificate(FastPayTypes.TransferOrder calldata order, bytes calldata signatures)
         external
         view
@@ -76,7 +88,10 @@ contract OfflinePaymentProcessor is AccessControl, Pausable, ReentrancyGuard {
         return verifier.verifyCertificate(order, signatures);
     }
 
-    /// @notice Settle one certificate; anyone may call (a user's own way to the chain).
+    /// @notice Settle one redemption certificate (`order.recipient == address(this)`) to the
+    ///         sender's vault balance; anyone may call (a user's own way to the chain).
+    /// @dev Reverts `NotARedemption()` for any other recipient, `CertificateInvalid(reason)`
+    ///      for a replayed sequence or a bad quorum, or with the vault's error.
     /// @return True on success (reverts otherwise).
     function processOfflinePayment(FastPayTypes.TransferOrder calldata order, bytes calldata signatures)
         external
@@ -84,15 +99,18 @@ contract OfflinePaymentProcessor is AccessControl, Pausable, ReentrancyGuard {
         nonReentrant
         returns (bool)
     {
+        if (order.recipient != address(this)) revert NotARedemption();
         bytes4 reason = _checkCertificate(order, signatures);
         if (reason != bytes4(0)) revert CertificateInvalid(reason);
         redeemedUpTo[order.sender] = uint256(order.sequence) + 1;
-        vault.credit(order.token, order.recipient, order.amount);
-        emit PaymentSettled(order.sender, order.sequence, order.recipient, order.token, order.amount);
+        vault.credit(order.token, order.sender, order.amount);
+        emit PaymentSettled(order.sender, order.sequence, order.sender, order.token, order.amount);
         return true;
     }
 
-    /// @notice Settle many certificates, each with its own quorum; bad ones are skipped.
+    /// @notice Settle many redemption certificates, each with its own quorum, each to its
+    ///         sender's vault balance; bad ones (including any whose recipient is not this
+    ///         contract: `NotARedemption`) are skipped with `CertificateRejected`.
     /// @param orders Transfer orders (amounts in ledger units).
     /// @param signatures For each order, its authorities' votes (65 bytes each, ascending signer).
     /// @return settled Number of certificates settled.
@@ -107,10 +125,10 @@ contract OfflinePaymentProcessor is AccessControl, Pausable, ReentrancyGuard {
         if (orders.length == 0) revert EmptyBatch();
         for (uint256 i = 0; i < orders.length; ++i) {
             FastPayTypes.TransferOrder calldata order = orders[i];
-            bytes4 reason = _checkCertificate(order, signatures[i]);
-            if (reason == bytes4(0)) {
-                reason = _settle(order.sender, order.sequence, order.recipient, order.token, order.amount);
-            }
+            bytes4 reason = order.recipient != address(this)
+                ? NotARedemption.selector
+                : _checkCertificate(order, signatures[i]);
+            if (reason == bytes4(0)) reason = _settle(order.sender, order.sequence, order.token, order.amount);
             if (reason == bytes4(0)) ++settled;
             else emit CertificateRejected(i, order.sender, order.sequence, reason);
         }
@@ -118,15 +136,20 @@ contract OfflinePaymentProcessor is AccessControl, Pausable, ReentrancyGuard {
 
     // ---------------------------------------------------------------- committee batch path
 
-    /// @notice Settle a batch signed once by a quorum of the `epoch` committee.
+    /// @notice Settle a batch of redemptions signed once by a quorum of the `epoch` committee.
     /// @dev Items: two words each.
     ///      word 0 = sender << 96 | sequence << 32 | tokenId (vault token id)
-    ///      word 1 = recipient << 96 | amount (ledger units, < 2**96)
+    ///      word 1 = beneficiary << 96 | amount (ledger units, < 2**96)
+    ///      Every item stands for a redemption certificate, so its beneficiary MUST be its
+    ///      sender (checked here: an item whose beneficiary differs is skipped with
+    ///      `NotARedemption`); the word is kept (rather than implied) so the committee's
+    ///      signature names who gets paid and word 1 is exactly the vault's credit word.
     ///      The committee signs EIP-712 Batch(epoch, batchId, itemsHash) with
     ///      itemsHash = keccak256 of the concatenated words. A bad signature set reverts the
-    ///      whole call; an item already redeemed, for an unknown token, to the zero address or
-    ///      above what the pool holds is skipped with CertificateRejected. Accepted items are
-    ///      credited by one vault call (the per-item cost is what the gas target is about).
+    ///      whole call; an item that is not a redemption, already redeemed, for an unknown
+    ///      token, from the zero address or above what the pool holds is skipped with
+    ///      CertificateRejected. Accepted items are credited by one vault call (the per-item
+    ///      cost is what the gas target is about).
     /// @return settled Number of items settled.
     function submitCommitteeBatch(
         uint64 epoch,
@@ -162,9 +185,7 @@ contract OfflinePaymentProcessor is AccessControl, Pausable, ReentrancyGuard {
                 credits[2 * settled + 1] = tail;
                 ++settled;
             }
-            emit PaymentSettled(
-                sender, sequence, address(uint160(tail >> 96)), cache.token[uint32(head)], uint96(tail)
-            );
+            emit PaymentSettled(sender, sequence, sender, cache.token[uint32(head)], uint96(tail));
         }
         if (settled != 0) {
             assembly ("memory-safe") {
@@ -189,26 +210,24 @@ contract OfflinePaymentProcessor is AccessControl, Pausable, ReentrancyGuard {
 
     // ---------------------------------------------------------------- internals
 
+    /// @dev Replay and quorum of one certificate (the caller has checked it is a redemption).
     function _checkCertificate(FastPayTypes.TransferOrder calldata order, bytes calldata signatures)
         private
         view
         returns (bytes4)
     {
-        if (order.recipient == address(0)) return ZeroRecipient.selector;
         if (order.sequence < redeemedUpTo[order.sender]) return SequenceAlreadyRedeemed.selector;
         return verifier.certificateStatus(order, signatures);
     }
 
-    /// @dev Effects first (replay slot), then the vault; a vault refusal (unknown token,
-    ///      pool too small, ...) undoes the replay slot and becomes the rejection reason.
-    function _settle(address sender, uint64 sequence, address recipient, address token, uint256 units)
-        private
-        returns (bytes4)
-    {
+    /// @dev Credits a redemption to its sender. Effects first (replay slot), then the vault; a
+    ///      vault refusal (unknown token, pool too small, ...) undoes the replay slot and
+    ///      becomes the rejection reason.
+    function _settle(address sender, uint64 sequence, address token, uint256 units) private returns (bytes4) {
         uint256 previous = redeemedUpTo[sender];
         redeemedUpTo[sender] = uint256(sequence) + 1;
-        try vault.credit(token, recipient, units) {
-            emit PaymentSettled(sender, sequence, recipient, token, units);
+        try vault.credit(token, sender, units) {
+            emit PaymentSettled(sender, sequence, sender, token, units);
             return bytes4(0);
         } catch (bytes memory err) {
             redeemedUpTo[sender] = previous;
@@ -239,7 +258,8 @@ contract OfflinePaymentProcessor is AccessControl, Pausable, ReentrancyGuard {
         private
         returns (bytes4)
     {
-        if (tail >> 96 == 0) return ZeroRecipient.selector;
+        if (tail >> 96 != uint160(sender)) return NotARedemption.selector;
+        if (sender == address(0)) return ZeroRecipient.selector;
         if (sequence < redeemedUpTo[sender]) return SequenceAlreadyRedeemed.selector;
         if (tokenId >= cache.token.length) return TokenVault.UnknownTokenId.selector;
         uint256 left = cache.poolLeft[tokenId];

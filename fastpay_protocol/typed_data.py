@@ -12,6 +12,10 @@ Exactly what the contracts hash (contracts/FastPayTypes.sol, contracts/Certifica
 - ``Batch(uint64 epoch,uint64 batchId,bytes32 itemsHash)``, signed by the committee over
   packed settlement items (see ``BatchItem``).
 
+Only REDEMPTIONS settle on-chain: certificates whose ``order.recipient`` is the
+OfflinePaymentProcessor's address (the "redemption address"); they settle to the sender's
+own vault balance. A committee-batch item's beneficiary is therefore its sender.
+
 Signatures are 65 bytes (r, s, v with v in {27, 28}); high-s (malleable) signatures are
 refused here as they are on-chain. Works with eth-account 0.13 and 0.14.
 """
@@ -151,10 +155,15 @@ class TransferOrder:
 
 @dataclass(frozen=True)
 class BatchItem:
-    """One settlement in a committee batch, packed into two 32-byte words:
+    """One redemption in a committee batch, packed into two 32-byte words:
 
     word 0 = sender << 96 | sequence << 32 | token_id (the vault's token id)
     word 1 = recipient << 96 | amount (ledger units, < 2**96)
+
+    ``recipient`` is the BENEFICIARY on-chain and must equal ``sender`` (a redemption pays
+    the sender's own vault balance; the contract skips any other item with
+    ``NotARedemption``). Build items with ``BatchItem.redemption``; the dataclass itself
+    accepts any recipient so that ``from_words`` can decode whatever words it is given.
     """
 
     sender: str
@@ -172,6 +181,15 @@ class BatchItem:
             ("amount", UINT96_MAX),
         ):
             object.__setattr__(self, field, _uint(getattr(self, field), field, maximum))
+
+    @classmethod
+    def redemption(cls, sender: str, sequence: int, token_id: int, amount: int) -> BatchItem:
+        """The item for a redemption certificate of ``sender`` (beneficiary = sender)."""
+        return cls(sender, sequence, token_id, sender, amount)
+
+    @property
+    def is_redemption(self) -> bool:
+        return self.recipient == self.sender
 
     def words(self) -> tuple[bytes, bytes]:
         head = (int(self.sender, 16) << 96) | (self.sequence << 32) | self.token_id
@@ -191,8 +209,18 @@ class BatchItem:
 
 
 def pack_batch_items(items: Iterable[BatchItem]) -> list[bytes]:
-    """The ``bytes32[] items`` argument of submitCommitteeBatch."""
-    return [word for item in items for word in item.words()]
+    """The ``bytes32[] items`` argument of submitCommitteeBatch.
+
+    Raises ValueError for an item whose recipient is not its sender: the contract would
+    skip it (``NotARedemption``), and a committee must never sign one."""
+    words = []
+    for index, item in enumerate(items):
+        if not item.is_redemption:
+            raise ValueError(
+                f"batch item {index} is not a redemption: its recipient must be its sender"
+            )
+        words.extend(item.words())
+    return words
 
 
 def items_hash(words: Iterable[bytes]) -> bytes:

@@ -8,6 +8,10 @@ Environment:
     DEPLOYMENT_JSON    where to write addresses + ABIs (default var/deployment.json)
     DEPLOYER_PRIVATE_KEY  deployer key on live networks (development uses accounts[0])
 
+The JSON's top-level ``redemption_address`` is the OfflinePaymentProcessor's address: the
+recipient of redemption certificates (docs/protocol.md, "Redemption"), which authorities
+serve in ``/committee`` and clients put in the orders that leave FastPay.
+
 `deploy_fastpay`, `list_tokens` and `register_committee` are also what the Brownie tests
 (tests/contracts/conftest.py) and the gas bench use, so all three deploy the same way.
 """
@@ -193,6 +197,10 @@ def main():
             "chainId": chain.id,
             "verifyingContract": system.verifier.address,
         },
+        # a certificate whose recipient is this address is a redemption: authorities debit
+        # the sender and credit no FastPay account; on-chain it settles to the sender's vault
+        # balance (the only certificates that settle on-chain): the processor's own address
+        "redemption_address": system.processor.address,
         "contracts": {
             name: {"address": getattr(system, attr).address, "abi": _abi(name)}
             for name, attr in zip(
@@ -218,5 +226,6 @@ def main():
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(deployment, indent=2) + "\n")
     print(f"FastPay deployed on {network.show_active()} (chain {chain.id}); wrote {output}")
+    print(f"  {'redemption address':<24} {deployment['redemption_address']}")
     for name, entry in deployment["contracts"].items():
         print(f"  {name:<24} {entry['address']}")

@@ -144,11 +144,15 @@ def funded(fastpay, registry, vault, usdt, usdc, alice, bob, carol):
 
 
 @pytest.fixture(scope="module")
-def make_order(usdt, alice, bob):
+def make_order(usdt, processor, alice):
+    """A transfer order from Alice; by default a REDEMPTION (recipient = the processor's
+    address, the only kind that settles on-chain). Pass ``recipient=`` for an internal
+    FastPay transfer."""
+
     def make(**fields):
         values = {
             "sender": str(alice),
-            "recipient": str(bob),
+            "recipient": processor.address,
             "token": usdt.address,
             "amount": 25 * UNIT,
             "sequence": 0,

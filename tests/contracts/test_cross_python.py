@@ -1,10 +1,13 @@
-"""fastpay_protocol.typed_data (Python, eth-account) and the contracts agree on every digest;
-certificates signed in Python verify on-chain, and tampering breaks them."""
+"""fastpay_protocol.typed_data (Python, eth-account) and the contracts agree on every digest
+and on the committee-batch item format; certificates signed in Python verify on-chain, and
+tampering breaks them; only Python-built redemptions settle."""
 
+import brownie
 import pytest
 from brownie import CertificateVerifier, chain
-from certificates import certify
-from conftest import UNIT
+from certificates import certify, sign_batch
+from conftest import UNIT, USDC, USDT
+from revert_reasons import error
 
 from fastpay_protocol import typed_data as td
 
@@ -25,9 +28,55 @@ def test_order_vote_and_batch_digests_match(verifier, domain, make_order):
     order = make_order(amount=123_456_789, sequence=2**64 - 1, epoch=7)
     assert bytes(verifier.orderDigest(order.as_tuple())) == td.order_digest(domain, order)
     assert bytes(verifier.voteDigest(order.as_tuple())) == td.vote_digest(domain, order)
-    words = td.pack_batch_items([td.BatchItem(order.sender, 3, 1, order.recipient, 2**96 - 1)])
+    words = td.pack_batch_items([td.BatchItem.redemption(order.sender, 3, 1, 2**96 - 1)])
     h = td.items_hash(words)
     assert bytes(verifier.batchDigest(5, 9, h)) == td.batch_digest(domain, 5, 9, h)
+
+
+def test_python_batch_items_settle_as_the_contract_reads_them(
+    funded, processor, vault, usdt, usdc, alice, bob, settler, domain, committee
+):
+    items = [
+        td.BatchItem.redemption(str(alice), 2**64 - 1, 1, 3 * UNIT),  # extreme sequence
+        td.BatchItem.redemption(str(bob), 0, 0, 0),  # zero amount
+        td.BatchItem.redemption(str(alice), 0, 0, 5 * UNIT),  # below alice's sequence: skipped
+    ]
+    words = td.pack_batch_items(items)
+    tx = processor.submitCommitteeBatch(
+        1, 0, words, sign_batch(domain, 1, 0, words, committee[:3]), {"from": settler}
+    )
+    assert tx.events["CommitteeBatchSettled"]["itemsHash"] == "0x" + td.items_hash(words).hex()
+    settled = [
+        (e["sender"], e["sequence"], e["beneficiary"], e["token"], e["units"])
+        for e in tx.events["PaymentSettled"]
+    ]
+    assert settled == [
+        (alice, 2**64 - 1, alice, usdc, 3 * UNIT),
+        (bob, 0, bob, usdt, 0),
+    ]
+    assert tx.events["CertificateRejected"]["index"] == 2
+    assert vault.balanceOf(alice, usdc) == 3 * USDC and vault.balanceOf(alice, usdt) == 0
+    assert processor.redeemedUpTo(alice) == 2**64
+
+
+def test_python_refuses_to_pack_what_the_contract_would_skip(alice, bob):
+    with pytest.raises(ValueError, match="not a redemption"):
+        td.pack_batch_items([td.BatchItem(str(alice), 0, 0, str(bob), UNIT)])
+
+
+def test_a_python_redemption_settles_and_a_python_transfer_does_not(
+    funded, processor, vault, usdt, alice, bob, domain, committee
+):
+    redemption = td.TransferOrder(str(alice), processor.address, usdt.address, 2 * UNIT, 0, 1)
+    transfer = td.TransferOrder(str(alice), str(bob), usdt.address, 2 * UNIT, 1, 1)
+    with brownie.reverts(error("NotARedemption")):
+        processor.processOfflinePayment(
+            transfer.as_tuple(), certify(domain, transfer, committee[:3])
+        )
+    processor.processOfflinePayment(
+        redemption.as_tuple(), certify(domain, redemption, committee[:3])
+    )
+    assert vault.balanceOf(alice, usdt) == 2 * USDT and vault.balanceOf(bob, usdt) == 0
 
 
 def test_a_python_certificate_verifies_on_chain(verifier, processor, domain, committee, make_order):

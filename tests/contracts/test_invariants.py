@@ -1,5 +1,6 @@
-"""Property: whatever mix of deposits, withdrawals and settlements happens, the vault's token
-balance equals the sum of its internal balances (pool + every account), per token."""
+"""Property: whatever mix of deposits, withdrawals, redemptions and refused transfer
+certificates happens, the vault's token balance equals the sum of its internal balances (pool +
+every account), per token; and a transfer certificate (not a redemption) never settles."""
 
 import pytest
 from brownie.test import given, strategy
@@ -10,11 +11,11 @@ from hypothesis import strategies as st
 
 from fastpay_protocol import typed_data as td
 
-DEPOSIT, COMMITTEE_BATCH, CERTIFICATE, WITHDRAW = range(4)
+DEPOSIT, COMMITTEE_BATCH, CERTIFICATE, WITHDRAW, TRANSFER = range(5)
 
 operations = st.lists(
     st.tuples(
-        strategy("uint8", max_value=3),  # operation
+        strategy("uint8", max_value=4),  # operation
         strategy("uint8", max_value=2),  # user index
         strategy("uint8", max_value=1),  # token index
         strategy("uint256", min_value=1, max_value=400),  # whole USD
@@ -54,18 +55,23 @@ def test_the_vault_always_holds_exactly_its_internal_balances(
         elif op == COMMITTEE_BATCH:
             seq = next_sequence[str(user)]
             words = td.pack_batch_items(
-                [td.BatchItem(str(user), seq, token_index, str(other), units)]
+                [td.BatchItem.redemption(str(user), seq, token_index, units)]
             )
             signatures = sign_batch(domain, 1, batch_id, words, committee[:3])
             tx = processor.submitCommitteeBatch(1, batch_id, words, signatures, {"from": settler})
             batch_id += 1
             next_sequence[str(user)] += tx.return_value
-        elif op == CERTIFICATE:
+        elif op in (CERTIFICATE, TRANSFER):
             seq = next_sequence[str(user)]
-            order = td.TransferOrder(str(user), str(other), token.address, units, seq, 1)
+            recipient = processor.address if op == CERTIFICATE else str(other)
+            order = td.TransferOrder(str(user), recipient, token.address, units, seq, 1)
+            before = [vault.balanceOf(u, token) for u in users]
             tx = processor.submitBatch(
                 [order.as_tuple()], [certify(domain, order, committee[:3])], {"from": settler}
             )
+            if op == TRANSFER:
+                assert tx.return_value == 0
+                assert [vault.balanceOf(u, token) for u in users] == before
             next_sequence[str(user)] += tx.return_value
         else:
             amount = min(vault.balanceOf(user, token), units * scale)

@@ -32,9 +32,9 @@ def test_a_paused_vault_stops_deposits_withdrawals_and_credits(
     with brownie.reverts(PAUSED):
         registry.depositTokens(usdt, USDT, {"from": alice})
     with brownie.reverts(PAUSED):
-        vault.withdraw(usdt, USDT, bob, {"from": bob})
+        vault.withdraw(usdt, USDT, bob, {"from": alice})
     with brownie.reverts(PAUSED):
-        registry.withdrawTokens(usdt, USDT, {"from": bob})
+        registry.withdrawTokens(usdt, USDT, {"from": alice})
     nxt = make_order(sequence=1)
     with brownie.reverts(PAUSED):
         processor.processOfflinePayment(nxt.as_tuple(), certify(domain, nxt, committee[:3]))
@@ -45,7 +45,7 @@ def test_a_paused_vault_stops_deposits_withdrawals_and_credits(
     assert bytes(tx.events["CertificateRejected"]["reason"]) == selector_of("EnforcedPause()")
     assert processor.redeemedUpTo(alice) == 1
     # a committee batch credits through one vault call, so it reverts as a whole
-    words = td.pack_batch_items([td.BatchItem(str(alice), 1, 0, str(bob), UNIT)])
+    words = td.pack_batch_items([td.BatchItem.redemption(str(alice), 1, 0, UNIT)])
     signatures = sign_batch(domain, 1, 0, words, committee[:3])
     with brownie.reverts(PAUSED):
         processor.submitCommitteeBatch(1, 0, words, signatures, {"from": settler})
@@ -53,7 +53,7 @@ def test_a_paused_vault_stops_deposits_withdrawals_and_credits(
 
 
 def test_a_paused_processor_stops_every_settlement_path(
-    funded, processor, alice, bob, guardian, settler, domain, committee, make_order
+    funded, processor, alice, guardian, settler, domain, committee, make_order
 ):
     processor.pause({"from": guardian})
     order = make_order()
@@ -62,7 +62,7 @@ def test_a_paused_processor_stops_every_settlement_path(
         processor.processOfflinePayment(order.as_tuple(), certificate)
     with brownie.reverts(PAUSED):
         processor.submitBatch([order.as_tuple()], [certificate], {"from": settler})
-    words = td.pack_batch_items([td.BatchItem(str(alice), 0, 0, str(bob), UNIT)])
+    words = td.pack_batch_items([td.BatchItem.redemption(str(alice), 0, 0, UNIT)])
     with brownie.reverts(PAUSED):
         processor.submitCommitteeBatch(
             1, 0, words, sign_batch(domain, 1, 0, words, committee[:3]), {"from": settler}

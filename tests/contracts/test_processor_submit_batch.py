@@ -1,4 +1,5 @@
-"""submitBatch: many certificates, each with its own quorum; bad ones are skipped."""
+"""submitBatch: many certificates, each with its own quorum; only redemptions settle (to
+their senders); bad ones, transfer certificates included, are skipped."""
 
 import brownie
 from certificates import certify, malleable
@@ -6,42 +7,81 @@ from conftest import UNIT, USDT
 from revert_reasons import error, selector, selector_of, unauthorized
 
 
-def test_it_settles_good_certificates_and_skips_bad_ones_without_reverting(
+def test_it_settles_good_redemptions_and_skips_bad_ones_without_reverting(
     funded, processor, vault, usdt, alice, bob, carol, settler, domain, committee, make_order
 ):
-    good_1 = make_order(recipient=bob, amount=10 * UNIT, sequence=0)
+    good_1 = make_order(amount=10 * UNIT, sequence=0)
     replay = good_1
-    below = make_order(recipient=carol, amount=5 * UNIT, sequence=1)
-    good_2 = make_order(recipient=carol, amount=3 * UNIT, sequence=2)
-    too_big = make_order(sender=bob, recipient=carol, amount=5_000 * UNIT, sequence=0)
-    orders = [good_1, replay, below, good_2, too_big]
+    below = make_order(amount=5 * UNIT, sequence=1)
+    good_2 = make_order(amount=3 * UNIT, sequence=2)
+    transfer = make_order(recipient=carol, amount=7 * UNIT, sequence=3)  # internal, valid
+    too_big = make_order(sender=bob, amount=5_000 * UNIT, sequence=0)
+    orders = [good_1, replay, below, good_2, transfer, too_big]
     signatures = [
         certify(domain, good_1, committee[:3]),
         certify(domain, replay, committee[1:]),
         certify(domain, below, committee[:2]),
         certify(domain, good_2, committee[:3]),
+        certify(domain, transfer, committee[:3]),
         certify(domain, too_big, committee[:3]),
     ]
     tx = processor.submitBatch([o.as_tuple() for o in orders], signatures, {"from": settler})
 
     assert tx.return_value == 2
     settled = [
-        (e["sender"], e["sequence"], e["recipient"], e["units"])
+        (e["sender"], e["sequence"], e["beneficiary"], e["units"])
         for e in tx.events["PaymentSettled"]
     ]
-    assert settled == [(alice, 0, bob, 10 * UNIT), (alice, 2, carol, 3 * UNIT)]
+    assert settled == [(alice, 0, alice, 10 * UNIT), (alice, 2, alice, 3 * UNIT)]
     rejected = [
-        (e["index"], e["sequence"], bytes(e["reason"])) for e in tx.events["CertificateRejected"]
+        (e["index"], e["sender"], e["sequence"], bytes(e["reason"]))
+        for e in tx.events["CertificateRejected"]
     ]
     assert rejected == [
-        (1, 0, selector("SequenceAlreadyRedeemed")),
-        (2, 1, selector("BelowQuorum")),
-        (4, 0, selector_of("InsufficientPool(address,uint256,uint256)")),
+        (1, alice, 0, selector("SequenceAlreadyRedeemed")),
+        (2, alice, 1, selector("BelowQuorum")),
+        (4, alice, 3, selector("NotARedemption")),
+        (5, bob, 0, selector_of("InsufficientPool(address,uint256,uint256)")),
     ]
-    assert vault.balanceOf(bob, usdt) == 10 * USDT
-    assert vault.balanceOf(carol, usdt) == 3 * USDT
-    assert processor.redeemedUpTo(alice) == 3
+    assert vault.balanceOf(alice, usdt) == 13 * USDT
+    assert vault.balanceOf(carol, usdt) == 0
+    assert vault.balanceOf(processor, usdt) == 0
+    assert vault.poolBalance(usdt) == 987 * USDT
+    assert processor.redeemedUpTo(alice) == 3  # the transfer certificate did not move it
     assert processor.redeemedUpTo(bob) == 0  # the refused credit rolled its replay slot back
+
+
+def test_a_batch_of_transfer_certificates_settles_nothing(
+    funded, processor, vault, usdt, bob, carol, settler, domain, committee, make_order
+):
+    orders = [make_order(recipient=r, sequence=i) for i, r in enumerate((bob, carol, bob))]
+    tx = processor.submitBatch(
+        [o.as_tuple() for o in orders],
+        [certify(domain, o, committee[:3]) for o in orders],
+        {"from": settler},
+    )
+    assert tx.return_value == 0
+    assert "PaymentSettled" not in tx.events
+    assert [bytes(e["reason"]) for e in tx.events["CertificateRejected"]] == [
+        selector("NotARedemption")
+    ] * 3
+    assert vault.poolBalance(usdt) == 1_000 * USDT
+
+
+def test_a_redemption_after_a_skipped_transfer_still_settles(
+    funded, processor, vault, usdt, alice, bob, settler, domain, committee, make_order
+):
+    # FastPay sequences: the transfer used sequence 0 inside FastPay, the redemption 1
+    transfer, redemption = make_order(recipient=bob, sequence=0), make_order(sequence=1)
+    tx = processor.submitBatch(
+        [transfer.as_tuple(), redemption.as_tuple()],
+        [certify(domain, transfer, committee[:3]), certify(domain, redemption, committee[:3])],
+        {"from": settler},
+    )
+    assert tx.return_value == 1
+    assert tx.events["PaymentSettled"]["beneficiary"] == alice
+    assert vault.balanceOf(alice, usdt) == 25 * USDT and vault.balanceOf(bob, usdt) == 0
+    assert processor.redeemedUpTo(alice) == 2
 
 
 def test_a_malleable_or_forged_certificate_is_skipped(

@@ -24,10 +24,10 @@ def hostile(fastpay, vault, registry, admin, alice, bob):
 def test_re_entering_the_registry_during_a_withdrawal_hits_the_guard(
     hostile, vault, registry, processor, bob, domain, committee, make_order
 ):
-    # the token holds a vault balance and tries to withdraw it through the registry while
-    # the vault is in the middle of paying Bob
-    for sequence, recipient in ((0, hostile), (1, bob)):
-        order = make_order(token=hostile, recipient=recipient, amount=100 * UNIT, sequence=sequence)
+    # the token holds a vault balance (it redeemed as a FastPay sender) and tries to withdraw
+    # it through the registry while the vault is in the middle of paying Bob
+    for sender in (hostile, bob):
+        order = make_order(sender=sender, token=hostile, amount=100 * UNIT)
         processor.processOfflinePayment(order.as_tuple(), certify(domain, order, committee[:3]))
     hostile.arm(registry, registry.withdrawTokens.encode_input(hostile, 100 * UNIT), {"from": bob})
     vault.withdraw(hostile, 50 * UNIT, bob, {"from": bob})
@@ -42,10 +42,10 @@ def test_re_entering_the_registry_during_a_withdrawal_hits_the_guard(
 def test_re_entering_withdraw_from_the_token_itself_hits_the_guard(
     hostile, vault, processor, domain, committee, make_order, bob
 ):
-    order = make_order(token=hostile, recipient=hostile, amount=100 * UNIT)
+    order = make_order(sender=hostile, token=hostile, amount=100 * UNIT)
     processor.processOfflinePayment(order.as_tuple(), certify(domain, order, committee[:3]))
     # the token holds a vault balance itself and tries to withdraw it mid-transfer
-    order2 = make_order(token=hostile, amount=10 * UNIT, sequence=1)
+    order2 = make_order(sender=bob, token=hostile, amount=10 * UNIT)
     processor.processOfflinePayment(order2.as_tuple(), certify(domain, order2, committee[:3]))
     hostile.arm(vault, vault.withdraw.encode_input(hostile, 100 * UNIT, hostile), {"from": bob})
     vault.withdraw(hostile, 10 * UNIT, bob, {"from": bob})

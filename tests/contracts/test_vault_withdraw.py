@@ -1,4 +1,4 @@
-"""Withdrawing on-chain vault balances (credited by settlements), directly or via the registry."""
+"""Withdrawing on-chain vault balances (credited by redemptions), directly or via the registry."""
 
 import brownie
 from certificates import certify
@@ -6,15 +6,16 @@ from conftest import UNIT, USDT
 from revert_reasons import error
 
 
-def settle_to_bob(processor, domain, committee, make_order, units=30):
-    order = make_order(amount=units * UNIT)
+def redeem_for_bob(processor, domain, committee, make_order, bob, units=30):
+    """Bob redeems ``units`` (a redemption certificate of his): his vault balance grows."""
+    order = make_order(sender=bob, amount=units * UNIT)
     processor.processOfflinePayment(order.as_tuple(), certify(domain, order, committee[:3]))
 
 
-def test_a_recipient_withdraws_its_balance(
+def test_a_redeemer_withdraws_its_balance(
     funded, processor, vault, usdt, bob, carol, domain, committee, make_order
 ):
-    settle_to_bob(processor, domain, committee, make_order)
+    redeem_for_bob(processor, domain, committee, make_order, bob)
     before = usdt.balanceOf(carol)
     tx = vault.withdraw(usdt, 20 * USDT, carol, {"from": bob})
     assert tx.events["Withdrawn"] == {
@@ -30,7 +31,7 @@ def test_a_recipient_withdraws_its_balance(
 def test_withdraw_tokens_through_the_registry_pays_the_caller(
     funded, processor, registry, vault, usdt, bob, domain, committee, make_order
 ):
-    settle_to_bob(processor, domain, committee, make_order)
+    redeem_for_bob(processor, domain, committee, make_order, bob)
     before = usdt.balanceOf(bob)
     registry.withdrawTokens(usdt, 30 * USDT, {"from": bob})
     assert usdt.balanceOf(bob) - before == 30 * USDT
@@ -40,7 +41,7 @@ def test_withdraw_tokens_through_the_registry_pays_the_caller(
 def test_nobody_withdraws_more_than_their_balance(
     funded, processor, vault, registry, usdt, bob, alice, domain, committee, make_order
 ):
-    settle_to_bob(processor, domain, committee, make_order)
+    redeem_for_bob(processor, domain, committee, make_order, bob)
     with brownie.reverts(error("InsufficientBalance", 30 * USDT, 30 * USDT + 1)):
         vault.withdraw(usdt, 30 * USDT + 1, bob, {"from": bob})
     # the pool (Alice's deposit) is not Alice's withdrawable balance: it belongs to FastPay
@@ -51,7 +52,7 @@ def test_nobody_withdraws_more_than_their_balance(
 def test_zero_amounts_and_the_zero_address_are_refused(
     funded, processor, vault, usdt, bob, domain, committee, make_order
 ):
-    settle_to_bob(processor, domain, committee, make_order)
+    redeem_for_bob(processor, domain, committee, make_order, bob)
     with brownie.reverts(error("ZeroAmount")):
         vault.withdraw(usdt, 0, bob, {"from": bob})
     with brownie.reverts(error("ZeroAddress")):

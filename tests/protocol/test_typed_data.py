@@ -86,7 +86,7 @@ def test_the_vote_digest_wraps_the_order_struct_hash():
 
 
 def test_the_batch_digest_commits_to_epoch_id_and_items():
-    words = td.pack_batch_items([td.BatchItem(USER.address, 4, 1, "0x" + "77" * 20, 5)])
+    words = td.pack_batch_items([td.BatchItem.redemption(USER.address, 4, 1, 5)])
     h = td.items_hash(words)
     expected = keccak(keccak(text=td.BATCH_TYPE) + word(2) + word(9) + h)
     assert td.batch_digest(DOMAIN, 2, 9, h) == manual_digest(DOMAIN, expected)
@@ -208,6 +208,29 @@ def test_batch_items_pack_into_two_words_and_back(sender, recipient, sequence, t
 def test_a_batch_item_amount_must_fit_96_bits():
     with pytest.raises(ValueError):
         td.BatchItem(USER.address, 0, 0, USER.address, 2**96)
+    with pytest.raises(ValueError):
+        td.BatchItem.redemption(USER.address, 0, 0, 2**96)
+
+
+def test_a_redemption_item_pays_its_sender_in_the_documented_words():
+    item = td.BatchItem.redemption(USER.address.lower(), 7, 3, 12_500_000)
+    assert item.recipient == item.sender == USER.address and item.is_redemption
+    head, tail = item.words()
+    sender = int(USER.address, 16)
+    assert int.from_bytes(head, "big") == sender << 96 | 7 << 32 | 3
+    assert int.from_bytes(tail, "big") == sender << 96 | 12_500_000
+    assert td.pack_batch_items([item]) == [head, tail]
+    assert td.items_hash([head, tail]) == keccak(head + tail)
+
+
+def test_only_redemptions_are_packed_for_the_committee():
+    other = "0x" + "77" * 20
+    transfer = td.BatchItem(USER.address, 1, 0, other, 9)
+    assert not transfer.is_redemption
+    with pytest.raises(ValueError, match="batch item 1 is not a redemption"):
+        td.pack_batch_items([td.BatchItem.redemption(USER.address, 0, 0, 9), transfer])
+    # decoding stays faithful to whatever words it is given
+    assert td.BatchItem.from_words(*transfer.words()) == transfer
 
 
 def test_quorum_is_more_than_two_thirds_of_the_stake():
@@ -255,7 +278,7 @@ def test_the_module_needs_no_django():
 
 
 def test_committee_batch_signatures_are_sorted_votes_on_the_batch_digest():
-    words = td.pack_batch_items([td.BatchItem(USER.address, 1, 0, "0x" + "77" * 20, 9)])
+    words = td.pack_batch_items([td.BatchItem.redemption(USER.address, 1, 0, 9)])
     packed = td.sign_committee_batch(DOMAIN, 1, 4, words, [a.key for a in AUTHORITIES[:3]])
     message = td.batch_message(DOMAIN, 1, 4, td.items_hash(words))
     signers = [td.recover(message, packed[i : i + 65]) for i in range(0, len(packed), 65)]
