@@ -1,0 +1,103 @@
+"""Back office for offline vouchers: vouchers, redemptions (by state and reason, release
+or reject flagged ones), double-spend evidence, and per-user limits (editable)."""
+
+from django.contrib import admin
+
+from fastpay.admin_mixins import ReadOnlyAdmin, run_service_action
+from offline.models import DoubleSpend, OfflineLimit, Redemption, RedemptionState, Voucher
+from offline.services.redemptions import redemption_reject, redemption_release
+from offline.services.vouchers import offline_unsuspend
+
+
+@admin.register(Voucher)
+class VoucherAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "user", "address", "token", "amount", "not_after", "state"]
+    list_filter = ["state", "token"]
+    search_fields = ["address", "payer", "user__username"]
+    date_hierarchy = "created_at"
+
+
+@admin.register(Redemption)
+class RedemptionAdmin(ReadOnlyAdmin):
+    list_display = [
+        "created_at",
+        "vendor",
+        "voucher_address",
+        "amount",
+        "state",
+        "reason",
+        "attempts",
+        "settled_at",
+    ]
+    list_filter = ["state", "reason"]
+    search_fields = ["spend_id", "voucher_address", "vendor__username"]
+    date_hierarchy = "created_at"
+    actions = ["release", "reject"]
+
+    @admin.action(description="Release flagged redemptions to settlement", permissions=["view"])
+    def release(self, request, queryset):
+        run_service_action(
+            self,
+            request,
+            queryset.filter(state=RedemptionState.FLAGGED),
+            lambda r: redemption_release(redemption=r, by=request.user),
+            "Released",
+        )
+
+    @admin.action(description="Reject flagged redemptions", permissions=["view"])
+    def reject(self, request, queryset):
+        run_service_action(
+            self,
+            request,
+            queryset.filter(state=RedemptionState.FLAGGED),
+            lambda r: redemption_reject(redemption=r, by=request.user),
+            "Rejected",
+        )
+
+
+@admin.register(DoubleSpend)
+class DoubleSpendAdmin(ReadOnlyAdmin):
+    """Both voucher-key signatures for sequence 0: the rejected spend and the one that
+    holds the voucher (``conflicting_with``)."""
+
+    list_display = ["created_at", "voucher_address", "vendor", "amount", "first_spend"]
+    search_fields = ["voucher_address", "vendor__username"]
+    readonly_fields = ["first_spend_signature"]
+
+    def get_queryset(self, request):
+        return (
+            super()
+            .get_queryset(request)
+            .filter(reason="double_spend")
+            .select_related("conflicting_with", "vendor")
+        )
+
+    @admin.display(description="redemption holding the voucher")
+    def first_spend(self, obj):
+        return obj.conflicting_with_id
+
+    @admin.display(description="first spend's signature")
+    def first_spend_signature(self, obj):
+        return obj.conflicting_with.signature if obj.conflicting_with else ""
+
+
+@admin.register(OfflineLimit)
+class OfflineLimitAdmin(admin.ModelAdmin):
+    list_display = [
+        "user",
+        "max_outstanding",
+        "max_per_voucher",
+        "max_vouchers_per_day",
+        "suspended_at",
+        "suspended_reason",
+    ]
+    list_filter = [("suspended_at", admin.EmptyFieldListFilter)]
+    search_fields = ["user__username"]
+    readonly_fields = ["suspended_at", "suspended_reason"]
+    actions = ["unsuspend"]
+
+    @admin.action(description="Lift the offline suspension")
+    def unsuspend(self, request, queryset):
+        run_service_action(
+            self, request, queryset, lambda limit: offline_unsuspend(limit=limit), "Lifted"
+        )

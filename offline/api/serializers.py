@@ -1,0 +1,97 @@
+from rest_framework import serializers
+
+from fastpay.money import format_units
+from offline.models import Redemption, Voucher
+
+
+class VoucherRegisterSerializer(serializers.Serializer):
+    certificate = serializers.DictField(
+        help_text="Certificate (docs/protocol.md) from your FastPay address to the fresh "
+        "voucher address, certified and confirmed by the committee"
+    )
+    validity_s = serializers.IntegerField(
+        min_value=1, help_text="Requested validity from now, seconds (capped by the platform)"
+    )
+
+
+class VoucherSerializer(serializers.ModelSerializer):
+    token = serializers.CharField(source="token.symbol")
+    amount = serializers.SerializerMethodField()
+    amount_units = serializers.IntegerField(source="amount")
+    not_before = serializers.SerializerMethodField()
+    not_after = serializers.SerializerMethodField()
+    issuer = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Voucher
+        fields = [
+            "id",
+            "address",
+            "payer",
+            "token",
+            "amount",
+            "amount_units",
+            "sequence",
+            "epoch",
+            "not_before",
+            "not_after",
+            "ticket",
+            "issuer",
+            "state",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+    def get_amount(self, voucher) -> str:
+        return format_units(voucher.amount, voucher.token.ledger_decimals)
+
+    def get_not_before(self, voucher) -> int:
+        """Unix seconds (signed in the ticket)."""
+        return int(voucher.not_before.timestamp())
+
+    def get_not_after(self, voucher) -> int:
+        """Unix seconds (signed in the ticket)."""
+        return int(voucher.not_after.timestamp())
+
+    def get_issuer(self, voucher) -> str | None:
+        """The address whose signature the ticket is: terminals pin it."""
+        return self.context.get("issuer")
+
+
+class SyncItemSerializer(serializers.Serializer):
+    payment = serializers.CharField(max_length=4000, help_text="The payment string (FP...)")
+
+
+class SyncSerializer(serializers.Serializer):
+    items = SyncItemSerializer(many=True, allow_empty=False, max_length=1000)
+
+
+class RedemptionSerializer(serializers.ModelSerializer):
+    voucher = serializers.CharField(source="voucher_address")
+    amount_units = serializers.IntegerField(source="amount")
+
+    class Meta:
+        model = Redemption
+        fields = [
+            "id",
+            "spend_id",
+            "voucher",
+            "amount_units",
+            "state",
+            "reason",
+            "detail",
+            "created_at",
+            "settled_at",
+        ]
+        read_only_fields = fields
+
+
+class SyncResultSerializer(serializers.Serializer):
+    results = RedemptionSerializer(many=True)
+
+
+class TerminalConfigSerializer(serializers.Serializer):
+    committee = serializers.DictField(help_text="GET /committee of the authorities")
+    issuer = serializers.CharField(help_text="The address that signs voucher tickets")
+    vendor = serializers.CharField(allow_null=True, help_text="Your FastPay address")
+    grace_s = serializers.IntegerField(help_text="Sync within the window plus this to be paid")

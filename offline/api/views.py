@@ -1,0 +1,107 @@
+"""/api/v1/offline/vouchers/, /redemptions/ and /terminal/: register vouchers (payers),
+sync redemptions (vendors), configure a terminal."""
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from authorities.models import FastPayAccount
+from fastpay.api_auth import IsApprovedUser, UserCredentialsOnly
+from fastpay.errors import DomainError
+from fastpay.pagination import CreatedCursorPagination
+from offline import committee as offline_committee
+from offline import conf
+from offline.api import serializers as s
+from offline.models import Redemption, RedemptionState, Voucher
+from offline.services.redemptions import redemptions_sync
+from offline.services.vouchers import voucher_register
+
+
+def _issuer() -> str | None:
+    signer = offline_committee.issuer()
+    return None if signer is None else signer.address
+
+
+class VoucherListApi(APIView):
+    # a voucher moves the payer's own money: their login, never a merchant's API key
+    permission_classes = [IsApprovedUser, UserCredentialsOnly]
+
+    @extend_schema(request=s.VoucherRegisterSerializer, responses={201: s.VoucherSerializer})
+    def post(self, request):
+        data = s.VoucherRegisterSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        voucher = voucher_register(
+            user=request.user,
+            certificate=data.validated_data["certificate"],
+            validity_s=data.validated_data["validity_s"],
+        )
+        body = s.VoucherSerializer(voucher, context={"issuer": _issuer()}).data
+        return Response(body, status=status.HTTP_201_CREATED)
+
+    @extend_schema(responses=s.VoucherSerializer(many=True))
+    def get(self, request):
+        vouchers = Voucher.objects.filter(user=request.user).select_related("token")
+        paginator = CreatedCursorPagination()
+        page = paginator.paginate_queryset(vouchers, request, view=self)
+        context = {"issuer": _issuer()}
+        return paginator.get_paginated_response(
+            s.VoucherSerializer(page, many=True, context=context).data
+        )
+
+
+class RedemptionSyncApi(APIView):
+    permission_classes = [IsApprovedUser]
+
+    @extend_schema(request=s.SyncSerializer, responses={200: s.SyncResultSerializer})
+    def post(self, request):
+        data = s.SyncSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        texts = [item["payment"] for item in data.validated_data["items"]]
+        redemptions = redemptions_sync(vendor=request.user, payments=texts)
+        # read again: settlement may have run after commit (eager Celery, tests and dev)
+        fresh = Redemption.objects.in_bulk([r.pk for r in redemptions])
+        results = []
+        for redemption in redemptions:
+            if redemption.vendor_id != request.user.pk:  # another vendor's spend: no details
+                results.append(
+                    {"spend_id": redemption.spend_id, "state": "rejected", "reason": "wrong_vendor"}
+                )
+            else:
+                results.append(s.RedemptionSerializer(fresh[redemption.pk]).data)
+        return Response({"results": results})
+
+
+class RedemptionListApi(APIView):
+    permission_classes = [IsApprovedUser]
+
+    @extend_schema(
+        parameters=[OpenApiParameter("state", enum=RedemptionState.values, required=False)],
+        responses=s.RedemptionSerializer(many=True),
+    )
+    def get(self, request):
+        redemptions = Redemption.objects.filter(vendor=request.user)
+        state = request.query_params.get("state")
+        if state:
+            if state not in RedemptionState.values:
+                raise DomainError("unknown state", param="state", code="invalid")
+            redemptions = redemptions.filter(state=state)
+        paginator = CreatedCursorPagination()
+        page = paginator.paginate_queryset(redemptions, request, view=self)
+        return paginator.get_paginated_response(s.RedemptionSerializer(page, many=True).data)
+
+
+class TerminalConfigApi(APIView):
+    permission_classes = [IsApprovedUser]
+
+    @extend_schema(responses=s.TerminalConfigSerializer)
+    def get(self, request):
+        account = FastPayAccount.objects.filter(user=request.user).first()
+        return Response(
+            {
+                "committee": offline_committee.committee().to_json(),
+                "issuer": _issuer(),
+                "vendor": account.address if account else None,
+                "grace_s": conf.grace_s(),
+            }
+        )

@@ -1,0 +1,35 @@
+"""The offline app's settings, with their defaults (override in fastpay/settings.py or the
+environment through it). Amounts are ledger units (6 decimals: 1 token = 1_000_000)."""
+
+from django.conf import settings
+
+
+def _get(name: str, default):
+    return getattr(settings, name, default)
+
+
+def grace_s() -> int:
+    """After a voucher's window closes, vendors have this long to sync and still be paid;
+    only then may the payer reclaim it."""
+    return _get("FASTPAY_OFFLINE_GRACE_S", 3 * 24 * 3600)
+
+
+def max_validity_s() -> int:
+    return _get("FASTPAY_OFFLINE_MAX_VALIDITY_S", 7 * 24 * 3600)
+
+
+def default_limits() -> dict:
+    """Limits of a user without their own OfflineLimit row."""
+    return {
+        "max_outstanding": _get("FASTPAY_OFFLINE_MAX_OUTSTANDING_UNITS", 500_000_000),
+        "max_per_voucher": _get("FASTPAY_OFFLINE_MAX_PER_VOUCHER_UNITS", 100_000_000),
+        "max_vouchers_per_day": _get("FASTPAY_OFFLINE_MAX_VOUCHERS_PER_DAY", 20),
+    }
+
+
+def risk_assessor() -> str:
+    return _get("FASTPAY_OFFLINE_RISK_ASSESSOR", "offline.risk.fraud_assess")
+
+
+def settle_batch() -> int:
+    return _get("FASTPAY_OFFLINE_SETTLE_BATCH", 1000)

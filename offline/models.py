@@ -1,0 +1,164 @@
+"""Offline vouchers on the platform side (docs/offline.md): the vouchers it registered
+(limits, validity window, ticket), the per-user limits, and the vendors' redemptions with
+their state machine RECEIVED -> VALIDATED -> PENDING -> SETTLED | REJECTED | FLAGGED.
+
+Amounts are ledger units (BigIntegerField; 1 token = 10**ledger_decimals units).
+"""
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from authorities.models import address_validator
+
+
+class OfflineLimit(models.Model):
+    """A user's offline limits (admin-editable) and offline suspension. Users without a
+    row get the defaults of offline.conf.default_limits(). Its row lock serialises a
+    user's voucher registrations (limits are checked under it)."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="offline_limit"
+    )
+    max_outstanding = models.BigIntegerField(help_text="Ledger units in unexpired vouchers.")
+    max_per_voucher = models.BigIntegerField(help_text="Ledger units.")
+    max_vouchers_per_day = models.PositiveIntegerField(help_text="Per rolling 24 hours.")
+    suspended_at = models.DateTimeField(null=True, blank=True)
+    suspended_reason = models.CharField(max_length=255, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(max_outstanding__gte=0) & Q(max_per_voucher__gte=0),
+                name="offline_limit_non_negative",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"offline limits of {self.user}"
+
+
+class VoucherState(models.TextChoices):
+    ACTIVE = "active", "Active (may be spent)"
+    REDEEMED = "redeemed", "Redeemed by a vendor"
+    EXPIRED = "expired", "Expired unspent (the payer may reclaim it)"
+
+
+class Voucher(models.Model):
+    """A voucher the platform registered: the certificate moving ``amount`` from the
+    payer's FastPay address to the one-time ``address``, its window and the ticket (the
+    platform's signature that terminals check)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="vouchers"
+    )
+    address = models.CharField(max_length=42, unique=True, validators=[address_validator])
+    payer = models.CharField(max_length=42, validators=[address_validator])
+    token = models.ForeignKey("wallets.Token", on_delete=models.PROTECT, related_name="+")
+    amount = models.BigIntegerField(help_text="Ledger units.")
+    sequence = models.PositiveBigIntegerField(help_text="The payer's FastPay sequence.")
+    epoch = models.PositiveBigIntegerField()
+    certificate = models.JSONField()
+    not_before = models.DateTimeField()
+    not_after = models.DateTimeField()
+    ticket = models.CharField(max_length=132)
+    state = models.CharField(
+        max_length=16, choices=VoucherState.choices, default=VoucherState.ACTIVE, db_index=True
+    )
+    reminded_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="voucher_amount_positive"),
+            models.UniqueConstraint(fields=["payer", "sequence"], name="voucher_unique_sequence"),
+            models.CheckConstraint(
+                condition=Q(not_after__gt=models.F("not_before")), name="voucher_window"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"voucher {self.address} ({self.amount})"
+
+
+class RedemptionState(models.TextChoices):
+    RECEIVED = "received", "Received"
+    VALIDATED = "validated", "Validated"
+    PENDING = "pending", "Pending (waiting for the committee)"
+    SETTLED = "settled", "Settled"
+    REJECTED = "rejected", "Rejected"
+    FLAGGED = "flagged", "Flagged (held for an admin)"
+
+
+#: states in which a redemption still claims its voucher (at most one per voucher)
+LIVE_STATES = (
+    RedemptionState.RECEIVED,
+    RedemptionState.VALIDATED,
+    RedemptionState.PENDING,
+    RedemptionState.SETTLED,
+    RedemptionState.FLAGGED,
+)
+
+
+class Redemption(models.Model):
+    """One offline payment a vendor synced. ``spend_id`` (hash of the voucher address and
+    the voucher key's signature) makes a sync idempotent per spend; at most one live
+    redemption per voucher (the sequence-0 lock of the authorities, mirrored here)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    spend_id = models.CharField(max_length=64, unique=True)
+    vendor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="redemptions"
+    )
+    voucher = models.ForeignKey(
+        Voucher, null=True, blank=True, on_delete=models.PROTECT, related_name="redemptions"
+    )
+    voucher_address = models.CharField(max_length=42, blank=True)
+    recipient = models.CharField(max_length=42, blank=True)
+    amount = models.BigIntegerField(default=0, help_text="Ledger units.")
+    epoch = models.PositiveBigIntegerField(default=0)
+    signature = models.CharField(max_length=132, blank=True, help_text="Voucher key's spend")
+    payment = models.TextField(help_text="The payment as the terminal uploaded it.")
+    state = models.CharField(max_length=16, choices=RedemptionState.choices, db_index=True)
+    reason = models.CharField(max_length=32, blank=True, db_index=True)
+    detail = models.CharField(max_length=255, blank=True)
+    conflicting_with = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    certificate = models.JSONField(null=True, blank=True, help_text="The spend certificate.")
+    attempts = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    settled_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gte=0), name="redemption_amount"),
+            models.UniqueConstraint(
+                fields=["voucher"],
+                condition=Q(state__in=LIVE_STATES),
+                name="redemption_one_live_per_voucher",
+            ),
+            models.CheckConstraint(
+                condition=~Q(state=RedemptionState.SETTLED) | Q(certificate__isnull=False),
+                name="redemption_settled_has_certificate",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"redemption {self.spend_id[:12]} {self.state}"
+
+
+class DoubleSpend(Redemption):
+    """Admin view of the redemptions refused as double spends (both signatures)."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "double-spend evidence"
+        verbose_name_plural = "double-spend evidence"

@@ -1,0 +1,249 @@
+"""The vendor sync: offline payments uploaded in batches, each checked again (the platform
+trusts no terminal), stored once per spend, through the fraud hook, then left PENDING for
+the settlement job (offline.services.settlement).
+
+Double spend: the first live redemption of a voucher holds it (a partial unique index,
+like the authorities' sequence-0 lock); a second spend of the same voucher is REJECTED
+``double_spend`` with both voucher-key signatures kept, the payer is flagged (fraud) and
+suspended from offline payments, and an event goes to the admins and the vendor.
+"""
+
+import hashlib
+from dataclasses import dataclass
+
+from django.db import transaction
+from django.utils import timezone
+
+from authorities.models import FastPayAccount
+from authorities.services.offline import NoFastPayAccount
+from fastpay.events import event_record
+from fastpay_protocol.messages import hex_signature
+from fastpay_protocol.voucher import Payment, Refused
+from offline import committee as offline_committee
+from offline import conf
+from offline.errors import NotAVendor, WrongState
+from offline.models import LIVE_STATES, Redemption, RedemptionState, Voucher
+from offline.risk import redemption_assess
+from offline.services.vouchers import offline_suspend
+from wallets.models import User, UserRole
+from wallets.risk import RiskDecision
+
+MAX_BATCH = 1000
+VENDOR_ROLES = (UserRole.VENDOR, UserRole.MERCHANT)
+
+
+@dataclass
+class _Item:
+    text: str
+    spend_id: str
+    payment: Payment | None = None
+    reason: str = ""
+    detail: str = ""
+
+
+def _spend_id_of_text(text: str) -> str:
+    return hashlib.sha256(text.strip().encode()).hexdigest()
+
+
+def _parse(verifier, texts: list[str], vendor_address: str) -> list[_Item]:
+    items = []
+    now = timezone.now().timestamp()
+    grace = conf.grace_s()
+    for text in texts:
+        try:
+            payment = verifier.parse(text)
+        except Refused as exc:
+            items.append(_Item(text, _spend_id_of_text(text), None, exc.reason, exc.message))
+            continue
+        item = _Item(text, payment.spend_id, payment)
+        try:
+            # the window is the terminal's business (it accepted inside it, by its
+            # clock); the platform's is the grace period for syncing
+            verifier.verify(payment, now=payment.body.not_after, vendor=vendor_address)
+            if now > payment.body.not_after + grace:
+                raise Refused("synced_too_late", "synced after the window and grace period")
+        except Refused as exc:
+            item.reason, item.detail = exc.reason, exc.message
+        items.append(item)
+    return items
+
+
+def redemptions_sync(*, vendor: User, payments: list[str]) -> list[Redemption]:
+    """Store each payment once (idempotent per spend) and return, in order, its
+    redemption: new ones PENDING, FLAGGED or REJECTED (reason); known ones as they are
+    now. Settlement is queued after commit."""
+    if vendor.role not in VENDOR_ROLES:
+        raise NotAVendor()
+    account = FastPayAccount.objects.filter(user=vendor).first()
+    if account is None:
+        raise NoFastPayAccount(param="items")
+    items = _parse(offline_committee.verifier(), payments, account.address)
+    with transaction.atomic(durable=True):
+        known = {
+            r.spend_id: r
+            for r in Redemption.objects.filter(spend_id__in=[i.spend_id for i in items])
+        }
+        addresses = {i.payment.body.voucher for i in items if i.payment and not i.reason}
+        # lock the vouchers (pk order: no deadlock between two vendors' syncs); the lock
+        # serialises the "one live redemption per voucher" decision
+        vouchers = {
+            v.address: v
+            for v in Voucher.objects.select_for_update(no_key=True)
+            .filter(address__in=addresses)
+            .select_related("token", "user")
+            .order_by("pk")
+        }
+        results, created = [], []
+        for item in items:
+            redemption = known.get(item.spend_id)
+            if redemption is None:
+                redemption = _redeem(vendor, item, vouchers)
+                known[item.spend_id] = redemption
+                created.append(redemption)
+            results.append(redemption)
+        if any(r.state == RedemptionState.PENDING for r in created):
+            transaction.on_commit(_enqueue_settlement)
+    return results
+
+
+def _redeem(vendor: User, item: _Item, vouchers: dict[str, Voucher]) -> Redemption:
+    payment = item.payment
+    fields = {"vendor": vendor, "spend_id": item.spend_id, "payment": item.text.strip()}
+    if payment is not None:
+        fields.update(
+            voucher_address=payment.body.voucher,
+            recipient=payment.vendor,
+            amount=payment.amount,
+            epoch=payment.body.epoch,
+            signature=hex_signature(payment.signature),
+        )
+    voucher = vouchers.get(payment.body.voucher) if payment and not item.reason else None
+    if payment is not None and not item.reason and voucher is None:
+        item.reason, item.detail = "unknown_voucher", "the platform never registered it"
+    if item.reason:
+        return Redemption.objects.create(
+            **fields,
+            state=RedemptionState.REJECTED,
+            reason=item.reason,
+            detail=item.detail[:255],
+        )
+    redemption = Redemption(**fields, voucher=voucher, state=RedemptionState.RECEIVED)
+    live = Redemption.objects.filter(voucher=voucher, state__in=LIVE_STATES).first()
+    if live is not None:
+        return _double_spend(redemption, live, voucher)
+    redemption.state = RedemptionState.VALIDATED
+    redemption.save()
+    risk = redemption_assess(redemption=redemption, payer=voucher.user)
+    if risk.decision == RiskDecision.ALLOW:
+        redemption.state = RedemptionState.PENDING
+    else:
+        redemption.state = RedemptionState.FLAGGED
+        redemption.reason = f"risk_{risk.decision}"
+        redemption.detail = "; ".join(_reason_text(r) for r in risk.reasons)[:255]
+    redemption.save(update_fields=["state", "reason", "detail", "updated_at"])
+    _event(redemption, "offline.redemption_received")
+    return redemption
+
+
+def _reason_text(reason) -> str:
+    return reason.get("text", "") if isinstance(reason, dict) else str(reason)
+
+
+def _double_spend(redemption: Redemption, live: Redemption, voucher: Voucher) -> Redemption:
+    """The voucher is already claimed by ``live``: keep both voucher-key signatures as
+    evidence, flag and suspend the payer, tell the admins and both vendors."""
+    from fraud.services.offline import payer_flag_double_spend
+
+    redemption.state = RedemptionState.REJECTED
+    redemption.reason = "double_spend"
+    redemption.detail = f"voucher already redeemed by redemption {live.pk}"
+    redemption.conflicting_with = live
+    redemption.save()
+    evidence = {
+        "voucher": voucher.address,
+        "first": _spend_evidence(live),
+        "second": _spend_evidence(redemption),
+    }
+    payer_flag_double_spend(payer=voucher.user, voucher=voucher.address, evidence=evidence)
+    offline_suspend(user=voucher.user, reason=f"double spend of voucher {voucher.address}")
+    event_record(
+        topic="offline.double_spend",
+        aggregate_type="voucher",
+        aggregate_id=voucher.pk,
+        payload={
+            **evidence,
+            "payer_id": voucher.user_id,
+            "vendor_ids": sorted({live.vendor_id, redemption.vendor_id}),
+            "rejected_redemption_id": str(redemption.pk),
+        },
+    )
+    return redemption
+
+
+def _spend_evidence(redemption: Redemption) -> dict:
+    return {
+        "redemption_id": str(redemption.pk),
+        "vendor_id": redemption.vendor_id,
+        "order": {
+            "sender": redemption.voucher_address,
+            "recipient": redemption.recipient,
+            "amount": redemption.amount,
+            "sequence": 0,
+            "epoch": redemption.epoch,
+            "token": redemption.voucher.token.contract_address if redemption.voucher else None,
+        },
+        "signature": redemption.signature,
+    }
+
+
+def _enqueue_settlement() -> None:
+    from offline.tasks import redemptions_settle_task
+
+    redemptions_settle_task.delay()
+
+
+def _event(redemption: Redemption, topic: str) -> None:
+    event_record(
+        topic=topic,
+        aggregate_type="redemption",
+        aggregate_id=redemption.pk,
+        payload=redemption_payload(redemption),
+    )
+
+
+def redemption_payload(redemption: Redemption) -> dict:
+    return {
+        "redemption_id": str(redemption.pk),
+        "vendor_id": redemption.vendor_id,
+        "voucher": redemption.voucher_address,
+        "amount_units": redemption.amount,
+        "state": redemption.state,
+        "reason": redemption.reason,
+    }
+
+
+def redemption_release(*, redemption: Redemption, by=None) -> Redemption:
+    """Admin: a FLAGGED redemption goes on to settlement (PENDING)."""
+    with transaction.atomic():
+        updated = Redemption.objects.filter(pk=redemption.pk, state=RedemptionState.FLAGGED).update(
+            state=RedemptionState.PENDING, updated_at=timezone.now()
+        )
+        if not updated:
+            raise WrongState("only a flagged redemption can be released")
+        redemption.refresh_from_db()
+        _event(redemption, "offline.redemption_released")
+        transaction.on_commit(_enqueue_settlement)
+    return redemption
+
+
+def redemption_reject(*, redemption: Redemption, by=None, reason: str = "admin") -> Redemption:
+    """Admin: a FLAGGED redemption is refused; its voucher is free again (not spent)."""
+    with transaction.atomic():
+        updated = Redemption.objects.filter(pk=redemption.pk, state=RedemptionState.FLAGGED).update(
+            state=RedemptionState.REJECTED, reason=reason, updated_at=timezone.now()
+        )
+        if not updated:
+            raise WrongState("only a flagged redemption can be rejected")
+        redemption.refresh_from_db()
+        _event(redemption, "offline.redemption_rejected")
+    return redemption
