@@ -77,6 +77,7 @@ INSTALLED_APPS = [
     "wallets",
     "fraud",
     "authorities",
+    "offline",
 ]
 
 MIDDLEWARE = [
@@ -168,6 +169,16 @@ CELERY_BEAT_SCHEDULE = {
     },
     "idempotency-purge": {
         "task": "fastpay.tasks.idempotency_purge_task",
+        "schedule": timedelta(hours=1),
+    },
+    # offline vouchers (docs/offline.md): settle what is pending (retries when the
+    # committee was down), expire vouchers past window + grace and remind their payers
+    "offline-settle": {
+        "task": "offline.tasks.redemptions_settle_task",
+        "schedule": timedelta(minutes=1),
+    },
+    "offline-expire": {
+        "task": "offline.tasks.vouchers_expire_task",
         "schedule": timedelta(hours=1),
     },
 }
