@@ -229,15 +229,16 @@ class CommitteeClient:
         private_key: bytes | str | signing.Signer,
         *,
         wait_all: bool = False,
+        credits: Sequence[Certificate] = (),
     ) -> Certificate:
         """Sign ``order`` with the sender's key, certify it and confirm it. Idempotent: the
         same order again gets the same votes and a no-op confirmation. Raises NoQuorum,
-        ConflictingOrder or NotConfirmed."""
+        ConflictingOrder or NotConfirmed. ``credits``: see ``certify``."""
         signer = self.signer(private_key)
         if signer.address != order.sender:
             raise ValueError(f"the key is {signer.address}'s, the order is {order.sender}'s")
         signed = SignedOrder(order, signer.sign_digest(self.hasher.order_digest(order)))
-        certificate = self.certify(signed)
+        certificate = self.certify(signed, credits=credits)
         self.confirm(certificate, wait_all=wait_all)
         return certificate
 
@@ -261,8 +262,12 @@ class CommitteeClient:
         )
         return self.transfer(signed.order, signer, wait_all=wait_all)
 
-    def certify(self, signed: SignedOrder) -> Certificate:
-        """Votes of more than 2/3 of the stake for ``signed``, as a Certificate."""
+    def certify(self, signed: SignedOrder, *, credits: Sequence[Certificate] = ()) -> Certificate:
+        """Votes of more than 2/3 of the stake for ``signed``, as a Certificate.
+
+        ``credits``: certificates that paid the sender (a wallet keeps those it received);
+        an authority that answers ``insufficient_balance`` is shown them, then asked again,
+        so an authority that missed a payment to the sender can still vote."""
         order = signed.order
         if order.epoch != self.committee.epoch:
             raise CommitteeError(
@@ -286,7 +291,10 @@ class CommitteeClient:
             )
 
         unfinished = self._gather(
-            {a: _bind(self._order_at, a, signed, payload, vote_digest) for a in self._endpoints},
+            {
+                a: _bind(self._order_at, a, signed, payload, vote_digest, credits)
+                for a in self._endpoints
+            },
             on_outcome,
         )
         if self.committee.has_quorum(votes):
@@ -317,10 +325,16 @@ class CommitteeClient:
         )
 
     def _order_at(
-        self, authority: str, signed: SignedOrder, payload: bytes, vote_digest: bytes
+        self,
+        authority: str,
+        signed: SignedOrder,
+        payload: bytes,
+        vote_digest: bytes,
+        credits: Sequence[Certificate] = (),
     ) -> _Outcome:
         order = signed.order
-        for attempt in (0, 1):
+        synced = credited = False
+        while True:
             status, body = self._call(authority, "POST", "/orders", payload)
             if status == 200:
                 return self._read_vote(authority, body.get("vote"), vote_digest)
@@ -331,14 +345,21 @@ class CommitteeClient:
             if (
                 failure.code == "sequence_mismatch"
                 and self.sync
-                and attempt == 0
+                and not synced
                 and behind is not None
                 and behind < order.sequence
             ):
+                synced = True
                 self.sync_authority(authority, order.sender, behind, order.sequence)
                 continue
+            if failure.code == "insufficient_balance" and credits and not credited:
+                # the authority may have missed the transfers that paid the sender: show it
+                # the certificates the caller holds for them, then ask again
+                credited = True
+                for credit in credits:
+                    self._confirm_at(authority, credit, _encode(credit.to_json()))
+                continue
             return _Outcome(authority, failure=failure)
-        raise AssertionError("unreachable")  # pragma: no cover
 
     def _read_vote(self, authority: str, data: Any, vote_digest: bytes) -> _Outcome:
         # hot path: compare the address as text instead of checksumming it

@@ -44,6 +44,7 @@ def order(sequence=0, amount=1_000_000, sender=ALICE, recipient=BOB):
 
 
 def balances(nodes, address):
+    address = td._address(address, "address")
     return [node.account(address).balances.get(TOKEN, 0) for node in nodes]
 
 
@@ -213,6 +214,24 @@ def test_batches_certify_and_confirm_many_senders_with_one_authority_down(nodes,
     confirmations = client.confirm_batch(results[:-1], wait_all=True)
     assert all(len(c.applied) == 3 for c in confirmations)
     assert balances(nodes[1:], BOB.address) == [90] * 3
+
+
+def test_an_authority_that_missed_a_payment_to_the_sender_is_shown_it(nodes, client):
+    carol = "0x" + "ca" * 20
+    nodes[3].stop()
+    paid = client.transfer(order(amount=5_000_000), ALICE.key, wait_all=True)
+    nodes[3].start()  # it never saw Bob being paid
+    nodes[0].stop()  # and without node 0 it is needed for a quorum
+    bobs = td.TransferOrder(BOB.address, carol, TOKEN, 3_000_000, 0, 0)
+
+    with pytest.raises(NoQuorum) as caught:
+        client.transfer(bobs, BOB.key)
+    assert caught.value.failures[nodes[3].address].code == "insufficient_balance"
+
+    client.transfer(bobs, BOB.key, credits=[paid], wait_all=True)
+
+    assert nodes[3].applied == [(ALICE.address, 0), (BOB.address, 0)]
+    assert balances(nodes[1:], carol) == [3_000_000] * 3
 
 
 def test_account_state_ignores_a_single_inflating_liar(nodes, client):
