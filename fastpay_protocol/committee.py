@@ -23,7 +23,6 @@ Up to f of 3f+1 authorities (by stake: less than 1/3) may be down, slow or lying
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -166,8 +165,6 @@ class CommitteeClient:
             thread_name_prefix="fastpay-committee",
         )
         self._last_failure: dict[str, float] = {}
-        self._signers: dict[bytes, signing.Signer] = {}
-        self._signers_lock = threading.Lock()
 
     @classmethod
     def connect(cls, url: str, **kwargs: Any) -> CommitteeClient:
@@ -187,18 +184,10 @@ class CommitteeClient:
     # -------------------------------------------------------------- orders
 
     def signer(self, private_key: bytes | str | signing.Signer) -> signing.Signer:
+        """A Signer for the key (keys are not cached: pass a Signer to sign many orders)."""
         if isinstance(private_key, signing.Signer):
             return private_key
-        raw = (
-            bytes.fromhex(private_key.removeprefix("0x"))
-            if isinstance(private_key, str)
-            else bytes(private_key)
-        )
-        with self._signers_lock:
-            signer = self._signers.get(raw)
-            if signer is None:
-                signer = self._signers[raw] = signing.Signer(raw)
-        return signer
+        return signing.Signer(private_key)
 
     def sign_order(
         self,
@@ -251,6 +240,7 @@ class CommitteeClient:
         amount: int,
         sequence: int | None = None,
         wait_all: bool = False,
+        credits: Sequence[Certificate] = (),
     ) -> Certificate:
         """``transfer`` of a new order from the key's account (``amount`` in ledger units;
         the sequence defaults to the account's next one as the committee sees it)."""
@@ -260,7 +250,7 @@ class CommitteeClient:
         signed = self.sign_order(
             signer, recipient=recipient, token=token, amount=amount, sequence=sequence
         )
-        return self.transfer(signed.order, signer, wait_all=wait_all)
+        return self.transfer(signed.order, signer, wait_all=wait_all, credits=credits)
 
     def certify(self, signed: SignedOrder, *, credits: Sequence[Certificate] = ()) -> Certificate:
         """Votes of more than 2/3 of the stake for ``signed``, as a Certificate.
