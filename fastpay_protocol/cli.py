@@ -1,0 +1,373 @@
+"""Command line for offline payments: ``wallet`` (payer) and ``pos`` (vendor terminal).
+
+    python -m fastpay_protocol.cli wallet init --wallet alice.db
+    python -m fastpay_protocol.cli wallet issue --wallet alice.db --platform URL --amount 5
+    python -m fastpay_protocol.cli wallet pay --wallet alice.db --vendor 0x... --amount 2
+    python -m fastpay_protocol.cli pos init --pos shop.db --platform URL
+    python -m fastpay_protocol.cli pos accept --pos shop.db FP...
+    python -m fastpay_protocol.cli pos sync --pos shop.db --platform URL
+
+Secrets come from the environment: FASTPAY_WALLET_PASSPHRASE (else a prompt) and
+FASTPAY_API_TOKEN (the payer's JWT or the vendor's API key). Amounts are decimal text in
+whole tokens ("2.50"), converted to ledger units (6 decimals) without floats. docs/offline.md
+has a full demo. Exit status: 0 done, 1 refused (the reason code is printed), 2 usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import os
+import sys
+import time
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+
+from fastpay_protocol.messages import Committee
+from fastpay_protocol.offline_api import PlatformClient, PlatformError
+from fastpay_protocol.voucher import Refused
+
+LEDGER_DECIMALS = 6
+
+
+def parse_units(text: str, decimals: int = LEDGER_DECIMALS) -> int:
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        raise argparse.ArgumentTypeError(f"not an amount: {text!r}") from None
+    units = value.scaleb(decimals)
+    if value <= 0 or units != units.to_integral_value():
+        raise argparse.ArgumentTypeError(
+            f"{text} must be positive with at most {decimals} decimals"
+        )
+    return int(units)
+
+
+def format_units(units: int, decimals: int = LEDGER_DECIMALS) -> str:
+    whole, fraction = divmod(units, 10**decimals)
+    return f"{whole}.{fraction:0{decimals}d}".rstrip("0").rstrip(".") if fraction else str(whole)
+
+
+def _when(unix: int | None) -> str:
+    if not unix:
+        return "-"
+    return datetime.fromtimestamp(unix, UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _passphrase(confirm: bool = False) -> str:
+    value = os.environ.get("FASTPAY_WALLET_PASSPHRASE")
+    if value:
+        return value
+    value = getpass.getpass("Wallet passphrase: ")
+    if confirm and getpass.getpass("Again: ") != value:
+        raise SystemExit("passphrases differ")
+    return value
+
+
+def _platform(args) -> PlatformClient:
+    token = os.environ.get("FASTPAY_API_TOKEN", "")
+    if not token:
+        raise SystemExit("set FASTPAY_API_TOKEN (your JWT, or the vendor's API key)")
+    return PlatformClient(args.platform, token)
+
+
+def _client(committee: Committee):
+    from fastpay_protocol.committee import CommitteeClient
+
+    return CommitteeClient(committee, timeout=5)
+
+
+def write_qr(text: str, path: str) -> None:
+    """A PNG QR code of ``text`` (alphanumeric mode: Crockford base32 is all upper case)."""
+    import qrcode
+    from qrcode.image.pure import PyPNGImage
+
+    code = qrcode.QRCode(
+        error_correction=qrcode.constants.ERROR_CORRECT_L, image_factory=PyPNGImage, border=4
+    )
+    code.add_data(text, optimize=0)
+    code.make(fit=True)
+    with open(path, "wb") as out:
+        code.make_image().save(out)
+
+
+def _grouped(text: str, size: int = 5) -> str:
+    return "-".join(text[i : i + size] for i in range(0, len(text), size))
+
+
+# ---------------------------------------------------------------------------- wallet
+
+
+def _open_wallet(args):
+    from fastpay_protocol.wallet import Wallet
+
+    return Wallet.open(args.wallet, _passphrase())
+
+
+def _wallet_committee(wallet) -> Committee:
+    row = wallet.db.execute("SELECT value FROM meta WHERE name='committee'").fetchone()
+    if row is None:
+        raise SystemExit("no committee cached yet: run `wallet issue` once while online")
+    return Committee.from_json(json.loads(row[0]))
+
+
+def _cache_committee(wallet, committee: Committee) -> None:
+    wallet.db.execute(
+        "INSERT OR REPLACE INTO meta VALUES ('committee', ?)",
+        (json.dumps(committee.to_json()).encode(),),
+    )
+
+
+def wallet_init(args) -> int:
+    from fastpay_protocol.wallet import Wallet
+
+    key = None
+    if args.import_key:
+        key = bytes.fromhex(os.environ["FASTPAY_ACCOUNT_KEY"].removeprefix("0x"))
+    wallet = Wallet.create(args.wallet, _passphrase(confirm=True), account_key=key)
+    print(f"wallet {args.wallet} created")
+    print(f"FastPay address: {wallet.address}")
+    return 0
+
+
+def wallet_issue(args) -> int:
+    from fastpay_protocol.committee import fetch_committee
+
+    wallet = _open_wallet(args)
+    committee = fetch_committee(args.committee)
+    _cache_committee(wallet, committee)
+    platform = _platform(args)
+    with _client(committee) as client:
+        try:
+            voucher = wallet.issue(
+                client, platform, token=args.asset, amount=args.amount, validity_s=args.validity
+            )
+        except PlatformError as exc:
+            print(f"REFUSED {exc.code}: {exc.message}")
+            print("(the voucher's funds were swept back to your account)")
+            return 1
+    body = voucher.body
+    print(f"voucher {voucher.address}")
+    print(f"  value  {format_units(body.amount)} (token {body.token})")
+    print(f"  valid  {_when(body.not_before)} .. {_when(body.not_after)}")
+    return 0
+
+
+def wallet_list(args) -> int:
+    wallet = _open_wallet(args)
+    print(f"{'voucher':42}  {'value':>10}  {'spent':>10}  {'valid until':20}  state")
+    for v in wallet.vouchers():
+        print(
+            f"{v.address:42}  {format_units(v.amount):>10}  {format_units(v.spent):>10}  "
+            f"{_when(v.not_after):20}  {v.state}{'  ' + v.note if v.note else ''}"
+        )
+    return 0
+
+
+def wallet_pay(args) -> int:
+    """Offline: no network needed (the committee was cached at issue)."""
+    from fastpay_protocol.wallet import WalletError
+
+    wallet = _open_wallet(args)
+    committee = _wallet_committee(wallet)
+    try:
+        payment = wallet.pay(
+            committee, vendor=args.vendor, amount=args.amount, voucher=args.voucher
+        )
+    except WalletError as exc:
+        print(f"cannot pay: {exc}")
+        return 1
+    text = payment.to_text()
+    print(f"paid {format_units(payment.amount)} to {payment.vendor} from {payment.body.voucher}")
+    print(_grouped(text) if args.grouped else text)
+    if args.qr:
+        write_qr(text, args.qr)
+        print(f"QR code: {args.qr}")
+    if args.out:
+        Path(args.out).write_text(text + "\n")
+    return 0
+
+
+def wallet_export(args) -> int:
+    """The voucher itself (with its key: a bearer note) as text and QR, for backup."""
+    wallet = _open_wallet(args)
+    text = wallet.voucher(args.voucher).to_text()
+    print(_grouped(text) if args.grouped else text)
+    if args.qr:
+        write_qr(text, args.qr)
+        print(f"QR code: {args.qr}")
+    return 0
+
+
+def wallet_sweep(args) -> int:
+    from fastpay_protocol.committee import fetch_committee
+
+    wallet = _open_wallet(args)
+    committee = fetch_committee(args.committee)
+    with _client(committee) as client:
+        results = wallet.sweep(client, grace_s=args.grace, force=args.force)
+    for r in results:
+        amount = f" {format_units(r.amount)}" if r.amount else ""
+        print(f"{r.voucher}  {r.outcome}{amount}{'  ' + r.detail if r.detail else ''}")
+    return 0
+
+
+# ---------------------------------------------------------------------------- pos
+
+
+def pos_init(args) -> int:
+    from fastpay_protocol.pos import Terminal
+
+    if args.platform:
+        import urllib.request
+
+        request = urllib.request.Request(  # noqa: S310 - PlatformClient checked the scheme
+            _platform(args).base_url + "/api/v1/offline/terminal/",
+            headers={"Authorization": f"Bearer {os.environ['FASTPAY_API_TOKEN']}"},
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+            config = json.loads(response.read())
+        committee = Committee.from_json(config["committee"])
+        vendor, issuer = args.vendor or config["vendor"], args.issuer or config["issuer"]
+    else:
+        from fastpay_protocol.committee import fetch_committee
+
+        committee = fetch_committee(args.committee)
+        vendor, issuer = args.vendor, args.issuer
+    if not vendor or not issuer:
+        raise SystemExit("need the vendor address and the ticket issuer (or --platform)")
+    Terminal.create(args.pos, vendor=vendor, issuer=issuer, committee=committee)
+    print(
+        f"terminal {args.pos}: vendor {vendor}, committee epoch {committee.epoch} "
+        f"({len(committee.members)} authorities), issuer {issuer}"
+    )
+    return 0
+
+
+def pos_accept(args) -> int:
+    """Offline: verify and queue one payment."""
+    from fastpay_protocol.pos import Terminal
+
+    text = Path(args.file).read_text() if args.file else args.payment
+    terminal = Terminal(args.pos)
+    start = time.perf_counter()
+    try:
+        queued = terminal.accept(text.strip())
+    except Refused as exc:
+        print(f"REFUSED {exc.reason}: {exc.message}")
+        return 1
+    elapsed_ms = (time.perf_counter() - start) * 1000
+    print(
+        f"ACCEPTED {format_units(queued.amount)} from voucher {queued.voucher} "
+        f"(verified offline in {elapsed_ms:.1f} ms; queued)"
+    )
+    return 0
+
+
+def pos_queue(args) -> int:
+    from fastpay_protocol.pos import Terminal
+
+    terminal = Terminal(args.pos)
+    print(f"{'accepted':20}  {'voucher':42}  {'amount':>10}  state")
+    for p in terminal.payments():
+        reason = f" ({p.reason})" if p.reason else ""
+        print(
+            f"{_when(p.accepted_at):20}  {p.voucher:42}  {format_units(p.amount):>10}  "
+            f"{p.state}{reason}"
+        )
+    return 0
+
+
+def pos_sync(args) -> int:
+    from fastpay_protocol.pos import Terminal
+
+    terminal = Terminal(args.pos)
+    try:
+        counts = terminal.sync(_platform(args))
+    except PlatformError as exc:
+        print(f"sync failed ({exc.code}): nothing is lost, run it again later")
+        return 1
+    print("synced: " + (", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "nothing"))
+    return pos_queue(args)
+
+
+# ---------------------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="fastpay_protocol.cli", description=__doc__.split("\n")[0]
+    )
+    roles = parser.add_subparsers(dest="role", required=True)
+
+    wallet = roles.add_parser("wallet", help="the payer's device").add_subparsers(
+        dest="command", required=True
+    )
+
+    def wallet_cmd(name, function, help_text):
+        sub = wallet.add_parser(name, help=help_text)
+        sub.add_argument("--wallet", required=True, help="wallet file (SQLite)")
+        sub.set_defaults(function=function)
+        return sub
+
+    sub = wallet_cmd("init", wallet_init, "create a wallet with a new FastPay key")
+    sub.add_argument("--import-key", action="store_true", help="use $FASTPAY_ACCOUNT_KEY")
+    sub = wallet_cmd("issue", wallet_issue, "online: issue a voucher")
+    sub.add_argument("--committee", required=True, help="URL of one authority node")
+    sub.add_argument("--platform", required=True, help="platform base URL")
+    sub.add_argument("--asset", required=True, help="token contract address")
+    sub.add_argument("--amount", required=True, type=parse_units, help="whole tokens, e.g. 5")
+    sub.add_argument("--validity", type=int, default=24 * 3600, help="seconds (default 1 day)")
+    wallet_cmd("list", wallet_list, "list vouchers")
+    sub = wallet_cmd("pay", wallet_pay, "offline: pay a vendor with a voucher")
+    sub.add_argument("--vendor", required=True, help="the vendor's FastPay address")
+    sub.add_argument("--amount", required=True, type=parse_units)
+    sub.add_argument("--voucher", help="which voucher (default: the smallest that covers it)")
+    sub.add_argument("--qr", help="also write the payment as a QR code PNG")
+    sub.add_argument("--out", help="also write the payment string to this file")
+    sub.add_argument("--grouped", action="store_true", help="print in groups of 5")
+    sub = wallet_cmd("export", wallet_export, "print a voucher (with its key) for backup")
+    sub.add_argument("voucher")
+    sub.add_argument("--qr")
+    sub.add_argument("--grouped", action="store_true")
+    sub = wallet_cmd("sweep", wallet_sweep, "online: move unspent remainders back")
+    sub.add_argument("--committee", required=True)
+    sub.add_argument("--grace", type=int, default=3 * 24 * 3600, help="platform grace, seconds")
+    sub.add_argument("--force", action="store_true", help="reclaim early (vendors lose!)")
+
+    pos = roles.add_parser("pos", help="the vendor's terminal").add_subparsers(
+        dest="command", required=True
+    )
+
+    def pos_cmd(name, function, help_text):
+        sub = pos.add_parser(name, help=help_text)
+        sub.add_argument("--pos", required=True, help="terminal store (SQLite)")
+        sub.set_defaults(function=function)
+        return sub
+
+    sub = pos_cmd("init", pos_init, "online: cache the committee and the ticket issuer")
+    sub.add_argument("--platform", help="platform base URL (GET /offline/terminal/)")
+    sub.add_argument("--committee", help="or: URL of one authority node")
+    sub.add_argument("--vendor", help="or: your FastPay address")
+    sub.add_argument("--issuer", help="or: the platform's ticket-signing address")
+    sub = pos_cmd("accept", pos_accept, "offline: verify and queue a payment")
+    sub.add_argument("payment", nargs="?", help="the payment string")
+    sub.add_argument("--file", help="read the payment string from a file")
+    pos_cmd("queue", pos_queue, "show queued payments and their fate")
+    sub = pos_cmd("sync", pos_sync, "online: upload the queue, show each payment's fate")
+    sub.add_argument("--platform", required=True)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.role == "pos" and args.command == "accept" and not (args.payment or args.file):
+        print("give the payment string or --file", file=sys.stderr)
+        return 2
+    return args.function(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
