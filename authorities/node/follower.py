@@ -72,7 +72,12 @@ class DepositFollower:
         confirmations: int,
         chunk: int = 2000,
     ):
-        self.w3 = Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": 5}))
+        # no web3-level retries: the loop retries, logs it and keeps its cursor consistent
+        self.w3 = Web3(
+            Web3.HTTPProvider(
+                rpc_url, request_kwargs={"timeout": 5}, exception_retry_configuration=None
+            )
+        )
         self.registry = Web3.to_checksum_address(registry)
         self.start_block = start_block
         self.confirmations = confirmations

@@ -87,10 +87,10 @@ class Node:
             os.killpg(self.proc.pid, sig)
 
     def stop(self) -> None:
-        """Graceful stop (SIGTERM to the group), SIGKILL if it lingers."""
+        """Stop (SIGINT to the group: gunicorn's quick shutdown), SIGKILL if it lingers."""
         if self.proc is None:
             return
-        self._signal_group(signal.SIGTERM)
+        self._signal_group(signal.SIGINT)
         try:
             self.proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
@@ -167,14 +167,25 @@ def local_committee(
         nodes.append(Node(entry, key, tmp_path))
     try:
         if start:
-            for node in nodes:
-                node.start(wait=False)
-            for node in nodes:
-                node.wait_ready()
+            start_all(nodes)
         yield nodes
     finally:
-        for node in nodes:
-            node.stop()
+        stop_all(nodes)
+
+
+def start_all(nodes: list[Node]) -> None:
+    """Start in parallel, return when every node answers."""
+    for node in nodes:
+        node.start(wait=False)
+    for node in nodes:
+        node.wait_ready()
+
+
+def stop_all(nodes: list[Node]) -> None:
+    for node in nodes:
+        node._signal_group(signal.SIGINT)
+    for node in nodes:
+        node.stop()
 
 
 # ---------------------------------------------------------------------- wire helpers

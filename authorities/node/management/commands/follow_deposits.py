@@ -8,6 +8,7 @@ from authorities.node.follower import DepositFollower, registry_from_deployment
 
 class Command(BaseCommand):
     help = "Credit FastPayRegistry deposits after AUTHORITY_CONFIRMATIONS blocks, forever."
+    requires_system_checks = []  # run_authority checked already; start following sooner
 
     def add_arguments(self, parser):
         parser.add_argument("--once", action="store_true", help="one pass, then exit")
