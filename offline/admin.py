@@ -34,7 +34,10 @@ class RedemptionAdmin(ReadOnlyAdmin):
     date_hierarchy = "created_at"
     actions = ["release", "reject"]
 
-    @admin.action(description="Release flagged redemptions to settlement", permissions=["view"])
+    def has_decide_permission(self, request):
+        return request.user.has_perm("offline.decide_redemption")
+
+    @admin.action(description="Release flagged redemptions to settlement", permissions=["decide"])
     def release(self, request, queryset):
         run_service_action(
             self,
@@ -44,7 +47,7 @@ class RedemptionAdmin(ReadOnlyAdmin):
             "Released",
         )
 
-    @admin.action(description="Reject flagged redemptions", permissions=["view"])
+    @admin.action(description="Reject flagged redemptions", permissions=["decide"])
     def reject(self, request, queryset):
         run_service_action(
             self,

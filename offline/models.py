@@ -107,11 +107,11 @@ LIVE_STATES = (
 
 class Redemption(models.Model):
     """One offline payment a vendor synced. ``spend_id`` (hash of the voucher address and
-    the voucher key's signature) makes a sync idempotent per spend; at most one live
-    redemption per voucher (the sequence-0 lock of the authorities, mirrored here)."""
+    the voucher key's signature) makes a vendor's sync idempotent per spend; at most one
+    live redemption per voucher (the sequence-0 lock of the authorities, mirrored here)."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    spend_id = models.CharField(max_length=64, unique=True)
+    spend_id = models.CharField(max_length=64, db_index=True)
     vendor = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="redemptions"
     )
@@ -138,8 +138,12 @@ class Redemption(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        permissions = [("decide_redemption", "Can release or reject flagged redemptions")]
         constraints = [
             models.CheckConstraint(condition=Q(amount__gte=0), name="redemption_amount"),
+            # idempotent per (vendor, spend): another vendor uploading a copy of this
+            # payment gets its own REJECTED row and cannot block the payee's redemption
+            models.UniqueConstraint(fields=["vendor", "spend_id"], name="redemption_unique_spend"),
             models.UniqueConstraint(
                 fields=["voucher"],
                 condition=Q(state__in=LIVE_STATES),

@@ -81,7 +81,9 @@ def redemptions_sync(*, vendor: User, payments: list[str]) -> list[Redemption]:
     with transaction.atomic(durable=True):
         known = {
             r.spend_id: r
-            for r in Redemption.objects.filter(spend_id__in=[i.spend_id for i in items])
+            for r in Redemption.objects.filter(
+                vendor=vendor, spend_id__in=[i.spend_id for i in items]
+            )
         }
         addresses = {i.payment.body.voucher for i in items if i.payment and not i.reason}
         # lock the vouchers (pk order: no deadlock between two vendors' syncs); the lock

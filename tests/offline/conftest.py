@@ -105,7 +105,7 @@ def api_platform(client_for, django_capture_on_commit_callbacks):
 
 
 @pytest.fixture
-def payer_wallet(tmp_path):
+def payer_wallet(db, tmp_path):
     """A funded FastPay key in a wallet file, linked to the user."""
     from authorities.models import FastPayAccount
     from fastpay_protocol.wallet import Wallet
@@ -125,7 +125,7 @@ _vendor_numbers = itertools.count()
 
 
 @pytest.fixture
-def vendor_factory(tmp_path, committee):
+def vendor_factory(db, tmp_path, committee):
     """make() -> (vendor user, its terminal)."""
     from authorities.models import FastPayAccount
     from fastpay_protocol.pos import Terminal
