@@ -67,15 +67,50 @@ def parse_args():
 
 
 def rate(function, seconds: float) -> float:
-    """Calls per second of ``function`` over about ``seconds``."""
-    count, start = 0, time.perf_counter()
+    """Calls per CPU second of ``function`` (thread CPU time: what one core does, whatever
+    else the shared machine runs meanwhile), over about ``seconds`` of wall time."""
+    count, cpu, start = 0, time.thread_time(), time.perf_counter()
     while True:
         for _ in range(100):
             function()
         count += 100
-        elapsed = time.perf_counter() - start
-        if elapsed >= seconds:
-            return count / elapsed
+        if time.perf_counter() - start >= seconds:
+            return count / (time.thread_time() - cpu)
+
+
+def group_cpu_seconds(pgids) -> float:
+    """User + system CPU seconds of every process in these process groups (a node: its
+    run_authority process and gunicorn's workers), from /proc."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) in pgids:  # field 5 (pgrp), after pid and (comm)
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / tick
+
+
+class Meter:
+    """Wall time and the CPU time of the given node process groups over a phase."""
+
+    def __init__(self, nodes):
+        self.pgids = {node.proc.pid for node in nodes}
+
+    def __enter__(self):
+        self.wall, self.cpu = time.perf_counter(), group_cpu_seconds(self.pgids)
+        self.client = time.process_time()
+        return self
+
+    def __exit__(self, *exc):
+        self.wall = time.perf_counter() - self.wall
+        self.cpu = group_cpu_seconds(self.pgids) - self.cpu
+        self.client = time.process_time() - self.client
 
 
 def crypto_ceiling(seconds: float) -> dict:
@@ -145,9 +180,9 @@ def sign_all(client: CommitteeClient, signers, sequence: int) -> list[SignedOrde
     ]
 
 
-def concurrently(items, send, connections: int) -> float:
-    """Seconds to send every item with ``connections`` threads (each its own keep-alive
-    connection); raises if any answer is not 200."""
+def concurrently(items, send, connections: int) -> None:
+    """Send every item with ``connections`` threads (each its own keep-alive connection);
+    raises if any answer is not 200."""
     chunks = [items[i::connections] for i in range(connections)]
     errors = []
 
@@ -157,17 +192,14 @@ def concurrently(items, send, connections: int) -> float:
             if status != 200:
                 errors.append((status, body))
 
-    start = time.perf_counter()
     with ThreadPoolExecutor(connections) as pool:
         list(pool.map(worker, chunks))
-    elapsed = time.perf_counter() - start
     if errors:
         raise SystemExit(f"{len(errors)} refusals, first: {errors[0]}")
-    return elapsed
 
 
-def batched(items, send, size: int) -> float:
-    """Seconds to send every item in batches of ``size``, two batches in flight."""
+def batched(items, send, size: int) -> None:
+    """Send every item in batches of ``size``, two batches in flight."""
     chunks = [items[i : i + size] for i in range(0, len(items), size)]
     errors = []
 
@@ -178,86 +210,99 @@ def batched(items, send, size: int) -> float:
             return
         errors.extend(r for r in body["results"] if "error" in r)
 
-    start = time.perf_counter()
     with ThreadPoolExecutor(2) as pool:
         list(pool.map(one, chunks))
-    elapsed = time.perf_counter() - start
     if errors:
         raise SystemExit(f"{len(errors)} refusals, first: {errors[0]}")
-    return elapsed
 
 
 def one_node(args, client: CommitteeClient, node, users: dict) -> dict:
     transport = HttpTransport(timeout=60)
     endpoint = Endpoint.parse(node.url)
+    figures = {}
 
     def post(path):
         return lambda body: transport.request(endpoint, "POST", path, body)
 
+    def record(name, count, meter):
+        # per second of wall time on the shared box, and per CPU second of the node: what
+        # one core of the node does, whatever else runs on the machine
+        figures[f"one_node_{name}_per_s"] = round(count / meter.wall)
+        figures[f"one_node_{name}_per_cpu_s"] = round(count / meter.cpu) if meter.cpu else None
+
     single = sign_all(client, users["single"], 0)
     many = sign_all(client, users["batched"], 0)
-    warm = single[:10]  # one sequential request at a time: the latency of one order
+    warm = single[:10]  # one request at a time: the latency of one order
     started = time.perf_counter()
     for signed in warm:
         status, body = post("/orders")(signed.to_json())
         assert status == 200, body
-    figures = {"one_node_order_latency_ms": round(1000 * (time.perf_counter() - started) / 10, 1)}
-    elapsed = concurrently(
-        [json.dumps(s.to_json()).encode() for s in single[10:]], post("/orders"), args.connections
-    )
-    figures["one_node_orders_per_s_single"] = round((len(single) - 10) / elapsed)
-    elapsed = batched(
-        [s.to_json() for s in many],
-        lambda chunk: post("/orders/batch")({"orders": chunk}),
-        args.batch,
-    )
-    figures["one_node_orders_per_s_batched"] = round(len(many) / elapsed)
+    figures["one_node_order_latency_ms"] = round(1000 * (time.perf_counter() - started) / 10, 1)
+    with Meter([node]) as meter:
+        concurrently(
+            [json.dumps(s.to_json()).encode() for s in single[10:]],
+            post("/orders"),
+            args.connections,
+        )
+    record("orders_single", len(single) - 10, meter)
+    with Meter([node]) as meter:
+        batched(
+            [s.to_json() for s in many],
+            lambda chunk: post("/orders/batch")({"orders": chunk}),
+            args.batch,
+        )
+    record("orders_batched", len(many), meter)
 
     # certificates for the same orders (votes of the whole committee, not timed)
     certificates = [c for c in client.certify_batch(single + many) if isinstance(c, Certificate)]
     if len(certificates) != len(single) + len(many):
         raise SystemExit("could not certify the bench orders")
-    elapsed = concurrently(
-        [json.dumps(c.to_json()).encode() for c in certificates[: len(single)]],
-        post("/certificates"),
-        args.connections,
-    )
-    figures["one_node_confirmations_per_s_single"] = round(len(single) / elapsed)
-    elapsed = batched(
-        [c.to_json() for c in certificates[len(single) :]],
-        lambda chunk: post("/certificates/batch")({"certificates": chunk}),
-        args.batch,
-    )
-    figures["one_node_confirmations_per_s_batched"] = round(len(many) / elapsed)
+    with Meter([node]) as meter:
+        concurrently(
+            [json.dumps(c.to_json()).encode() for c in certificates[: len(single)]],
+            post("/certificates"),
+            args.connections,
+        )
+    record("confirmations_single", len(single), meter)
+    with Meter([node]) as meter:
+        batched(
+            [c.to_json() for c in certificates[len(single) :]],
+            lambda chunk: post("/certificates/batch")({"certificates": chunk}),
+            args.batch,
+        )
+    record("confirmations_batched", len(many), meter)
     # the other nodes get the certificates too (not timed), so the end-to-end phase starts
     # from a committee in agreement
     client.confirm_batch(certificates, wait_all=True)
     return figures
 
 
-def end_to_end(args, committee, users: dict) -> dict:
+def end_to_end(args, committee, nodes, users: dict) -> dict:
     figures = {}
     client = CommitteeClient(committee, timeout=60)
     senders = users["e2e_batched"]
     certified = 0
-    cpu, start = time.process_time(), time.perf_counter()
-    for at in range(0, len(senders), args.batch):
-        signed = sign_all(client, senders[at : at + args.batch], 0)
-        certificates = client.certify_batch(signed)
-        good = [c for c in certificates if isinstance(c, Certificate)]
-        confirmations = client.confirm_batch(good)
-        certified += sum(1 for c in confirmations if not isinstance(c, Exception))
-    at_quorum = time.perf_counter() - start
-    client_cpu = time.process_time() - cpu
-    client._pool.shutdown(wait=True)  # the slowest node's confirmations, still in flight
-    everywhere = time.perf_counter() - start
+    with Meter(nodes) as meter:
+        for at in range(0, len(senders), args.batch):
+            signed = sign_all(client, senders[at : at + args.batch], 0)
+            certificates = client.certify_batch(signed)
+            good = [c for c in certificates if isinstance(c, Certificate)]
+            confirmations = client.confirm_batch(good)
+            certified += sum(1 for c in confirmations if not isinstance(c, Exception))
+        at_quorum = time.perf_counter() - meter.wall
+        client._pool.shutdown(wait=True)  # the slowest node's confirmations, still in flight
     if certified != len(senders):
         raise SystemExit(f"end to end: {certified} of {len(senders)} certified and confirmed")
+    cores = os.cpu_count() or 1
     figures["e2e_certificates_per_s_batched"] = round(certified / at_quorum)
-    figures["e2e_certificates_per_s_batched_all_four_applied"] = round(certified / everywhere)
-    # the client's own CPU per certificate (sign, JSON, verify 3+ votes, HTTP): the share of
-    # the two cores the nodes did not get
-    figures["e2e_client_cpu_ms_per_certificate"] = round(1000 * client_cpu / certified, 3)
+    figures["e2e_certificates_per_s_batched_all_four_applied"] = round(certified / meter.wall)
+    # CPU per certificate: four nodes' and the client's. With the cores to themselves,
+    # this box would do cores / (that) certificates per second.
+    figures["e2e_node_cpu_ms_per_certificate"] = round(1000 * meter.cpu / certified, 3)
+    figures["e2e_client_cpu_ms_per_certificate"] = round(1000 * meter.client / certified, 3)
+    figures["e2e_certificates_per_s_batched_if_cores_unshared"] = round(
+        cores * certified / (meter.cpu + meter.client)
+    )
 
     client = CommitteeClient(committee, timeout=60)
     singles = users["e2e_single"]
@@ -286,6 +331,7 @@ def main() -> None:
 
     began = time.perf_counter()
     figures = crypto_ceiling(args.crypto_seconds)
+    figures["load_average_1min_at_start"] = round(os.getloadavg()[0], 2)
     sizes = {
         "single": args.single,
         "batched": args.batched,
@@ -308,13 +354,16 @@ def main() -> None:
         figures["startup_seconds"] = round(time.perf_counter() - began, 1)
         with CommitteeClient(committee, timeout=60) as client:
             figures.update(one_node(args, client, nodes[0], users))
-        figures.update(end_to_end(args, committee, users))
+        figures.update(end_to_end(args, committee, nodes, users))
 
-    per_core = figures["one_node_orders_per_s_batched"] / args.workers
+    # per core: orders per CPU second of the node (its wall-clock rate depends on what
+    # else the shared machine runs)
+    per_core = figures["one_node_orders_batched_per_cpu_s"]
     figures.update(
         {
             "node_workers": args.workers,
             "one_node_orders_per_s_per_core_batched": round(per_core),
+            "load_average_1min_at_end": round(os.getloadavg()[0], 2),
             "ratio_node_orders_to_crypto_ceiling": round(
                 per_core / figures["crypto_ceiling_orders_per_s_per_core"], 3
             ),
@@ -330,30 +379,49 @@ def main() -> None:
 
 
 def report(f: dict) -> None:
-    print(f"cores: {f['cores']}, node workers: {f['node_workers']} (1 worker = 1 core: the GIL)")
-    print("crypto ceiling in this Python (one core):")
-    print(f"  secp256k1 signatures/s        {f['secp256k1_signatures_per_s']:>9}")
-    print(f"  secp256k1 recoveries/s        {f['secp256k1_recoveries_per_s']:>9}")
-    print(f"  orders/s if 1 recover+1 sign  {f['crypto_ceiling_orders_per_s_per_core']:>9}")
-    print(f"  + EIP-712 digests (node path) {f['node_crypto_path_orders_per_s_per_core']:>9}")
-    print(f"  eth-account recoveries/s      {f['eth_account_typed_data_recoveries_per_s']:>9}")
-    print("one node:")
-    print(f"  one order, alone: ms          {f['one_node_order_latency_ms']:>9}")
-    print(f"  orders/s single requests      {f['one_node_orders_per_s_single']:>9}")
-    print(f"  orders/s batched              {f['one_node_orders_per_s_batched']:>9}")
-    print(f"  confirmations/s single        {f['one_node_confirmations_per_s_single']:>9}")
-    print(f"  confirmations/s batched       {f['one_node_confirmations_per_s_batched']:>9}")
+    def line(label, key, unit=""):
+        value = f[key]
+        print(f"  {label:<44}{value:>10}{unit}")
+
     print(
-        f"  orders/s per core vs crypto ceiling: {f['ratio_node_orders_to_crypto_ceiling']:.1%}, "
-        f"vs FastPay's Rust (3,000/core): {f['ratio_node_orders_to_rust_anchor']:.1%}"
+        f"cores: {f['cores']}, node workers: {f['node_workers']} (one worker = one core: the "
+        f"GIL); load average {f['load_average_1min_at_start']} -> "
+        f"{f['load_average_1min_at_end']} (a shared machine)"
+    )
+    print("crypto ceiling in this Python, per CPU second (one core):")
+    line("secp256k1 signatures/s", "secp256k1_signatures_per_s")
+    line("secp256k1 recoveries/s", "secp256k1_recoveries_per_s")
+    line("orders/s if 1 recovery + 1 signature", "crypto_ceiling_orders_per_s_per_core")
+    line("... + EIP-712 digests (a node's crypto)", "node_crypto_path_orders_per_s_per_core")
+    line("eth-account typed-data recoveries/s", "eth_account_typed_data_recoveries_per_s")
+    print("one node (wall clock; per node CPU second):")
+    line("one order alone (ms)", "one_node_order_latency_ms")
+    for name in (
+        "orders_single",
+        "orders_batched",
+        "confirmations_single",
+        "confirmations_batched",
+    ):
+        label = name.replace("_", "/s ", 1)
+        print(
+            f"  {label:<44}{f[f'one_node_{name}_per_s']:>10}"
+            f"   per CPU s {f[f'one_node_{name}_per_cpu_s']}"
+        )
+    print(
+        f"  orders/s per core (batched) vs the crypto ceiling: "
+        f"{f['ratio_node_orders_to_crypto_ceiling']:.1%}, vs FastPay's Rust (3,000/core): "
+        f"{f['ratio_node_orders_to_rust_anchor']:.1%}"
     )
     print("four nodes, end to end (client signs, gathers a quorum, confirms):")
-    print(f"  certificates/s batched        {f['e2e_certificates_per_s_batched']:>9}")
-    print(
-        f"    until all four applied      {f['e2e_certificates_per_s_batched_all_four_applied']:>9}"
+    line("certificates/s batched", "e2e_certificates_per_s_batched")
+    line("... until all four applied", "e2e_certificates_per_s_batched_all_four_applied")
+    line("node CPU ms per certificate (four nodes)", "e2e_node_cpu_ms_per_certificate")
+    line("client CPU ms per certificate", "e2e_client_cpu_ms_per_certificate")
+    line(
+        "certificates/s with both cores to ourselves",
+        "e2e_certificates_per_s_batched_if_cores_unshared",
     )
-    print(f"  certificates/s single         {f['e2e_certificates_per_s_single']:>9}")
-    print(f"  client CPU ms per certificate {f['e2e_client_cpu_ms_per_certificate']:>9}")
+    line("certificates/s single (16 at a time)", "e2e_certificates_per_s_single")
     print(json.dumps(f, sort_keys=True))
 
 
