@@ -79,6 +79,21 @@ def test_it_does_not_wait_for_a_slow_authority(nodes, client):
     certificate.verify(client.committee)
 
 
+def test_two_hung_authorities_are_timeouts_within_the_deadline(nodes):
+    nodes[1].delay = nodes[2].delay = 2.0
+    client = CommitteeClient(nodes[0].committee, timeout=0.3, deadline=0.6)
+
+    started = time.monotonic()
+    with pytest.raises(NoQuorum) as caught:
+        client.certify(client.sign_order(ALICE.key, **_fields()))
+    elapsed = time.monotonic() - started
+    client.close()
+
+    assert elapsed < 1.0
+    assert {caught.value.failures[n.address].reason for n in nodes[1:3]} == {"timeout"}
+    assert set(caught.value.votes) <= {nodes[0].address, nodes[3].address}
+
+
 def test_a_lying_authority_s_vote_is_not_counted(nodes, client):
     nodes[1].lie = True
 
