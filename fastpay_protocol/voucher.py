@@ -25,9 +25,12 @@ SHA-256 checksum)::
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import struct
 from dataclasses import dataclass
+from functools import lru_cache
+from typing import NamedTuple
 
 from eth_utils import to_checksum_address
 
@@ -48,8 +51,22 @@ _U64 = 2**64 - 1
 # Crockford base32: no I, L, O, U; decoding maps I/L to 1 and O to 0, ignores case, dashes
 # and spaces, so a string read aloud or typed on a keypad survives.
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-_DECODE = {c: i for i, c in enumerate(_ALPHABET)}
-_DECODE.update({"I": 1, "L": 1, "O": 0})
+
+
+#: checksumming costs several keccaks; payers, tokens and vendors repeat across payments
+_checksummed = lru_cache(maxsize=8192)(to_checksum_address)
+
+
+class _Order(NamedTuple):
+    """A TransferOrder's fields for digests only (signing.Hasher reads the attributes),
+    without TransferOrder's validation: the fields come from a fixed-width binary."""
+
+    sender: str
+    recipient: str
+    token: str
+    amount: int
+    sequence: int
+    epoch: int
 
 
 class Refused(ValueError):
@@ -66,25 +83,27 @@ class Refused(ValueError):
 # ------------------------------------------------------------------ base32 + checksum
 
 
+_RFC4648 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
+_TO_CROCKFORD = str.maketrans(_RFC4648, _ALPHABET)
+_FROM_CROCKFORD = str.maketrans(_ALPHABET + "ILO", _RFC4648 + "BBA", "- \n\r\t")
+
+
 def b32encode(data: bytes) -> str:
-    number, bits = int.from_bytes(data, "big"), len(data) * 8
-    pad = (-bits) % 5
-    number <<= pad
-    chars = (bits + pad) // 5
-    return "".join(_ALPHABET[(number >> (5 * (chars - 1 - i))) & 31] for i in range(chars))
+    """Crockford base32, big-endian bit order, no padding (RFC 4648's bit layout)."""
+    return base64.b32encode(data).decode().rstrip("=").translate(_TO_CROCKFORD)
 
 
 def b32decode(text: str) -> bytes:
-    cleaned = text.replace("-", "").replace(" ", "").replace("\n", "").upper()
-    number = 0
-    for char in cleaned:
-        value = _DECODE.get(char)
-        if value is None:
-            raise Refused("malformed", f"{char!r} is not a base32 character")
-        number = (number << 5) | value
-    bits = len(cleaned) * 5
-    size = bits // 8
-    return (number >> (bits - size * 8)).to_bytes(size, "big")
+    cleaned = text.upper().translate(_FROM_CROCKFORD)
+    if not _RFC4648_CHARS.issuperset(cleaned):
+        bad = next(c for c in cleaned if c not in _RFC4648_CHARS)
+        raise Refused("malformed", f"{bad!r} is not a base32 character")
+    size = len(cleaned) * 5 // 8
+    padded = cleaned + "A" * (-len(cleaned) % 8)  # zero bits, cut off below
+    return base64.b32decode(padded)[:size]
+
+
+_RFC4648_CHARS = frozenset(_RFC4648)
 
 
 def _checksum(data: bytes) -> bytes:
@@ -165,9 +184,10 @@ class VoucherBody:
 
     @property
     def issue_order(self) -> td.TransferOrder:
-        return td.TransferOrder(
-            self.payer, self.voucher, self.token, self.amount, self.sequence, self.epoch
-        )
+        return td.TransferOrder(*self._issue_fields())
+
+    def _issue_fields(self) -> _Order:
+        return _Order(self.payer, self.voucher, self.token, self.amount, self.sequence, self.epoch)
 
     def ticket_digest(self, domain: td.Domain) -> bytes:
         return ticket_digest(
@@ -222,9 +242,9 @@ def _unpack(binary: bytes, kind: int) -> tuple[VoucherBody, bytes]:
     votes = tuple(binary[i : i + _SIG] for i in range(_HEAD.size, votes_end, _SIG))
     body = VoucherBody(
         epoch=epoch,
-        payer=to_checksum_address(payer),
-        voucher=to_checksum_address(voucher),
-        token=to_checksum_address(token),
+        payer=_checksummed(payer),
+        voucher=_checksummed(voucher),
+        token=_checksummed(token),
         amount=amount,
         sequence=sequence,
         not_before=nb,
@@ -330,9 +350,11 @@ class Payment:
 
     @property
     def spend_order(self) -> td.TransferOrder:
-        return td.TransferOrder(
-            self.body.voucher, self.vendor, self.body.token, self.amount, 0, self.body.epoch
-        )
+        return td.TransferOrder(*self._spend_fields())
+
+    def _spend_fields(self) -> _Order:
+        body = self.body
+        return _Order(body.voucher, self.vendor, body.token, self.amount, 0, body.epoch)
 
     @property
     def spend_id(self) -> str:
@@ -353,7 +375,7 @@ class Payment:
         if len(tail) != 20 + 8 + _SIG:
             raise Refused("truncated" if len(tail) < 20 + 8 + _SIG else "malformed", "spend")
         (amount,) = struct.unpack(">Q", tail[20:28])
-        return cls(body, to_checksum_address(tail[:20]), amount, tail[28:])
+        return cls(body, _checksummed(tail[:20]), amount, tail[28:])
 
     @classmethod
     def from_text(cls, text: str) -> Payment:
@@ -402,7 +424,7 @@ class OfflineVerifier:
         """The payment if it may be accepted at unix time ``now``; raises Refused."""
         payment = self.parse(payment)
         body = payment.body
-        expected_vendor = to_checksum_address(vendor) if vendor else self.vendor
+        expected_vendor = _checksummed(vendor) if vendor else self.vendor
         if body.epoch != self.committee.epoch:
             raise Refused(
                 "unknown_epoch",
@@ -424,7 +446,7 @@ class OfflineVerifier:
         self._check_quorum(body)
         try:
             signer = signing.recover_digest_bytes(
-                self.hasher.order_digest(payment.spend_order), payment.signature
+                self.hasher.order_digest(payment._spend_fields()), payment.signature
             )
         except td.InvalidSignature:
             signer = None
@@ -445,7 +467,7 @@ class OfflineVerifier:
             )
 
     def _check_quorum(self, body: VoucherBody) -> None:
-        digest = self.hasher.vote_digest(body.issue_order)
+        digest = self.hasher.vote_digest(body._issue_fields())
         voters: set[bytes] = set()
         for signature in body.votes:
             try:
