@@ -9,9 +9,8 @@ import re
 from functools import lru_cache
 from typing import Any, NamedTuple
 
-from eth_utils import to_checksum_address
-
 from authorities.node.errors import InvalidRequest
+from fastpay_protocol.fast import keccak
 
 UINT64_MAX = 2**64 - 1
 UINT256_MAX = 2**256 - 1
@@ -47,9 +46,17 @@ class WireCertificate(NamedTuple):
     votes: tuple[WireVote, ...]
 
 
+def _eip55(lower: str) -> str:
+    """EIP-55 form of a lower-case 0x address (keccak straight from pycryptodome)."""
+    digest = keccak(lower[2:].encode()).hex()
+    return "0x" + "".join(
+        c.upper() if c > "9" and digest[i] > "7" else c for i, c in enumerate(lower[2:])
+    )
+
+
 @lru_cache(maxsize=65536)
 def _checksum_ok(text: str) -> bool:
-    return to_checksum_address(text) == text
+    return _eip55(text.lower()) == text
 
 
 def parse_address(value: Any, param: str) -> str:
@@ -137,7 +144,7 @@ def parse_list(body: Any, key: str, maximum: int) -> list:
 
 @lru_cache(maxsize=65536)
 def checksum(address: str) -> str:
-    return to_checksum_address(address)
+    return _eip55(address.lower())
 
 
 def hex0x(data: bytes) -> str:

@@ -3,12 +3,13 @@ never over a certificate this node already put in another batch."""
 
 from __future__ import annotations
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError
 
 from authorities.node import errors
 from authorities.node.models import BatchEntry, Certificate, SignedBatch
 from authorities.node.runtime import node
 from authorities.node.services.certificates import certificate_verify
+from authorities.node.services.locks import write_transaction
 from authorities.node.wire import WireCertificate, checksum, hex0x
 from fastpay_protocol.typed_data import UINT96_MAX, BatchItem, items_hash, pack_batch_items
 
@@ -48,7 +49,7 @@ def batch_sign(*, epoch: int, batch_id: int, certificates: list[WireCertificate]
         )
     hashed = items_hash(pack_batch_items(items))
     try:
-        with transaction.atomic():
+        with write_transaction():
             return _record(rt, epoch, batch_id, certificates, hashed)
     except IntegrityError:
         # a concurrent request recorded the same batch id or certificate first

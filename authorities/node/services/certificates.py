@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from django.db import transaction
-
 from authorities.node import errors
 from authorities.node.models import Account, Balance, Certificate
 from authorities.node.runtime import NodeRuntime, node
-from authorities.node.services.locks import accounts_lock, balances_get
+from authorities.node.services.group_commit import GroupCommit
+from authorities.node.services.locks import (
+    accounts_lock,
+    balances_get,
+    rows_update,
+    write_transaction,
+)
 from authorities.node.wire import WireCertificate, checksum, hex0x
 from fastpay_protocol.fast import recover_raw
 from fastpay_protocol.typed_data import InvalidSignature
@@ -56,10 +60,25 @@ def certificates_apply(*, certificates: list[WireCertificate]) -> list[dict | er
         else:
             results[i] = error
     if valid:
-        valid.sort(key=lambda item: (item[1].order.sender, item[1].order.sequence))
-        with transaction.atomic():
-            _apply(rt, valid, results)
+        applied = _commit([cert for _, cert in valid])
+        for (i, _), result in zip(valid, applied, strict=True):
+            results[i] = result
     return results  # type: ignore[return-value]
+
+
+def _apply_all(certificates: list[WireCertificate]) -> list:
+    """One write transaction for verified certificates (possibly from several requests),
+    applied in (sender, sequence) order."""
+    results: list = [None] * len(certificates)
+    ordered = sorted(
+        enumerate(certificates), key=lambda c: (c[1].order.sender, c[1].order.sequence)
+    )
+    with write_transaction():
+        _apply(node(), ordered, results)
+    return results
+
+
+_commit = GroupCommit(_apply_all)
 
 
 def _apply(rt: NodeRuntime, valid, results) -> None:
@@ -104,10 +123,8 @@ def _apply(rt: NodeRuntime, valid, results) -> None:
         results[i] = {"applied": True, "next_sequence": sender.next_sequence}
     if applied:
         Certificate.objects.bulk_create(applied, batch_size=500)
-        Balance.objects.bulk_update(changed_balances.values(), ["units"], batch_size=500)
-        Account.objects.bulk_update(
-            changed_accounts.values(), ["next_sequence", "pending_vote"], batch_size=500
-        )
+        rows_update(Balance, ["units"], changed_balances.values())
+        rows_update(Account, ["next_sequence", "pending_vote"], changed_accounts.values())
 
 
 def _row(cert: WireCertificate, is_redemption: bool) -> Certificate:

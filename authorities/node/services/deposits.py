@@ -5,10 +5,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.db import transaction
-
 from authorities.node.models import Balance, ChainBlock, Deposit
-from authorities.node.services.locks import accounts_lock, balances_get
+from authorities.node.services.locks import (
+    accounts_lock,
+    balances_get,
+    rows_update,
+    write_transaction,
+)
 
 #: Block hashes kept for reorg detection (far more than any sane confirmation depth).
 KEEP_BLOCKS = 256
@@ -30,7 +33,7 @@ class DepositEvent:
 def deposits_credit(*, events: list[DepositEvent], block_number: int, block_hash: str) -> int:
     """Credit the events not credited before and move the cursor to ``block_number`` (whose
     hash is remembered). Returns how many deposits were credited now."""
-    with transaction.atomic():
+    with write_transaction():
         ids = [e.deposit_id for e in events]
         seen = set(Deposit.objects.filter(deposit_id__in=ids).values_list("deposit_id", flat=True))
         fresh = {e.deposit_id: e for e in events if e.deposit_id not in seen}.values()
@@ -39,7 +42,7 @@ def deposits_credit(*, events: list[DepositEvent], block_number: int, block_hash
             balances = balances_get([(accounts[e.account], e.token) for e in fresh], create=True)
             for event in fresh:
                 balances[(accounts[event.account].pk, event.token)].units += event.units
-            Balance.objects.bulk_update(balances.values(), ["units"], batch_size=500)
+            rows_update(Balance, ["units"], balances.values())
             Deposit.objects.bulk_create(
                 [
                     Deposit(
@@ -70,7 +73,7 @@ def cursor_get() -> tuple[int, str] | None:
 def cursor_rewind(*, to_block: int) -> None:
     """Forget processed blocks above ``to_block`` (after a reorg deeper than the
     confirmation depth: they are scanned again; deposit ids stay credited once)."""
-    with transaction.atomic():
+    with write_transaction():
         ChainBlock.objects.filter(number__gt=to_block).delete()
 
 

@@ -5,10 +5,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from django.db import transaction
-
 from authorities.node.models import Balance, GenesisCredit
-from authorities.node.services.locks import accounts_lock, balances_get
+from authorities.node.services.locks import (
+    accounts_lock,
+    balances_get,
+    rows_update,
+    write_transaction,
+)
 from authorities.node.wire import UINT64_MAX, parse_address, parse_uint
 
 
@@ -27,7 +30,7 @@ def genesis_read(path: str) -> list[tuple[str, str, int]]:
 
 def genesis_credit(*, entries: list[tuple[str, str, int]]) -> int:
     """Credit the entries not credited before; returns how many were credited now."""
-    with transaction.atomic():
+    with write_transaction():
         done = set(GenesisCredit.objects.values_list("address", "token"))
         fresh = {(a, t): u for a, t, u in entries if (a, t) not in done}
         if not fresh:
@@ -36,7 +39,7 @@ def genesis_credit(*, entries: list[tuple[str, str, int]]) -> int:
         balances = balances_get([(accounts[a], t) for a, t in fresh], create=True)
         for (address, token), units in fresh.items():
             balances[(accounts[address].pk, token)].units += units
-        Balance.objects.bulk_update(balances.values(), ["units"], batch_size=500)
+        rows_update(Balance, ["units"], balances.values())
         GenesisCredit.objects.bulk_create(
             [GenesisCredit(address=a, token=t, units=u) for (a, t), u in fresh.items()],
             batch_size=500,

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from django.db import transaction
-
 from authorities.node import errors
-from authorities.node.models import Vote
+from authorities.node.models import Account, Vote
 from authorities.node.runtime import node
-from authorities.node.services.locks import accounts_lock, balances_get
+from authorities.node.services.group_commit import GroupCommit
+from authorities.node.services.locks import (
+    accounts_lock,
+    balances_get,
+    rows_update,
+    write_transaction,
+)
 from authorities.node.wire import Order, SignedOrder, checksum, hex0x, render_order
 from fastpay_protocol.fast import recover_raw
 from fastpay_protocol.typed_data import InvalidSignature
@@ -42,8 +46,8 @@ def _check(signed: SignedOrder) -> tuple[bytes, None] | tuple[None, errors.NodeE
 
 def orders_handle(*, signed_orders: list[SignedOrder]) -> list[dict | errors.NodeError]:
     """Vote for each order that passes the checks of docs/protocol.md; results in order,
-    each ``{"vote": Vote}`` or a NodeError. One transaction for the whole batch."""
-    rt = node()
+    each ``{"vote": Vote}`` or a NodeError. Concurrent requests share write transactions
+    (group_commit)."""
     results: list[dict | errors.NodeError | None] = [None] * len(signed_orders)
     candidates = []
     for i, signed in enumerate(signed_orders):
@@ -53,13 +57,26 @@ def orders_handle(*, signed_orders: list[SignedOrder]) -> list[dict | errors.Nod
         else:
             candidates.append((i, signed, digest))
     if candidates:
-        with transaction.atomic():
-            _decide(rt, candidates, results)
+        decided = _commit([(signed, digest) for _, signed, digest in candidates])
+        for (i, _, _), result in zip(candidates, decided, strict=True):
+            results[i] = result
     return results  # type: ignore[return-value]
 
 
+def _decide_all(candidates: list[tuple[SignedOrder, bytes]]) -> list:
+    """One write transaction for checked orders (possibly from several requests)."""
+    results: list = [None] * len(candidates)
+    with write_transaction():
+        _decide(node(), [(j, s, d) for j, (s, d) in enumerate(candidates)], results)
+    return results
+
+
+_commit = GroupCommit(_decide_all)
+
+
 def _decide(rt, candidates, results) -> None:
-    """Inside the transaction: sequence, lock and balance checks, then sign and log."""
+    """Inside the transaction: sequence, lock and balance checks, then sign and log. The
+    orders are taken in the given order, so the first one for a sequence locks it."""
     accounts = accounts_lock({signed.order.sender for _, signed, _ in candidates}, create=False)
     balances = balances_get(
         [
@@ -113,7 +130,7 @@ def _decide(rt, candidates, results) -> None:
                 account.pending_vote_id = vote.pk
                 changed.append(account)
         if changed:
-            type(changed[0]).objects.bulk_update(changed, ["pending_vote"], batch_size=500)
+            rows_update(Account, ["pending_vote"], changed)
 
 
 def _new_vote(rt, signed: SignedOrder, digest: bytes, *, conflicting: bool) -> Vote:

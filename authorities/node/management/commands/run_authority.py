@@ -35,8 +35,8 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--port", type=int, default=9101)
-        parser.add_argument("--workers", type=int, default=1)
-        parser.add_argument("--threads", type=int, default=4)
+        parser.add_argument("--workers", type=int, default=None, help="AUTHORITY_WORKERS")
+        parser.add_argument("--threads", type=int, default=None, help="AUTHORITY_THREADS")
         parser.add_argument(
             "--no-deposits", action="store_true", help="do not start the deposit follower"
         )
@@ -59,7 +59,12 @@ class Command(BaseCommand):
             except Exception as exc:  # missing file, bad JSON, bad entries: name the variable
                 raise CommandError(f"AUTHORITY_GENESIS_FILE: {exc}") from None
             genesis_credit(entries=entries)
-        connections.close_all()  # no connection crosses the fork into gunicorn's workers
+        # No connection, and no psycopg pool (its sockets and threads), may cross the fork
+        # into gunicorn's workers: two processes on one socket corrupt both sessions.
+        for connection in connections.all():
+            connection.close()
+            if hasattr(connection, "close_pool"):
+                connection.close_pool()
 
         follower = None
         if not options["no_deposits"] and settings.CHAIN_RPC_URL and settings.DEPLOYMENT_JSON:
@@ -91,9 +96,9 @@ def _serve(options) -> None:
     class NodeServer(BaseApplication):
         def load_config(self):
             self.cfg.set("bind", f"{options['host']}:{options['port']}")
-            self.cfg.set("workers", options["workers"])
+            self.cfg.set("workers", options["workers"] or settings.AUTHORITY_WORKERS)
             self.cfg.set("worker_class", "gthread")
-            self.cfg.set("threads", options["threads"])
+            self.cfg.set("threads", options["threads"] or settings.AUTHORITY_THREADS)
             self.cfg.set("timeout", 60)
             self.cfg.set("graceful_timeout", 5)
             self.cfg.set("accesslog", None)
