@@ -89,7 +89,11 @@ def write_local_committee(
         name = f"authority-{i + 1}"
         address = Account.from_key(key).address
         if deployment is not None and address.lower() not in stakes:
-            raise ValueError(f"{address} is not in the deployment's committee")
+            raise ValueError(
+                f"{address} ({name}) is not in the deployment's committee: the deployment must "
+                "register the keys given (anvil accounts #5-#8 by default, see "
+                "deploy/committee.local.json)"
+            )
         key_file = out_dir / f"{name}.key"
         key_file.write_text(keyvault.seal(key, kek, label=address))
         key_file.chmod(0o600)
