@@ -12,10 +12,11 @@ export DEBUG ?= 1
 PORT   ?= 8000
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run migrate demo serve test test-app lint format bench clean
+.PHONY: help venv run run-platform migrate demo test test-app lint format bench clean
 
 help:
-	@echo "make run        set up, migrate, seed demo data and serve on http://$(HOST):$(PORT)"
+	@echo "make run        set up, seed demo data, start anvil + contracts + 4 authorities + the platform"
+	@echo "make run-platform  only the Django platform on http://$(HOST):$(PORT)"
 	@echo "make test       set up and run lint plus every test suite"
 	@echo "make test-app   the Django suite only (pytest tests/, contracts excluded)"
 	@echo "make lint       ruff check + ruff format --check"
@@ -40,7 +41,12 @@ migrate: venv
 demo: migrate
 	$(BIN)/python manage.py seed_demo
 
-run: demo
+# The platform plus a local chain and a 4-node authority committee (tools/run_local.py).
+run: demo brownie-venv solc-shim node_modules
+	HOST=$(HOST) PORT=$(PORT) ANVIL_PORT=$(ANVIL_PORT) $(BIN)/python tools/run_local.py
+
+# Only the Django platform (no chain, no committee): offline features answer 503.
+run-platform: demo
 	$(BIN)/daphne -b $(HOST) -p $(PORT) fastpay.asgi:application
 
 lint: venv
