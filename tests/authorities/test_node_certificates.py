@@ -79,10 +79,18 @@ def test_a_certificate_below_quorum_is_refused(nodes, domain, user):
 
 
 def test_a_repeated_signer_does_not_count_twice(nodes, domain, user):
-    cert = certify(nodes, domain, make_order(user), user, quorum=2)
-    cert["votes"].append(cert["votes"][0])
-    status, body = nodes[0].post("/authority/v1/certificates", cert)
+    short = certify(nodes, domain, make_order(user), user, quorum=2)
+    short["votes"].append(short["votes"][0])  # 3 votes, 2 signers
+    status, body = nodes[0].post("/authority/v1/certificates", short)
     assert (status, body["error"]["code"]) == (400, "invalid_certificate")
+    full = certify(nodes, domain, make_order(user), user)
+    full["votes"].append(full["votes"][1])  # a quorum plus a repeat: refused outright
+    status, body = nodes[0].post("/authority/v1/certificates", full)
+    assert (status, body["error"]["code"], body["error"]["param"]) == (
+        400,
+        "invalid_certificate",
+        "votes[3]",
+    )
     assert "duplicate" in body["error"]["message"]
 
 
@@ -101,6 +109,19 @@ def test_a_forged_vote_is_refused(nodes, domain, user):
         400,
         "invalid_certificate",
         "votes[2]",
+    )
+
+
+def test_a_certificate_without_the_senders_signature_is_refused(nodes, domain, user):
+    order = make_order(user)
+    cert = certify(nodes, domain, order, user)
+    other = USERS.take()
+    cert["signature"] = "0x" + td.sign_order(domain, order, other.key).hex()
+    status, body = nodes[0].post("/authority/v1/certificates", cert)
+    assert (status, body["error"]["code"], body["error"]["param"]) == (
+        400,
+        "invalid_certificate",
+        "signature",
     )
 
 

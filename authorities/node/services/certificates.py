@@ -24,8 +24,11 @@ def certificate_verify(rt: NodeRuntime, cert: WireCertificate) -> errors.NodeErr
     committee = rt.committees.get(order.epoch)
     if committee is None:
         return errors.InvalidCertificate(f"unknown epoch {order.epoch}", param="order.epoch")
+    if not committee.quorum({v.authority for v in cert.votes}):  # before any recovery
+        return errors.InvalidCertificate("the votes' stake is not more than 2/3", param="votes")
     order_digest, vote_digest = rt.digests.order_and_vote(order)
     signers: set[str] = set()
+    param = "votes"
     try:
         for i, vote in enumerate(cert.votes):
             param = f"votes[{i}]"
@@ -36,10 +39,11 @@ def certificate_verify(rt: NodeRuntime, cert: WireCertificate) -> errors.NodeErr
             if "0x" + recover_raw(vote_digest, vote.signature).hex() != vote.authority:
                 return errors.InvalidCertificate("vote not signed by its authority", param=param)
             signers.add(vote.authority)
+        param = "signature"
         if "0x" + recover_raw(order_digest, cert.signature).hex() != order.sender:
             return errors.InvalidCertificate("not signed by the sender", param="signature")
     except InvalidSignature as exc:
-        return errors.InvalidCertificate(str(exc), param=param if signers else "votes")
+        return errors.InvalidCertificate(str(exc), param=param)
     if not committee.quorum(signers):
         return errors.InvalidCertificate("the votes' stake is not more than 2/3", param="votes")
     return None
