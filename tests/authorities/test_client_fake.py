@@ -249,6 +249,33 @@ def test_an_authority_that_missed_a_payment_to_the_sender_is_shown_it(nodes, cli
     assert balances(nodes[1:], carol) == [3_000_000] * 3
 
 
+def test_a_batch_confirmation_catches_up_a_lagging_authority_per_sender(nodes, client):
+    senders = [Account.from_key(bytes([0x40 + i]) * 32) for i in range(5)]
+    for node in nodes:
+        for sender in senders:
+            node.fund(sender.address, 10)
+    nodes[3].stop()
+    first = [
+        client.sign_order(s.key, recipient=BOB.address, token=TOKEN, amount=1, sequence=0)
+        for s in senders
+    ]
+    client.confirm_batch(client.certify_batch(first), wait_all=True)
+    nodes[3].start()
+    second = [
+        client.sign_order(s.key, recipient=BOB.address, token=TOKEN, amount=2, sequence=1)
+        for s in senders
+    ]
+
+    certificates = client.certify_batch(second)
+    confirmations = client.confirm_batch(certificates, wait_all=True)
+
+    assert all(nodes[3].address in c.applied for c in confirmations)
+    for sender in senders:
+        mine = [entry for entry in nodes[3].applied if entry[0] == sender.address]
+        assert mine == [(sender.address, 0), (sender.address, 1)]
+    assert balances(nodes, BOB.address) == [15] * 4
+
+
 def test_account_state_ignores_a_single_inflating_liar(nodes, client):
     client.transfer(order(0), ALICE.key, wait_all=True)
     nodes[0].inflate = True
