@@ -47,6 +47,7 @@ def parse_args():
         help="the sync's fraud hook: the fraud app's rules, or none",
     )
     parser.add_argument("--database-url", default="", help="default: a temporary SQLite file")
+    parser.add_argument("--profile", action="store_true", help="cProfile the timed settlement")
     args = parser.parse_args()
     if args.quick:
         args.verify, args.accept, args.settle = 3_000, 500, 2_000
@@ -161,6 +162,23 @@ def bench_verify(n: int, n_accept: int) -> dict:
 # ------------------------------------------------------------------ part 2: settlement
 
 
+def group_cpu_s(groups: set[int]) -> float:
+    """CPU seconds (user + system) used so far by every process in these process groups
+    (each node runs in its own group: server, workers, deposit follower)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) in groups:  # pgrp
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / tick
+
+
 def django_setup(database_url: str, tmp: Path, risk: str):
     os.environ.setdefault("DEBUG", "1")
     os.environ["DATABASE_URL"] = database_url or f"sqlite:///{tmp}/platform.sqlite3"
@@ -180,9 +198,7 @@ def django_setup(database_url: str, tmp: Path, risk: str):
     logging.getLogger("celery").setLevel(logging.WARNING)
 
 
-def bench_settle(n: int, risk: str, database_url: str) -> dict:
-    from eth_account import Account
-
+def bench_settle(n: int, risk: str, database_url: str, profile: bool = False) -> dict:
     from fastpay_protocol import signing
     from tests.authorities.nodes import local_committee
 
@@ -197,10 +213,10 @@ def bench_settle(n: int, risk: str, database_url: str) -> dict:
         started = time.perf_counter()
         with local_committee(tmp / "nodes", genesis=genesis) as nodes:
             print(f"four nodes up with {n} funded payers in {time.perf_counter() - started:.1f} s")
-            return _settle(nodes, payers, token, Account, n)
+            return _settle(nodes, payers, token, n, profile)
 
 
-def _settle(nodes, payers, token, Account, n: int) -> dict:
+def _settle(nodes, payers, token, n: int, profile: bool) -> dict:
     from django.db.models import Count
 
     from authorities import gateway as gateway_module
@@ -230,14 +246,25 @@ def _settle(nodes, payers, token, Account, n: int) -> dict:
     texts = _issue(client, committee, payers, payer_user, token, vendor_address)
     print(f"setup: {n} vouchers certified and registered in {time.perf_counter() - started:.1f} s")
 
+    groups = {node.proc.pid for node in nodes}
+    nodes_cpu, own_cpu = group_cpu_s(groups), time.process_time()
+    profiler = None
+    if profile:
+        import cProfile
+
+        profiler = cProfile.Profile()
+        profiler.enable()
     started = time.perf_counter()
-    upload = 0.0
     for i in range(0, n, 1000):
-        t0 = time.perf_counter()
         redemptions_sync(vendor=vendor, payments=texts[i : i + 1000])  # + eager settlement
-        upload += time.perf_counter() - t0
-    settled = Redemption.objects.filter(state=RedemptionState.SETTLED).count()
+    if profiler is not None:
+        import pstats
+
+        profiler.disable()
+        pstats.Stats(profiler).sort_stats("cumulative").print_stats(40)
     elapsed = time.perf_counter() - started
+    nodes_cpu, own_cpu = group_cpu_s(groups) - nodes_cpu, time.process_time() - own_cpu
+    settled = Redemption.objects.filter(state=RedemptionState.SETTLED).count()
     states = dict(Redemption.objects.values_list("state").annotate(n=Count("pk")))
     balance = client.account_state(vendor_address).balance(token.contract_address)
     client.close()
@@ -249,11 +276,19 @@ def _settle(nodes, payers, token, Account, n: int) -> dict:
         "settled_per_s": round(settled / elapsed),
         "vendor_balance_units": balance,
         "vendor_balance_ok": balance == settled * 2 * UNIT,
+        "platform_cpu_ms_per_redemption": round(own_cpu * 1000 / n, 3),
+        "nodes_cpu_ms_per_redemption": round(nodes_cpu * 1000 / n, 3),
+        "load_average_1m": os.getloadavg()[0],
     }
     print(
         f"settlement, 4 nodes: {settled}/{n} settled {elapsed:.2f} s after the first upload "
         f"({figures['settled_per_s']}/s); vendor's FastPay balance "
         f"{'matches' if figures['vendor_balance_ok'] else 'DOES NOT match'}"
+    )
+    print(
+        f"CPU per redemption: platform {figures['platform_cpu_ms_per_redemption']} ms, "
+        f"four nodes together {figures['nodes_cpu_ms_per_redemption']} ms "
+        f"({os.cpu_count()} cores, load average {figures['load_average_1m']:.1f})"
     )
     return figures
 
@@ -325,7 +360,7 @@ def _issue(client, committee, payers, payer_user, token, vendor_address) -> list
 def main() -> None:
     args = parse_args()
     figures = {"verify": bench_verify(args.verify, args.accept)}
-    figures["settle"] = bench_settle(args.settle, args.risk, args.database_url)
+    figures["settle"] = bench_settle(args.settle, args.risk, args.database_url, args.profile)
     figures["risk_hook"] = args.risk
     figures["targets"] = {
         "verify_per_s_min": 1000,

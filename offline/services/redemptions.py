@@ -16,7 +16,8 @@ from django.utils import timezone
 
 from authorities.models import FastPayAccount
 from authorities.services.offline import NoFastPayAccount
-from fastpay.events import event_record
+from fastpay.events import event_record, events_record
+from fastpay.models import OutboxEvent
 from fastpay_protocol.messages import hex_signature
 from fastpay_protocol.voucher import Payment, Refused
 from offline import committee as offline_committee
@@ -95,56 +96,96 @@ def redemptions_sync(*, vendor: User, payments: list[str]) -> list[Redemption]:
             .select_related("token", "user")
             .order_by("pk")
         }
-        results, created = [], []
+        # one query for the live redemptions of these vouchers; in-batch claims are added
+        # as they are made (a batch may itself hold two spends of one voucher)
+        live = {
+            r.voucher_id: r
+            for r in Redemption.objects.filter(
+                voucher__in=list(vouchers.values()), state__in=LIVE_STATES
+            ).select_related("voucher__token")
+        }
+        batch = _Batch(vendor, vouchers, live, timezone.now())
+        results = []
         for item in items:
             redemption = known.get(item.spend_id)
             if redemption is None:
-                redemption = _redeem(vendor, item, vouchers)
+                redemption = batch.redeem(item)
                 known[item.spend_id] = redemption
-                created.append(redemption)
             results.append(redemption)
-        if any(r.state == RedemptionState.PENDING for r in created):
+        batch.flush()
+        if batch.pending:
             transaction.on_commit(_enqueue_settlement)
     return results
 
 
-def _redeem(vendor: User, item: _Item, vouchers: dict[str, Voucher]) -> Redemption:
-    payment = item.payment
-    fields = {"vendor": vendor, "spend_id": item.spend_id, "payment": item.text.strip()}
-    if payment is not None:
-        fields.update(
-            voucher_address=payment.body.voucher,
-            recipient=payment.vendor,
-            amount=payment.amount,
-            epoch=payment.body.epoch,
-            signature=hex_signature(payment.signature),
+class _Batch:
+    """The new redemptions of one sync, inserted together (bulk) with their events.
+    Runs inside the sync's transaction, holding the vouchers' row locks."""
+
+    def __init__(self, vendor: User, vouchers: dict, live: dict, now):
+        self.vendor, self.vouchers, self.live, self.now = vendor, vouchers, live, now
+        self.unsaved: list[Redemption] = []
+        self.pending = 0
+
+    def flush(self) -> None:
+        if not self.unsaved:
+            return
+        Redemption.objects.bulk_create(self.unsaved)
+        events_record(
+            OutboxEvent(
+                topic="offline.redemption_received",
+                aggregate_type="redemption",
+                aggregate_id=str(r.pk),
+                payload=redemption_payload(r),
+            )
+            for r in self.unsaved
         )
-    voucher = vouchers.get(payment.body.voucher) if payment and not item.reason else None
-    if payment is not None and not item.reason and voucher is None:
-        item.reason, item.detail = "unknown_voucher", "the platform never registered it"
-    if item.reason:
-        return Redemption.objects.create(
-            **fields,
-            state=RedemptionState.REJECTED,
-            reason=item.reason,
-            detail=item.detail[:255],
+        self.unsaved = []
+
+    def redeem(self, item: _Item) -> Redemption:
+        """RECEIVED -> VALIDATED -> PENDING | FLAGGED | REJECTED, in memory; the row is
+        written at its resulting state."""
+        payment = item.payment
+        redemption = Redemption(
+            vendor=self.vendor,
+            spend_id=item.spend_id,
+            payment=item.text.strip(),
+            state=RedemptionState.RECEIVED,
+            created_at=self.now,
         )
-    redemption = Redemption(**fields, voucher=voucher, state=RedemptionState.RECEIVED)
-    live = Redemption.objects.filter(voucher=voucher, state__in=LIVE_STATES).first()
-    if live is not None:
-        return _double_spend(redemption, live, voucher)
-    redemption.state = RedemptionState.VALIDATED
-    redemption.save()
-    risk = redemption_assess(redemption=redemption, payer=voucher.user)
-    if risk.decision == RiskDecision.ALLOW:
-        redemption.state = RedemptionState.PENDING
-    else:
-        redemption.state = RedemptionState.FLAGGED
-        redemption.reason = f"risk_{risk.decision}"
-        redemption.detail = "; ".join(_reason_text(r) for r in risk.reasons)[:255]
-    redemption.save(update_fields=["state", "reason", "detail", "updated_at"])
-    _event(redemption, "offline.redemption_received")
-    return redemption
+        voucher = None
+        if payment is not None:
+            redemption.voucher_address = payment.body.voucher
+            redemption.recipient = payment.vendor
+            redemption.amount = payment.amount
+            redemption.epoch = payment.body.epoch
+            redemption.signature = hex_signature(payment.signature)
+            voucher = self.vouchers.get(payment.body.voucher)
+            if not item.reason and voucher is None:
+                item.reason, item.detail = "unknown_voucher", "the platform never registered it"
+        if item.reason:
+            redemption.state = RedemptionState.REJECTED
+            redemption.reason, redemption.detail = item.reason, item.detail[:255]
+            self.unsaved.append(redemption)
+            return redemption
+        redemption.voucher = voucher
+        held = self.live.get(voucher.pk)
+        if held is not None:
+            if held in self.unsaved:
+                self.flush()  # the evidence points at it: it must exist first
+            return _double_spend(redemption, held, voucher)
+        redemption.state = RedemptionState.VALIDATED
+        risk = redemption_assess(redemption=redemption, payer=voucher.user)
+        if risk.decision == RiskDecision.ALLOW:
+            redemption.state = RedemptionState.PENDING
+            self.pending += 1
+        else:
+            redemption.state = RedemptionState.FLAGGED
+            redemption.reason = f"risk_{risk.decision}"
+            redemption.detail = "; ".join(_reason_text(r) for r in risk.reasons)[:255]
+        self.live[voucher.pk] = redemption
+        self.unsaved.append(redemption)
+        return redemption
 
 
 def _reason_text(reason) -> str:

@@ -44,12 +44,18 @@ def redemptions_settle(*, limit: int | None = None) -> dict[str, int]:
     if not pending:
         return counts
     client = offline_committee.client()
-    # the vouchers' issue certificates first: a no-op where applied, and it funds the
-    # voucher account at any authority that missed it
-    issues = {r.voucher_id: Certificate.from_json(r.voucher.certificate) for r in pending}
-    client.confirm_batch(list(issues.values()))
-    spends = [_signed_spend(r) for r in pending]
-    certified = client.certify_batch(spends)
+    certified = client.certify_batch([_signed_spend(r) for r in pending])
+    # a voucher account some authorities have not funded yet (its issue certificate was
+    # confirmed at a quorum only): push the issue certificates, then certify those again
+    unfunded = [i for i, result in enumerate(certified) if _unfunded(result)]
+    if unfunded:
+        client.confirm_batch(
+            [Certificate.from_json(pending[i].voucher.certificate) for i in unfunded],
+            wait_all=True,
+        )
+        again = client.certify_batch([_signed_spend(pending[i]) for i in unfunded])
+        for i, result in zip(unfunded, again, strict=True):
+            certified[i] = result
     ready, outcomes = [], {}
     for redemption, result in zip(pending, certified, strict=True):
         if isinstance(result, Certificate):
@@ -66,6 +72,13 @@ def redemptions_settle(*, limit: int | None = None) -> dict[str, int]:
             outcomes[redemption.pk] = ("settled", "", certificate.to_json())
     _record(pending, outcomes, counts)
     return counts
+
+
+def _unfunded(result) -> bool:
+    return (
+        isinstance(result, CommitteeError)
+        and "insufficient_balance" in getattr(result, "codes", set)()
+    )
 
 
 def _signed_spend(redemption: Redemption):
@@ -89,8 +102,12 @@ def _taken(error) -> bool:
 
 
 def _record(pending: list[Redemption], outcomes: dict, counts: dict[str, int]) -> None:
+    """Write every outcome in one transaction, each as a compare-and-set on the PENDING
+    state (another settlement run may have written some meanwhile: only the rows still
+    PENDING are ours), then mark the vouchers and record the events in bulk. One UPDATE
+    per row: Django's bulk_update builds a CASE per field and row and is slower here."""
     now = timezone.now()
-    events = []
+    written = []
     with transaction.atomic(durable=True):
         for redemption in pending:
             outcome, reason, data = outcomes[redemption.pk]
@@ -100,38 +117,36 @@ def _record(pending: list[Redemption], outcomes: dict, counts: dict[str, int]) -
                 still.update(attempts=redemption.attempts + 1, detail=data, updated_at=now)
                 continue
             if outcome == "settled":
+                state = RedemptionState.SETTLED
                 changed = still.update(
-                    state=RedemptionState.SETTLED,
+                    state=state,
                     certificate=data,
                     settled_at=now,
                     reason="",
                     detail="",
                     updated_at=now,
                 )
-                topic = "offline.redemption_settled"
             else:
-                changed = still.update(
-                    state=RedemptionState.FLAGGED, reason=reason, detail=data, updated_at=now
-                )
-                topic = "offline.redemption_flagged"
-            if not changed:
-                continue
-            Voucher.objects.filter(pk=redemption.voucher_id).update(state=VoucherState.REDEEMED)
-            events.append(
-                OutboxEvent(
-                    topic=topic,
-                    aggregate_type="redemption",
-                    aggregate_id=str(redemption.pk),
-                    payload={
-                        "redemption_id": str(redemption.pk),
-                        "vendor_id": redemption.vendor_id,
-                        "voucher": redemption.voucher_address,
-                        "amount_units": redemption.amount,
-                        "state": RedemptionState.SETTLED
-                        if outcome == "settled"
-                        else RedemptionState.FLAGGED,
-                        "reason": reason,
-                    },
-                )
+                state = RedemptionState.FLAGGED
+                changed = still.update(state=state, reason=reason, detail=data, updated_at=now)
+            if changed:
+                written.append((redemption, state, reason))
+        Voucher.objects.filter(pk__in=[r.voucher_id for r, _, _ in written]).update(
+            state=VoucherState.REDEEMED
+        )
+        events_record(
+            OutboxEvent(
+                topic=f"offline.redemption_{state}",
+                aggregate_type="redemption",
+                aggregate_id=str(r.pk),
+                payload={
+                    "redemption_id": str(r.pk),
+                    "vendor_id": r.vendor_id,
+                    "voucher": r.voucher_address,
+                    "amount_units": r.amount,
+                    "state": state,
+                    "reason": reason,
+                },
             )
-        events_record(events)
+            for r, state, reason in written
+        )
