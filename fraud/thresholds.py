@@ -37,6 +37,7 @@ DEFAULTS: dict[str, dict] = {
         "flagged_share_pct": 50,
         "token_volume_tokens": 1_000_000,
         "vendor_volume_tokens": 100_000,
+        "evaluate_every_seconds": 2,
     },
     "four_eyes": {"above_tokens": 5_000},
 }
@@ -59,7 +60,8 @@ DESCRIPTIONS = {
     "dormant": "No payment for idle_days, then one of above_tokens or more.",
     "double_spend": "Offline double-spend evidence against the payer: always blocks.",
     "circuit_breaker": "Over window_minutes: flagged share >= flagged_share_pct (with at least "
-    "min_assessments) or volume above the limit trips the token/vendor/platform breaker.",
+    "min_assessments) or volume above the limit trips the token/vendor/platform breaker; "
+    "each scope is evaluated at most every evaluate_every_seconds (0: every payment).",
     "four_eyes": "Flagged payments at or above above_tokens need two different reviewers.",
 }
 

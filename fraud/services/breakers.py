@@ -9,6 +9,7 @@ After a reset the window restarts at the reset, so the same burst does not trip 
 
 from datetime import timedelta
 
+from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Count, Q, Sum
 from django.utils import timezone
@@ -80,12 +81,22 @@ def _trip_reason(figures: dict, params: dict, volume_limit_tokens: int | None, t
     return ""
 
 
+def _due(scope: str, key: str, every_seconds: int) -> bool:
+    """At most one evaluation of a scope per `every_seconds` (per cache: all processes with
+    Redis), so the window query does not run for every payment of a busy scope."""
+    if every_seconds <= 0:
+        return True
+    return cache.add(f"fraud:breaker-due:{scope}:{key}", 1, every_seconds)
+
+
 def breakers_evaluate(*, tokens, payees, now=None) -> list[CircuitBreaker]:
     """Trip every breaker (of these tokens, these vendors, the platform) whose window
     figures pass a threshold. Runs inside the caller's transaction; returns what tripped.
 
-    Two queries whatever the number of scopes: the breakers' rows, then one aggregate over
-    the window with a conditional count/sum per scope.
+    Each scope is evaluated at most once per `evaluate_every_seconds` (so a breaker trips
+    within that delay of the payment that crosses its threshold); then two queries whatever
+    the number of scopes: the breakers' rows, and one aggregate over the window with a
+    conditional count/sum per scope.
     """
     settings = thresholds_load()["circuit_breaker"]
     if not settings.enabled:
@@ -104,6 +115,9 @@ def breakers_evaluate(*, tokens, payees, now=None) -> list[CircuitBreaker]:
         (BreakerScope.VENDOR, str(p.pk), Q(payee_id=p.pk), params["vendor_volume_tokens"])
         for p in vendors
     ]
+    scopes = [s for s in scopes if _due(s[0], s[1], params["evaluate_every_seconds"])]
+    if not scopes:
+        return []
     existing = {
         (b.scope, b.key): b
         for b in CircuitBreaker.objects.filter(

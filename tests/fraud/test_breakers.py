@@ -29,7 +29,7 @@ def paying_alice(alice, bob, usdt, fund, client_for, rule):
     fund(alice, usdt, 10_000)
     rule("large_amount", review_at_tokens=100)
     rule("new_payee", enabled=False)
-    rule("circuit_breaker", min_assessments=4, flagged_share_pct=50)
+    rule("circuit_breaker", min_assessments=4, flagged_share_pct=50, evaluate_every_seconds=0)
     return client_for(alice)
 
 
@@ -82,7 +82,7 @@ class TestTripOnFlaggedShare:
 class TestTripOnVolume:
     def test_a_vendor_over_its_volume_pauses_only_that_vendor(self, paying_alice, shop, rule):
         rule("large_amount", review_at_tokens=10_000)
-        rule("circuit_breaker", vendor_volume_tokens=100)
+        rule("circuit_breaker", vendor_volume_tokens=100, evaluate_every_seconds=0)
         assert pay(paying_alice, "shop", "100").status_code == 201  # at the limit
         assert not CircuitBreaker.objects.filter(state=BreakerState.OPEN).exists()
 
@@ -93,9 +93,22 @@ class TestTripOnVolume:
         assert (refused.status_code, refused.json()["error"]["param"]) == (409, "payee")
         assert pay(paying_alice, "bob", "1").status_code == 201
 
+    def test_a_busy_scope_is_evaluated_at_most_once_per_interval(self, paying_alice, shop, rule):
+        from django.core.cache import cache
+
+        rule("large_amount", review_at_tokens=10_000)
+        rule("circuit_breaker", vendor_volume_tokens=100, evaluate_every_seconds=60)
+        pay(paying_alice, "shop", "100")  # evaluated: at the limit
+        pay(paying_alice, "shop", "1")  # over it, but the vendor was evaluated < 60 s ago
+
+        assert not CircuitBreaker.objects.exists()
+        cache.delete(f"fraud:breaker-due:vendor:{shop.pk}")  # the interval has passed
+        pay(paying_alice, "shop", "1")
+        assert breakers() == {("vendor", str(shop.pk)): BreakerState.OPEN}
+
     def test_customers_are_not_vendors(self, paying_alice, rule):
         rule("large_amount", review_at_tokens=10_000)
-        rule("circuit_breaker", vendor_volume_tokens=1)
+        rule("circuit_breaker", vendor_volume_tokens=1, evaluate_every_seconds=0)
 
         assert pay(paying_alice, "bob", "5").status_code == 201
         assert not CircuitBreaker.objects.exists()

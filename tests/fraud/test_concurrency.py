@@ -110,7 +110,7 @@ def test_one_reviewer_double_clicking_approves_once(held_review, reviewer):
 def test_crossing_payments_with_every_rule_on_never_deadlock(alice, bob, stranger, fund):
     usdt = Token.objects.get(symbol="USDT")
     set_rule("rate_limit", enabled=False)  # 8 threads x 12 requests from 3 users
-    set_rule("circuit_breaker", min_assessments=10, flagged_share_pct=30)
+    set_rule("circuit_breaker", min_assessments=10, flagged_share_pct=30, evaluate_every_seconds=0)
     set_rule("large_amount", review_at_tokens=3)  # hold a share, so breakers trip mid-run
     users = [alice, bob, stranger]
     for user in users:
