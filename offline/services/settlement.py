@@ -22,7 +22,14 @@ from fastpay.events import events_record
 from fastpay.models import OutboxEvent
 from fastpay_protocol import typed_data as td
 from fastpay_protocol.committee_errors import CommitteeError, ConflictingOrder
-from fastpay_protocol.messages import Certificate, SignedOrder, parse_signature
+from fastpay_protocol.messages import (
+    Certificate,
+    InvalidCertificate,
+    MessageError,
+    SignedOrder,
+    parse_signature,
+)
+from fastpay_protocol.transport import Endpoint, HttpTransport, TransportError
 from offline import committee as offline_committee
 from offline import conf
 from offline.models import Redemption, RedemptionState, Voucher, VoucherState
@@ -56,12 +63,13 @@ def redemptions_settle(*, limit: int | None = None) -> dict[str, int]:
         again = client.certify_batch([_signed_spend(pending[i]) for i in unfunded])
         for i, result in zip(unfunded, again, strict=True):
             certified[i] = result
-    ready, outcomes = [], {}
+    ready, outcomes, evidence = [], {}, {}
     for redemption, result in zip(pending, certified, strict=True):
         if isinstance(result, Certificate):
             ready.append((redemption, result))
         elif _taken(result):
             outcomes[redemption.pk] = ("flagged", "voucher_taken", str(result)[:255])
+            evidence[redemption.pk] = _taken_evidence(redemption, result)
         else:
             outcomes[redemption.pk] = ("retry", "", str(result)[:255])
     confirmed = client.confirm_batch([certificate for _, certificate in ready])
@@ -70,8 +78,58 @@ def redemptions_settle(*, limit: int | None = None) -> dict[str, int]:
             outcomes[redemption.pk] = ("retry", "", str(confirmation)[:255])
         else:
             outcomes[redemption.pk] = ("settled", "", certificate.to_json())
-    _record(pending, outcomes, counts)
+    _record(pending, outcomes, counts, evidence)
     return counts
+
+
+def _taken_evidence(redemption: Redemption, error) -> dict:
+    """What proves the payer moved the voucher's money elsewhere: the vendor's spend and
+    the other sequence-0 order (with the voucher key's signature when an authority has
+    its certificate; else the order with an authority's vote). HTTP: outside any
+    transaction."""
+    other: dict = {}
+    if isinstance(error, ConflictingOrder):
+        held = next(iter(error.conflicts.values()), None)
+        if held is not None:
+            other = {"order": held.order.as_message(), "vote": held.vote.to_json()}
+    certificate = _applied_certificate(redemption.voucher_address)
+    if certificate is not None:
+        other = {"certificate": certificate.to_json()}
+    return {
+        "voucher": redemption.voucher_address,
+        "first": {
+            "redemption_id": str(redemption.pk),
+            "vendor_id": redemption.vendor_id,
+            "order": _signed_spend(redemption).to_json(),
+        },
+        "second": other,
+    }
+
+
+def _applied_certificate(voucher: str) -> Certificate | None:
+    """The voucher's sequence-0 certificate from the first authority that has it
+    (verified against the committee: a lying node cannot frame a payer)."""
+    committee = offline_committee.committee()
+    transport = HttpTransport(timeout=3)
+    try:
+        for member in committee.members:
+            try:
+                status, body = transport.request(
+                    Endpoint.parse(member.url),
+                    "GET",
+                    f"/accounts/{voucher}/certificates?from_sequence=0",
+                )
+                if status != 200 or not body.get("certificates"):
+                    continue
+                certificate = Certificate.from_json(body["certificates"][0])
+                certificate.verify(committee)
+            except (TransportError, MessageError, InvalidCertificate, AttributeError):
+                continue
+            if certificate.order.sender == voucher and certificate.order.sequence == 0:
+                return certificate
+    finally:
+        transport.close()
+    return None
 
 
 def _unfunded(result) -> bool:
@@ -101,7 +159,9 @@ def _taken(error) -> bool:
     return bool(codes & TAKEN_CODES)
 
 
-def _record(pending: list[Redemption], outcomes: dict, counts: dict[str, int]) -> None:
+def _record(
+    pending: list[Redemption], outcomes: dict, counts: dict[str, int], evidence: dict
+) -> None:
     """Write every outcome in one transaction, each as a compare-and-set on the PENDING
     state (another settlement run may have written some meanwhile: only the rows still
     PENDING are ours), then mark the vouchers and record the events in bulk. One UPDATE
@@ -131,6 +191,8 @@ def _record(pending: list[Redemption], outcomes: dict, counts: dict[str, int]) -
                 changed = still.update(state=state, reason=reason, detail=data, updated_at=now)
             if changed:
                 written.append((redemption, state, reason))
+                if reason == "voucher_taken":
+                    _flag_payer(redemption, evidence[redemption.pk])
         Voucher.objects.filter(pk__in=[r.voucher_id for r, _, _ in written]).update(
             state=VoucherState.REDEEMED
         )
@@ -150,3 +212,14 @@ def _record(pending: list[Redemption], outcomes: dict, counts: dict[str, int]) -
             )
             for r, state, reason in written
         )
+
+
+def _flag_payer(redemption: Redemption, evidence: dict) -> None:
+    """Caller holds the transaction: the same evidence path as a double spend between two
+    vendors (fraud flag, offline suspension, outbox event)."""
+    from fraud.services.offline import payer_flag_double_spend
+    from offline.services.vouchers import offline_suspend
+
+    payer = redemption.voucher.user
+    payer_flag_double_spend(payer=payer, voucher=redemption.voucher_address, evidence=evidence)
+    offline_suspend(user=payer, reason=f"voucher {redemption.voucher_address} taken early")

@@ -161,3 +161,10 @@ def test_a_voucher_reclaimed_early_at_the_authorities_is_flagged_for_cover(
     redemption = Redemption.objects.get(voucher__address=voucher.address)
     assert (redemption.state, redemption.reason) == (RedemptionState.FLAGGED, "voucher_taken")
     assert OutboxEvent.objects.filter(topic="offline.redemption_flagged").count() == 1
+    # the payer's reclaim, signed by the voucher key, is the evidence
+    from fraud.models import DoubleSpendEvidence
+
+    evidence = DoubleSpendEvidence.objects.get(payer=alice, voucher=voucher.address).evidence
+    reclaim = evidence["second"]["certificate"]["order"]
+    assert (reclaim["recipient"], reclaim["sequence"]) == (wallet.address, 0)
+    assert OfflineLimit.objects.get(user=alice).suspended_at is not None
