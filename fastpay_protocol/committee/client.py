@@ -1,0 +1,378 @@
+"""CommitteeClient: orders, certification, confirmation and synchronisation."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+from urllib.parse import quote
+
+from fastpay_protocol import signing
+from fastpay_protocol import typed_data as td
+from fastpay_protocol.committee.accounts import AccountMethods
+from fastpay_protocol.committee.base import Confirmation, Outcome, bind, encode, int_or_none
+from fastpay_protocol.committee.batches import BatchMethods
+from fastpay_protocol.committee_errors import (
+    AuthorityFailure,
+    CommitteeError,
+    ConflictingOrder,
+    NoQuorum,
+    NotConfirmed,
+)
+from fastpay_protocol.messages import (
+    Certificate,
+    InvalidCertificate,
+    MessageError,
+    PendingOrder,
+    SignedOrder,
+    Vote,
+    parse_signature,
+)
+from fastpay_protocol.transport import TransportError
+
+
+class CommitteeClient(BatchMethods, AccountMethods):
+    """Talks to every member of one committee (one epoch). Thread-safe; reuse one client
+    (its worker threads keep HTTP connections alive) and ``close()`` it when done.
+
+    ``timeout``: seconds per HTTP request (connect, and each read). ``deadline``: seconds
+    one call waits for authorities in total (default 3 x timeout: room for a lagging
+    authority to be caught up); past it, the missing ones count as timeouts.
+    """
+
+    # -------------------------------------------------------------- orders
+
+    def signer(self, private_key: bytes | str | signing.Signer) -> signing.Signer:
+        """A Signer for the key (keys are not cached: pass a Signer to sign many orders)."""
+        if isinstance(private_key, signing.Signer):
+            return private_key
+        return signing.Signer(private_key)
+
+    def sign_order(
+        self,
+        private_key: bytes | str | signing.Signer,
+        *,
+        recipient: str,
+        token: str,
+        amount: int,
+        sequence: int,
+        epoch: int | None = None,
+    ) -> SignedOrder:
+        """A transfer order from the key's address, signed for this committee's domain.
+        ``amount`` in ledger units (int)."""
+        signer = self.signer(private_key)
+        order = td.TransferOrder(
+            sender=signer.address,
+            recipient=recipient,
+            token=token,
+            amount=amount,
+            sequence=sequence,
+            epoch=self.committee.epoch if epoch is None else epoch,
+        )
+        return SignedOrder(order, signer.sign_digest(self.hasher.order_digest(order)))
+
+    def transfer(
+        self,
+        order: td.TransferOrder,
+        private_key: bytes | str | signing.Signer,
+        *,
+        wait_all: bool = False,
+        credits: Sequence[Certificate] = (),
+    ) -> Certificate:
+        """Sign ``order`` with the sender's key, certify it and confirm it. Idempotent: the
+        same order again gets the same votes and a no-op confirmation. Raises NoQuorum,
+        ConflictingOrder or NotConfirmed. ``credits``: see ``certify``."""
+        signer = self.signer(private_key)
+        if signer.address != order.sender:
+            raise ValueError(f"the key is {signer.address}'s, the order is {order.sender}'s")
+        signed = SignedOrder(order, signer.sign_digest(self.hasher.order_digest(order)))
+        certificate = self.certify(signed, credits=credits)
+        self.confirm(certificate, wait_all=wait_all)
+        return certificate
+
+    def pay(
+        self,
+        private_key: bytes | str | signing.Signer,
+        *,
+        recipient: str,
+        token: str,
+        amount: int,
+        sequence: int | None = None,
+        wait_all: bool = False,
+        credits: Sequence[Certificate] = (),
+    ) -> Certificate:
+        """``transfer`` of a new order from the key's account (``amount`` in ledger units;
+        the sequence defaults to the account's next one as the committee sees it)."""
+        signer = self.signer(private_key)
+        if sequence is None:
+            sequence = self.next_sequence(signer.address)
+        signed = self.sign_order(
+            signer, recipient=recipient, token=token, amount=amount, sequence=sequence
+        )
+        return self.transfer(signed.order, signer, wait_all=wait_all, credits=credits)
+
+    def certify(self, signed: SignedOrder, *, credits: Sequence[Certificate] = ()) -> Certificate:
+        """Votes of more than 2/3 of the stake for ``signed``, as a Certificate.
+
+        ``credits``: certificates that paid the sender (a wallet keeps those it received);
+        an authority that answers ``insufficient_balance`` is shown them, then asked again,
+        so an authority that missed a payment to the sender can still vote."""
+        order = signed.order
+        if order.epoch != self.committee.epoch:
+            raise CommitteeError(
+                f"order epoch {order.epoch} is not the committee's {self.committee.epoch}"
+            )
+        payload = encode(signed.to_json())
+        vote_digest = self.hasher.vote_digest(order)
+        votes: dict[str, Vote] = {}
+        conflicts: dict[str, PendingOrder] = {}
+        failures: dict[str, AuthorityFailure] = {}
+
+        def on_outcome(outcome: Outcome, unfinished: set[str]) -> bool:
+            if outcome.vote is not None:
+                votes[outcome.authority] = outcome.vote
+            elif outcome.conflict is not None:
+                conflicts[outcome.authority] = outcome.conflict
+            if outcome.failure is not None:
+                failures[outcome.authority] = outcome.failure
+            return self.committee.has_quorum(votes) or not self.committee.has_quorum(
+                set(votes) | unfinished
+            )
+
+        unfinished = self._gather(
+            {
+                a: bind(self._order_at, a, signed, payload, vote_digest, credits)
+                for a in self._endpoints
+            },
+            on_outcome,
+        )
+        if self.committee.has_quorum(votes):
+            return Certificate(order, signed.signature, tuple(votes.values()))
+        failures.update(unfinished)
+        raise self._no_quorum(order, votes, conflicts, failures)
+
+    def _no_quorum(
+        self,
+        order: td.TransferOrder,
+        votes: Mapping[str, Vote],
+        conflicts: Mapping[str, PendingOrder],
+        failures: Mapping[str, AuthorityFailure],
+    ) -> NoQuorum:
+        if conflicts:
+            return ConflictingOrder(
+                f"authorities hold another order for {order.sender} sequence {order.sequence}",
+                conflicts=conflicts,
+                order=order,
+                failures=failures,
+                votes=votes,
+            )
+        return NoQuorum(
+            f"no quorum for {order.sender} sequence {order.sequence}",
+            order=order,
+            failures=failures,
+            votes=votes,
+        )
+
+    def _order_at(
+        self,
+        authority: str,
+        signed: SignedOrder,
+        payload: bytes,
+        vote_digest: bytes,
+        credits: Sequence[Certificate] = (),
+    ) -> Outcome:
+        order = signed.order
+        synced = credited = False
+        while True:
+            status, body = self._call(authority, "POST", "/orders", payload)
+            if status == 200:
+                return self._read_vote(authority, body.get("vote"), vote_digest)
+            failure = self._refusal(authority, status, body)
+            if failure.code == "sequence_locked":
+                return self._read_conflict(authority, order, failure, vote_digest)
+            behind = int_or_none((failure.extra or {}).get("next_sequence"))
+            if (
+                failure.code == "sequence_mismatch"
+                and self.sync
+                and not synced
+                and behind is not None
+                and behind < order.sequence
+            ):
+                synced = True
+                self.sync_authority(authority, order.sender, behind, order.sequence)
+                continue
+            if failure.code == "insufficient_balance" and credits and not credited:
+                # the authority may have missed the transfers that paid the sender: show it
+                # the certificates the caller holds for them, then ask again
+                credited = True
+                for credit in credits:
+                    self._confirm_at(authority, credit, encode(credit.to_json()))
+                continue
+            return Outcome(authority, failure=failure)
+
+    def _read_vote(self, authority: str, data: Any, vote_digest: bytes) -> Outcome:
+        # hot path: compare the address as text instead of checksumming it
+        if not isinstance(data, dict) or str(data.get("authority", "")).lower() != (
+            authority.lower()
+        ):
+            return Outcome(
+                authority, failure=AuthorityFailure(authority, "bad_vote", "not its vote")
+            )
+        try:
+            signature = parse_signature(data.get("signature"), "vote.signature")
+        except MessageError as exc:
+            return Outcome(authority, failure=AuthorityFailure(authority, "bad_vote", str(exc)))
+        if not signing.signed_by(vote_digest, signature, authority):
+            return Outcome(
+                authority,
+                failure=AuthorityFailure(
+                    authority, "bad_vote", "the vote signature does not verify"
+                ),
+            )
+        return Outcome(authority, vote=Vote(authority, signature))
+
+    def _read_conflict(
+        self,
+        authority: str,
+        order: td.TransferOrder,
+        failure: AuthorityFailure,
+        vote_digest: bytes,
+    ) -> Outcome:
+        try:
+            held = PendingOrder.from_json(dict(failure.extra or {}), "sequence_locked")
+        except (MessageError, ValueError) as exc:
+            return Outcome(authority, failure=AuthorityFailure(authority, "bad_vote", str(exc)))
+        if held.order == order:  # the same order after all: its vote counts
+            return self._read_vote(authority, held.vote.to_json(), vote_digest)
+        if held.vote.authority != authority or not held.vote.verify(self.hasher, held.order):
+            return Outcome(
+                authority,
+                failure=AuthorityFailure(
+                    authority, "bad_vote", "sequence_locked without a valid vote of its own"
+                ),
+            )
+        return Outcome(
+            authority,
+            conflict=held,
+            failure=AuthorityFailure(
+                authority,
+                "conflict",
+                f"holds another order for sequence {order.sequence}",
+                failure.code,
+                failure.status,
+                failure.extra,
+            ),
+        )
+
+    # -------------------------------------------------------------- confirmation
+
+    def confirm(self, certificate: Certificate, *, wait_all: bool = False) -> Confirmation:
+        """Send ``certificate`` to every authority (catching up lagging ones). Returns once
+        authorities with more than 2/3 of the stake hold it applied (the rest carry on in the
+        background) or, with ``wait_all``, once every authority answered or the deadline
+        passed. Raises NotConfirmed when fewer than a quorum applied it."""
+        payload = encode(certificate.to_json())
+        applied: set[str] = set()
+        failures: dict[str, AuthorityFailure] = {}
+
+        def on_outcome(outcome: Outcome, unfinished: set[str]) -> bool:
+            if outcome.failure is not None:
+                failures[outcome.authority] = outcome.failure
+            else:
+                applied.add(outcome.authority)
+            return not wait_all and self.committee.has_quorum(applied)
+
+        unfinished = self._gather(
+            {a: bind(self._confirm_at, a, certificate, payload) for a in self._endpoints},
+            on_outcome,
+        )
+        if wait_all:
+            failures.update(unfinished)
+        if not self.committee.has_quorum(applied):
+            failures.update(unfinished)
+            raise NotConfirmed(
+                f"certificate for {certificate.order.sender} sequence "
+                f"{certificate.order.sequence} applied by too few authorities",
+                certificate=certificate,
+                failures=failures,
+            )
+        return Confirmation(certificate, frozenset(applied), failures)
+
+    def _confirm_at(self, authority: str, certificate: Certificate, payload: bytes) -> Outcome:
+        order = certificate.order
+        for attempt in (0, 1):
+            status, body = self._call(authority, "POST", "/certificates", payload)
+            if status == 200:
+                return Outcome(authority, applied=bool(body.get("applied")))
+            failure = self._refusal(authority, status, body)
+            behind = int_or_none((failure.extra or {}).get("next_sequence"))
+            if (
+                failure.code == "missing_sequence"
+                and self.sync
+                and attempt == 0
+                and behind is not None
+                and behind < order.sequence
+            ):
+                self.sync_authority(authority, order.sender, behind, order.sequence)
+                continue
+            return Outcome(authority, failure=failure)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def sync_authority(
+        self, authority: str, sender: str, from_sequence: int, to_sequence: int
+    ) -> int:
+        """Push ``sender``'s certificates for sequences [from_sequence, to_sequence) to
+        ``authority``, in order, fetched from other authorities and verified first.
+        Returns how many were pushed; raises CommitteeError when no authority has them."""
+        pushed, sequence = 0, from_sequence
+        while sequence < to_sequence:
+            certificates = self._fetch_certificates(authority, sender, sequence, to_sequence)
+            for certificate in certificates:
+                status, body = self._call(
+                    authority, "POST", "/certificates", encode(certificate.to_json())
+                )
+                if status != 200:
+                    failure = self._refusal(authority, status, body)
+                    raise CommitteeError(f"sync: {failure}")
+                pushed += 1
+                sequence += 1
+        return pushed
+
+    def _fetch_certificates(
+        self, target: str, sender: str, from_sequence: int, to_sequence: int
+    ) -> list[Certificate]:
+        """Consecutive valid certificates of ``sender`` from ``from_sequence`` (at least one),
+        from the first other authority that has them (recently healthy ones first)."""
+        sources = sorted(
+            (a for a in self._endpoints if a != target),
+            key=lambda a: self._last_failure.get(a, 0.0),
+        )
+        path = f"/accounts/{quote(sender)}/certificates?from_sequence={from_sequence}"
+        reasons = []
+        for source in sources:
+            try:
+                status, body = self._call(source, "GET", path)
+                if status != 200:
+                    reasons.append(str(self._refusal(source, status, body)))
+                    continue
+                found = []
+                for item in body.get("certificates", []):
+                    certificate = Certificate.from_json(item, "certificates[]")
+                    expected = from_sequence + len(found)
+                    if certificate.order.sender != sender or certificate.order.sequence != (
+                        expected
+                    ):
+                        break
+                    certificate.verify(self.committee)
+                    found.append(certificate)
+                    if expected + 1 >= to_sequence:
+                        break
+            except (TransportError, MessageError, InvalidCertificate, AttributeError) as exc:
+                reasons.append(f"{source}: {exc}")
+                continue
+            if found:
+                return found
+            reasons.append(f"{source}: no certificate from sequence {from_sequence}")
+        raise CommitteeError(
+            f"sync of {target}: no authority gave {sender}'s certificate {from_sequence}: "
+            + "; ".join(reasons)
+        )
