@@ -31,10 +31,11 @@ from fraud.models import (
     RuleHit,
     Verdict,
 )
+from fraud.rules import RULES
 from fraud.services.breakers import breaker_reset
 from fraud.services.reviews import REVIEW_PERMISSION, review_decide
 from fraud.services.thresholds import PROFILE_FIELDS, risk_profile_update, rule_config_update
-from fraud.thresholds import DEFAULTS, DESCRIPTIONS, ThresholdError, params_validate
+from fraud.thresholds import DESCRIPTIONS, ThresholdError, params_validate
 from wallets.models import PaymentState, Token
 
 
@@ -79,7 +80,7 @@ class RuleFilter(admin.SimpleListFilter):
     parameter_name = "rule"
 
     def lookups(self, request, model_admin):
-        return [(rule, rule) for rule in [*DEFAULTS, "circuit_breaker", "custom"]]
+        return [(rule, rule) for rule in [*(name for name, _ in RULES), "circuit_breaker"]]
 
     def queryset(self, request, queryset):
         if self.value():
