@@ -80,6 +80,9 @@ def redemptions_sync(*, vendor: User, payments: list[str]) -> list[Redemption]:
         raise NoFastPayAccount(param="items")
     items = _parse(offline_committee.verifier(), payments, account.address)
     with transaction.atomic(durable=True):
+        # one sync per vendor at a time (its FastPay account row), so two uploads of the
+        # same payment cannot both insert it; then the vouchers in pk order
+        FastPayAccount.objects.select_for_update(no_key=True).filter(pk=account.pk).first()
         known = {
             r.spend_id: r
             for r in Redemption.objects.filter(

@@ -9,7 +9,7 @@ for every voucher a vendor can accept.
 
 from datetime import UTC, datetime, timedelta
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Sum
 from django.utils import timezone
 
@@ -103,6 +103,18 @@ def voucher_register(*, user: User, certificate: dict, validity_s: int) -> Vouch
     _check_fresh(parsed)  # HTTP: never inside the transaction
     now = timezone.now().replace(microsecond=0)
     not_before, not_after = now - timedelta(seconds=60), now + timedelta(seconds=validity_s)
+    try:
+        voucher = _voucher_create(user, parsed, token, signer, not_before, not_after)
+    except IntegrityError:  # the same voucher registered concurrently
+        existing = Voucher.objects.filter(address=order.recipient).first()
+        if existing is None or (existing.user_id, existing.sequence) != (user.pk, order.sequence):
+            raise VoucherConflict(param="certificate") from None
+        return existing
+    return voucher
+
+
+def _voucher_create(user, parsed, token, signer, not_before, not_after) -> Voucher:
+    order = parsed.order
     with transaction.atomic(durable=True):
         _check_limits(_lock_limit(user), user, order.amount)
         digest = ticket_digest(

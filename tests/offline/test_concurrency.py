@@ -1,0 +1,82 @@
+"""Real threads against PostgreSQL: one voucher spent at two vendors who sync at the same
+instant, and one payment uploaded twice at once. Skipped on the SQLite default (it
+serialises every writer)."""
+
+import threading
+
+import pytest
+from django.db import connection, connections
+
+from offline.models import Redemption, RedemptionState
+from offline.services.redemptions import redemptions_sync
+
+pytestmark = [
+    pytest.mark.postgres,
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+    pytest.mark.skipif(
+        connection.vendor != "postgresql", reason="row-lock concurrency needs PostgreSQL"
+    ),
+    pytest.mark.usefixtures("platform_gateway", "allow_all_risk"),
+]
+UNIT = 1_000_000
+
+
+def run_threads(targets) -> list:
+    barrier = threading.Barrier(len(targets))
+    results: list = [None] * len(targets)
+
+    def worker(index):
+        try:
+            barrier.wait()
+            results[index] = targets[index]()
+        except BaseException as exc:  # surfaced by the assertions
+            results[index] = exc
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(len(targets))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    return results
+
+
+@pytest.fixture
+def issued(alice, payer_wallet, committee_client, api_platform, usdt):
+    wallet = payer_wallet(alice)
+    return wallet.issue(
+        committee_client,
+        api_platform(alice),
+        token=usdt.contract_address,
+        amount=5 * UNIT,
+        validity_s=3600,
+    )
+
+
+def test_two_vendors_syncing_one_voucher_at_once_get_one_redemption(
+    issued, vendor_factory, committee
+):
+    bob, bob_pos = vendor_factory("bob_shop")
+    carol, carol_pos = vendor_factory("carol_shop")
+    to_bob = issued.pay(committee.hasher, vendor=bob_pos.vendor, amount=UNIT).to_text()
+    to_carol = issued.pay(committee.hasher, vendor=carol_pos.vendor, amount=UNIT).to_text()
+    results = run_threads(
+        [
+            lambda: redemptions_sync(vendor=bob, payments=[to_bob]),
+            lambda: redemptions_sync(vendor=carol, payments=[to_carol]),
+        ]
+    )
+    assert not [r for r in results if isinstance(r, BaseException)], results
+    rows = Redemption.objects.filter(voucher__address=issued.address)
+    assert sorted(r.reason for r in rows) == ["", "double_spend"]
+    assert rows.exclude(state=RedemptionState.REJECTED).count() == 1
+
+
+def test_one_payment_uploaded_twice_at_once_is_stored_once(issued, vendor_factory, committee):
+    vendor, terminal = vendor_factory()
+    text = issued.pay(committee.hasher, vendor=terminal.vendor, amount=UNIT).to_text()
+    results = run_threads([lambda: redemptions_sync(vendor=vendor, payments=[text])] * 2)
+    assert not [r for r in results if isinstance(r, BaseException)], results
+    assert results[0][0].pk == results[1][0].pk
+    assert Redemption.objects.filter(vendor=vendor).count() == 1
