@@ -10,8 +10,8 @@
    N vouchers already issued and registered (setup, not timed: certified in batches by the
    nodes, rows bulk-created with their tickets). Timed: the vendor's N payments uploaded in
    batches of 1000 through the sync service (parse, re-verify, double-spend check, fraud
-   hook, insert), then the settlement job (confirm the vouchers' issue certificates,
-   certify the spends, confirm them: batches of 1000 per node) until all are SETTLED.
+   hook, insert), then the settlement job (certify the spends, confirm them: batches of
+   1000 per node, request per node in parallel) until all are SETTLED.
    Celery runs eagerly, so settlement runs in this process after each upload commits.
 
     DEBUG=1 .venv/bin/python bench/offline.py [--quick] [--verify 20000] [--settle 10000]
