@@ -108,15 +108,26 @@ def deploy_deposits(w3, out: Path, members: list[str]) -> dict:
     return {"registry": registry, "vault": vault, "usdt": usdt, "path": str(path)}
 
 
-def deposit(w3, contracts: dict, user: str, whole_tokens: int) -> None:
-    """Register ``user`` (an unlocked anvil account) if needed and deposit."""
+def deposit_prepare(w3, contracts: dict, user: str, whole_tokens: int) -> int:
+    """Register ``user`` (an unlocked anvil account) if needed, mint and approve; returns
+    the amount in base units for ``deposit_send``."""
     registry, vault, usdt = contracts["registry"], contracts["vault"], contracts["usdt"]
     amount = whole_tokens * 10**18
     if not registry.functions.isRegistered(user).call():
         transact(w3, registry.functions.registerUser(), user)
     transact(w3, usdt.functions.mint(user, amount), user)
     transact(w3, usdt.functions.approve(vault.address, amount), user)
+    return amount
+
+
+def deposit_send(w3, contracts: dict, user: str, amount: int) -> None:
+    """The deposit itself: one transaction, one block on anvil."""
+    registry, usdt = contracts["registry"], contracts["usdt"]
     transact(w3, registry.functions.depositTokens(usdt.address, amount), user)
+
+
+def deposit(w3, contracts: dict, user: str, whole_tokens: int) -> None:
+    deposit_send(w3, contracts, user, deposit_prepare(w3, contracts, user, whole_tokens))
 
 
 class TcpProxy:
