@@ -85,6 +85,8 @@ class Command(BaseCommand):
 
     @staticmethod
     def _password(user: User) -> None:
-        if not user.has_usable_password():
+        # A user made by get_or_create has an empty password, which Django counts as
+        # "usable": check the hash itself, and never reset a password someone changed.
+        if not user.password:
             user.set_password(DEMO_PASSWORD)
             user.save(update_fields=["password"])
