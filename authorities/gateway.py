@@ -3,6 +3,7 @@ sealed key and the Django-free committee client (fastpay_protocol), behind one s
 the services call (and tests replace)."""
 
 import json
+import threading
 from functools import cache
 from pathlib import Path
 
@@ -24,6 +25,7 @@ class Gateway:
         self.platform_key = platform_key
         self.timeout_s = timeout_s
         self.platform_address = Account.from_key(platform_key).address if platform_key else None
+        self._local = threading.local()
 
     def epoch(self) -> int:
         return self.committee.epoch
@@ -32,9 +34,13 @@ class Gateway:
         return td.TransferOrder(sender, recipient, token, amount, sequence, epoch)
 
     def _client(self):
-        from fastpay_protocol.committee import CommitteeClient
+        """One client per thread: it keeps a thread pool and keep-alive connections."""
+        client = getattr(self._local, "client", None)
+        if client is None:
+            from fastpay_protocol.committee import CommitteeClient
 
-        return CommitteeClient(self.committee, timeout=self.timeout_s)
+            client = self._local.client = CommitteeClient(self.committee, timeout=self.timeout_s)
+        return client
 
     def certify_and_confirm(self, order: td.TransferOrder) -> dict:
         """Sign `order` with the platform's key, gather a quorum, confirm; the certificate
