@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 
+from django.core.exceptions import RequestDataTooBig
 from django.http import HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
@@ -28,10 +30,26 @@ def _error(error: errors.NodeError) -> HttpResponse:
     return _json(error.as_body(), status=error.status_code)
 
 
+class TooLarge(errors.NodeError):
+    code = "too_large"
+    status_code = 413
+    default_message = "The body is larger than this node accepts."
+
+
+#: py_ecc (imported through eth-account) raises the recursion limit to 100,000, deep enough
+#: for json's C decoder to overflow a thread's C stack on a body like "[[[[…" and kill the
+#: worker (SIGSEGV). Nothing in the node recurses deeply: keep the default order of size.
+RECURSION_LIMIT = 3000
+
+
 def _body(request):
+    if sys.getrecursionlimit() > RECURSION_LIMIT:
+        sys.setrecursionlimit(RECURSION_LIMIT)
     try:
         return json.loads(request.body)
-    except (ValueError, UnicodeDecodeError):
+    except RequestDataTooBig:
+        raise TooLarge() from None
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise errors.InvalidRequest("the body is not JSON") from None
 
 

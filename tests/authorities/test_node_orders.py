@@ -169,6 +169,19 @@ def test_the_batch_endpoint_refuses_more_than_1000_orders(nodes):
     )
 
 
+def test_an_oversized_or_deeply_nested_body_is_a_4xx_not_a_500(nodes):
+    status, body = nodes[0].post("/authority/v1/orders/batch", b"[" * 100_000 + b"]" * 100_000)
+    assert (status, body["error"]["code"]) == (400, "invalid_request")
+    # above 8 MB: 413 from the Content-Length alone, and the connection closed before the
+    # rest of the body is read (the client may only see the closed connection)
+    try:
+        status, body = nodes[0].post("/authority/v1/orders/batch", b" " * (9 * 1024 * 1024))
+        assert (status, body["error"]["code"]) == (413, "too_large")
+    except OSError:
+        pass
+    assert nodes[0].get("/authority/v1/health")[0] == 200
+
+
 def test_get_on_a_post_endpoint_is_a_json_405(nodes):
     status, body = nodes[0].get("/authority/v1/orders")
     assert (status, body["error"]["code"]) == (405, "method_not_allowed")
