@@ -65,16 +65,17 @@ def run(cmd: list[str], env: dict | None = None) -> None:
 
 
 def stop_all(*_args) -> None:
+    """Stop in reverse start order, each before the next: the platform, then the nodes
+    (whose deposit followers still talk to the chain), then anvil."""
     for name, process in reversed(children):
         if process.poll() is None:
             log(f"stopping {name}")
             process.terminate()
-    deadline = time.monotonic() + 15
-    for _, process in reversed(children):
-        try:
-            process.wait(timeout=max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            process.kill()
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
     children.clear()
 
 
