@@ -55,7 +55,11 @@ def log(message: str) -> None:
 
 
 def spawn(name: str, cmd: list[str], env: dict | None = None) -> subprocess.Popen:
-    process = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **(env or {})})
+    # Own session: a terminal Ctrl-C reaches only this supervisor, which stops the children
+    # in order (stop_all) instead of all of them at once.
+    process = subprocess.Popen(
+        cmd, cwd=ROOT, env={**os.environ, **(env or {})}, start_new_session=True
+    )
     children.append((name, process))
     return process
 
