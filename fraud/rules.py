@@ -10,8 +10,6 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from functools import cached_property
 
-from django.db.models import Count, Q, Sum
-
 from fastpay.money import format_units
 from fraud.geo import duration_text, haversine_km
 from fraud.models import Channel, RiskProfile, VerificationTier
@@ -138,26 +136,25 @@ class History:
         limit = self.review_limit
         low = limit * (100 - struct["band_pct"]) // 100
         token = self.subject.token.pk
-        figures = (
+        # Rows, summed here: four filtered aggregates cost ~1 ms of ORM compilation per
+        # payment, more than reading the few rows a payer makes in a day (the tier's
+        # day_count bounds what an honest payer has here).
+        rows = (
             self._payments()
             .exclude(state=PaymentState.FAILED)
             .filter(created_at__gte=min(day_start, burst_start, struct_start))
-            .aggregate(
-                day_count=Count("id", filter=Q(created_at__gte=day_start)),
-                day_sum=Sum("amount", filter=Q(created_at__gte=day_start, token_id=token)),
-                burst_count=Count("id", filter=Q(created_at__gte=burst_start)),
-                structuring_count=Count(
-                    "id",
-                    filter=Q(
-                        created_at__gte=struct_start,
-                        token_id=token,
-                        amount__gte=low,
-                        amount__lt=limit,
-                    ),
-                ),
-            )
+            .values_list("created_at", "amount", "token_id")
         )
-        figures["day_sum"] = figures["day_sum"] or 0
+        figures = {"day_count": 0, "day_sum": 0, "burst_count": 0, "structuring_count": 0}
+        for created_at, amount, token_id in rows:
+            if created_at >= day_start:
+                figures["day_count"] += 1
+                if token_id == token:
+                    figures["day_sum"] += amount
+            if created_at >= burst_start:
+                figures["burst_count"] += 1
+            if created_at >= struct_start and token_id == token and low <= amount < limit:
+                figures["structuring_count"] += 1
         figures["structuring_band"] = (low, limit)
         return figures
 
