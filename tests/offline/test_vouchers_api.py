@@ -194,3 +194,21 @@ def test_the_beat_task_expires_unspent_vouchers_after_the_grace_period(
     OfflineLimit.objects.filter(user=alice).update(max_outstanding=UNIT)
     again = certify(wallet, committee_client, usdt.contract_address, UNIT)
     assert register(client_for, alice, again).status_code == 201
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"certificate": {"order": "x", "signature": "0x", "votes": []}, "validity_s": 600},
+        {"certificate": {"order": {}, "signature": 1, "votes": "nope"}, "validity_s": 600},
+        {"certificate": {"votes": [{"authority": 5}]}, "validity_s": 600},
+        {"certificate": [], "validity_s": 600},
+        {"certificate": {}, "validity_s": "soon"},
+        {"validity_s": 600},
+    ],
+)
+def test_it_answers_malformed_registrations_with_a_400(alice, payer_wallet, client_for, body):
+    payer_wallet(alice)
+    response = client_for(alice).post("/api/v1/offline/vouchers/", body, format="json")
+    assert response.status_code == 400, response.content
+    assert response.json()["error"]["code"] in {"invalid_voucher", "invalid", "required"}
