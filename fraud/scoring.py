@@ -4,7 +4,9 @@ It only reads; `fraud.services.assessments.assessment_record` stores the result 
 payment (or redemption) inside the caller's transaction.
 """
 
-from django.db.models import Q
+from typing import NamedTuple
+
+from django.core.cache import cache
 from django.utils import timezone
 
 from fraud.errors import PaymentsPaused
@@ -74,14 +76,41 @@ def decide(hits: list[Hit], scoring: dict) -> RiskAssessment:
     return RiskAssessment(decision, score, reasons)
 
 
-def breakers_open(*, token, payee) -> list[CircuitBreaker]:
-    return list(
-        CircuitBreaker.objects.filter(state=BreakerState.OPEN).filter(
-            Q(scope=BreakerScope.PLATFORM)
-            | Q(scope=BreakerScope.TOKEN, key=token.symbol)
-            | Q(scope=BreakerScope.VENDOR, key=str(payee.pk))
-        )
-    )
+OPEN_BREAKERS_KEY = "fraud:breakers:open"
+OPEN_BREAKERS_SECONDS = 5
+
+
+class OpenBreaker(NamedTuple):
+    scope: str
+    key: str
+
+
+def breakers_open(*, token, payee) -> list[OpenBreaker]:
+    """The open breakers that pause this token, this payee (vendor) or the platform.
+
+    The list of open breakers is cached (shared through Redis when configured) and dropped
+    by every trip and reset, at once and again on commit; a process that read the table
+    while a trip was committing may miss it for at most OPEN_BREAKERS_SECONDS.
+    """
+    tripped = cache.get(OPEN_BREAKERS_KEY)
+    if tripped is None:
+        tripped = [
+            OpenBreaker(scope, key)
+            for scope, key in CircuitBreaker.objects.filter(state=BreakerState.OPEN)
+            .order_by("scope", "key")
+            .values_list("scope", "key")
+        ]
+        cache.set(OPEN_BREAKERS_KEY, tripped, OPEN_BREAKERS_SECONDS)
+    wanted = {
+        (BreakerScope.PLATFORM, "platform"),
+        (BreakerScope.TOKEN, token.symbol),
+        (BreakerScope.VENDOR, str(payee.pk)),
+    }
+    return [b for b in tripped if (b.scope, b.key) in wanted]
+
+
+def breakers_forget() -> None:
+    cache.delete(OPEN_BREAKERS_KEY)
 
 
 def _breaker_hits(subject: Subject) -> list[Hit]:

@@ -81,6 +81,15 @@ def _trip_reason(figures: dict, params: dict, volume_limit_tokens: int | None, t
     return ""
 
 
+def _forget_open_breakers() -> None:
+    """Drop the cached list of open breakers now and again once this change commits (a
+    reader between the two would otherwise cache the old state)."""
+    from fraud.scoring import breakers_forget
+
+    breakers_forget()
+    transaction.on_commit(breakers_forget)
+
+
 def _due(scope: str, key: str, every_seconds: int) -> bool:
     """At most one evaluation of a scope per `every_seconds` (per cache: all processes with
     Redis), so the window query does not run for every payment of a busy scope."""
@@ -163,6 +172,7 @@ def breaker_trip(*, scope: str, key: str, reason: str, figures: dict, by=None, n
         )
         if not changed:
             return None
+        _forget_open_breakers()
         breaker.refresh_from_db()
         payload = {"scope": scope, "key": key, "reason": reason, "figures": figures}
         event_record(
@@ -199,6 +209,7 @@ def breaker_reset(*, breaker_id: int, by, note: str = "") -> CircuitBreaker:
         breaker.reset_at = timezone.now()
         breaker.reset_by = by
         breaker.save(update_fields=["state", "reset_at", "reset_by"])
+        _forget_open_breakers()
         name = f"{breaker.scope}:{breaker.key}"
         event_record(
             topic="circuit_breaker.reset",
