@@ -197,3 +197,24 @@ def test_the_terminal_config_names_the_committee_issuer_and_vendor(vendor_factor
     assert body["issuer"] == signing.Signer(b"\x77" * 32).address
     assert len(body["committee"]["members"]) == 4
     assert os.environ is not None
+
+
+@pytest.mark.usefixtures("allow_all_risk")
+def test_it_refuses_a_registered_voucher_with_a_stretched_window(
+    alice, vendor_factory, voucher_of, committee, client_for
+):
+    from dataclasses import replace
+
+    from fastpay_protocol.voucher import Payment
+
+    vendor, terminal = vendor_factory()
+    _, voucher = voucher_of(alice)
+    payment = voucher.pay(committee.hasher, vendor=terminal.vendor, amount=UNIT)
+    stretched = Payment(
+        replace(payment.body, not_after=payment.body.not_after + 10**6),
+        payment.vendor,
+        payment.amount,
+        payment.signature,
+    )
+    result = sync(client_for, vendor, [stretched.to_text()]).json()["results"][0]
+    assert (result["state"], result["reason"]) == ("rejected", "bad_ticket")
