@@ -49,6 +49,9 @@ $(SOLC_SHIM): tools/solc/solc.js $(NODE_STAMP) | check-solc-version
 contracts: check-solc-version brownie-venv solc-shim
 	$(WITH_ANVIL) $(CURDIR)/$(BROWNIE_BIN)/brownie compile
 
+# The app suite's node tests deploy build/contracts artifacts to their own anvil.
+TEST_APP_DEPS += contracts
+
 # Own anvil on a free port, Brownie's pytest over tests/contracts only: its own pytest.ini
 # and confcutdir keep the Django conftest and pyproject's pytest options out.
 test-contracts: check-solc-version brownie-venv solc-shim

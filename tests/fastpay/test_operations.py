@@ -88,3 +88,11 @@ def test_the_beat_schedule_runs_the_ledger_check(alice, usdt, fund):
 def test_admin_assets_are_served_by_the_app(settings):
     response = Client().get("/static/admin/css/base.css")
     assert response.status_code == 200
+
+
+def test_py_ecc_recursion_limit_is_undone():
+    import sys
+
+    import py_ecc  # noqa: F401  (sets 100000 on import; already imported by now)
+
+    assert sys.getrecursionlimit() <= 3000

@@ -271,3 +271,12 @@ class TestListAndDetail:
         response = client_for(stranger).get(f"{URL}{payment_id}/")
         assert response.status_code == 404
         assert response.json()["error"]["code"] == "not_found"
+
+
+def test_a_deeply_nested_body_is_a_400_not_a_crash(alice, client_for):
+    body = "[" * 200_000 + "]" * 200_000
+
+    response = client_for(alice).post(URL, body, content_type="application/json")
+
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "parse_error"
