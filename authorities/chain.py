@@ -16,11 +16,14 @@ class ChainUnavailable(RuntimeError):
     """The chain (or the deployment file) cannot be reached; retry later."""
 
 
+def deployment() -> dict:
+    return _deployment(settings.FASTPAY_DEPLOYMENT_JSON)
+
+
 @cache
-def deployment(path: str | None = None) -> dict:
-    path = Path(path or settings.FASTPAY_DEPLOYMENT_JSON)
+def _deployment(path: str) -> dict:
     try:
-        return json.loads(path.read_text())
+        return json.loads(Path(path).read_text())
     except (OSError, ValueError) as exc:
         raise ChainUnavailable(f"cannot read the deployment file {path}: {exc}") from None
 

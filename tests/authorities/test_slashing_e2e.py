@@ -1,0 +1,129 @@
+"""A byzantine authority process equivocates; the platform records the evidence and
+AuthorityManager on a real anvil slashes it — end to end."""
+
+import json
+
+import pytest
+from eth_account import Account
+
+from authorities.models import CommitteeMember, EquivocationEvidence, MemberStatus
+from authorities.node.local import LOCAL_ACCOUNTS, anvil_key
+from authorities.services.committee import committee_sync
+from authorities.services.evidence import evidence_record, evidence_submit
+from tests.authorities.anvil import _artifact, _deploy, require_chain_tools, running_anvil, transact
+from tests.authorities.node_fixtures import Users, make_order
+from tests.authorities.nodes import committee_domain, local_committee, signed_order_json
+
+pytestmark = pytest.mark.django_db
+STAKE = 10 * 10**18
+USERS = Users(2)
+
+
+def deploy_committee(w3, out, members):
+    """CommitteeConsensus + CertificateVerifier + AuthorityManager, the committee registered
+    and its epoch started; a deployment JSON the nodes and the platform read."""
+    admin = w3.eth.accounts[0]
+    consensus = _deploy(w3, "CommitteeConsensus", admin)
+    verifier = _deploy(w3, "CertificateVerifier", consensus.address)
+    manager = _deploy(
+        w3, "AuthorityManager", admin, consensus.address, verifier.address, 10**18, 1_000, admin
+    )
+    transact(
+        w3,
+        consensus.functions.grantRole(consensus.functions.MANAGER_ROLE().call(), manager.address),
+        admin,
+    )
+    for address in members:
+        receipt = w3.eth.wait_for_transaction_receipt(
+            manager.functions.registerAuthority(address).transact({"from": admin, "value": STAKE})
+        )
+        assert receipt.status == 1
+    transact(w3, manager.functions.advanceEpoch(), admin)
+    epoch = manager.functions.currentEpoch().call()
+    path = out / "deployment.json"
+    path.write_text(
+        json.dumps(
+            {
+                "chain_id": w3.eth.chain_id,
+                "contracts": {
+                    "CertificateVerifier": {"address": verifier.address, "abi": []},
+                    "AuthorityManager": {
+                        "address": manager.address,
+                        "abi": _artifact("AuthorityManager")["abi"],
+                    },
+                    "OfflinePaymentProcessor": {"address": "0x" + "00" * 19 + "f2", "abi": []},
+                },
+                "tokens": [],
+                "committee": {
+                    "epoch": epoch,
+                    "members": [
+                        {"address": a, "stake_wei": str(STAKE), "name": ""} for a in members
+                    ],
+                },
+            }
+        )
+    )
+    return manager, path, epoch
+
+
+def test_a_byzantine_authority_is_slashed_on_chain(tmp_path, settings):
+    require_chain_tools()
+    members = [Account.from_key(anvil_key(i)).address for i in LOCAL_ACCOUNTS]
+    user = USERS.take()
+    with running_anvil() as w3:
+        manager, deployment_path, epoch = deploy_committee(w3, tmp_path, members)
+        settings.FASTPAY_CHAIN_RPC_URL = w3.provider.endpoint_uri
+        settings.FASTPAY_DEPLOYMENT_JSON = str(deployment_path)
+        with local_committee(
+            tmp_path / "nodes",
+            genesis=USERS.genesis(),
+            byzantine=("authority-4",),
+            deployment_path=str(deployment_path),
+            start=False,
+        ) as nodes:
+            liar = nodes[3].start()
+            domain = committee_domain(liar)
+            first = make_order(user, amount=1_000_000, epoch=epoch)
+            second = make_order(user, amount=7_000_000, epoch=epoch)
+            votes = []
+            for order in (first, second):
+                status, body = liar.post(
+                    "/authority/v1/orders", signed_order_json(domain, order, user.key)
+                )
+                assert status == 200, body
+                votes.append(bytes.fromhex(body["vote"]["signature"][2:]))
+            committee_sync(
+                epoch=epoch,
+                members=[
+                    {"name": n.name, "address": n.address, "stake_wei": STAKE, "url": n.url}
+                    for n in nodes
+                ],
+            )
+
+        evidence = evidence_record(
+            domain=domain,
+            first=first.as_message(),
+            first_signature=votes[0],
+            second=second.as_message(),
+            second_signature=votes[1],
+        )
+        reporter = anvil_key(2)
+        before = w3.eth.get_balance(Account.from_key(reporter).address)
+        evidence = evidence_submit(evidence_id=evidence.pk, sender_key=reporter)
+
+        assert evidence.status == "submitted", evidence.error
+        assert evidence.authority == liar.address
+        assert not manager.functions.isAuthorityActive(liar.address).call()
+        # the reporter's reward (10% of the stake) outweighs the gas it paid
+        assert w3.eth.get_balance(Account.from_key(reporter).address) > before
+        member = CommitteeMember.objects.get(address=liar.address, epoch=epoch)
+        assert member.status == MemberStatus.SLASHED
+
+        # the same evidence again is a no-op here, and the contract refuses reuse
+        assert evidence_submit(evidence_id=evidence.pk, sender_key=reporter).tx_hash == (
+            evidence.tx_hash
+        )
+        EquivocationEvidence.objects.filter(pk=evidence.pk).update(status="new")
+        again = evidence_submit(evidence_id=evidence.pk, sender_key=reporter)
+        assert again.status == "failed"
+        assert again.error
