@@ -16,7 +16,7 @@ from wallets.models import (
     Token,
     User,
 )
-from wallets.services.payments import payment_approve, payment_hold, payment_reject
+from wallets.services.payments import payment_hold
 from wallets.services.users import user_approve, user_suspend
 
 
@@ -155,7 +155,9 @@ class PaymentAdmin(AmountMixin, ReadOnlyAdmin):
     date_hierarchy = "created_at"
     list_select_related = ["payer", "payee", "token"]
     inlines = [RefundInline]
-    actions = ["hold", "approve", "reject"]
+    # Approve/reject live in the fraud review queue only (four eyes, a required note, no
+    # deciding your own payment): a shortcut here would bypass those rules.
+    actions = ["hold"]
 
     def has_review_permission(self, request):
         return request.user.has_perm("wallets.review_payment")
@@ -168,26 +170,6 @@ class PaymentAdmin(AmountMixin, ReadOnlyAdmin):
             queryset,
             lambda p: payment_hold(payment_id=p.pk, by=request.user, note="held in admin"),
             "Held",
-        )
-
-    @admin.action(description="Approve selected flagged payments", permissions=["review"])
-    def approve(self, request, queryset):
-        run_service_action(
-            self,
-            request,
-            queryset,
-            lambda p: payment_approve(payment_id=p.pk, by=request.user, note="approved in admin"),
-            "Approved",
-        )
-
-    @admin.action(description="Reject selected flagged payments", permissions=["review"])
-    def reject(self, request, queryset):
-        run_service_action(
-            self,
-            request,
-            queryset,
-            lambda p: payment_reject(payment_id=p.pk, by=request.user, note="rejected in admin"),
-            "Rejected",
         )
 
 
