@@ -261,7 +261,8 @@ def _settle(nodes, payers, token, n: int, profile: bool) -> dict:
         import pstats
 
         profiler.disable()
-        pstats.Stats(profiler).sort_stats(os.environ.get("BENCH_SORT", "cumulative")).print_stats(40)
+        order = os.environ.get("BENCH_SORT", "cumulative")  # or tottime
+        pstats.Stats(profiler).sort_stats(order).print_stats(40)
     elapsed = time.perf_counter() - started
     nodes_cpu, own_cpu = group_cpu_s(groups) - nodes_cpu, time.process_time() - own_cpu
     settled = Redemption.objects.filter(state=RedemptionState.SETTLED).count()
