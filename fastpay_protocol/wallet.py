@@ -198,11 +198,12 @@ class Wallet:
             self.signer, recipient=address, token=token, amount=amount, sequence=sequence
         )
         certificate = client.certify(signed)
-        client.confirm(certificate)
+        # stored before confirming: a failed confirmation is retried by register_pending
         self.db.execute(
             "UPDATE vouchers SET certificate=? WHERE address=?",
             (_dumps(certificate.to_json()), address),
         )
+        client.confirm(certificate)
         return self._register(client, platform, address, key, certificate, validity_s)
 
     def _register(self, client, platform, address, key, certificate, validity_s) -> Voucher:
@@ -247,6 +248,7 @@ class Wallet:
                 continue
             certificate = Certificate.from_json(_loads(cert))
             key = self._voucher_key(row.address)
+            client.confirm(certificate)
             self._register(client, platform, row.address, key, certificate, validity_s)
             done.append(row.address)
         return done
@@ -301,12 +303,25 @@ class Wallet:
     def sweep(
         self, client: Any, *, grace_s: int, now: float | None = None, force: bool = False
     ) -> list[SweepResult]:
-        """Online: move what is left in vouchers back to this account. A spent voucher is
-        swept once the vendor's spend is certified (its sequence 0 used); an unspent one
-        only after its window plus the grace period (before that a vendor may still
-        redeem it: reclaiming early is what the platform treats as fraud)."""
+        """Online: move what is left in vouchers back to this account. A voucher that was
+        never registered comes back at once (use ``register_pending`` first to keep it). A
+        spent voucher is swept once the vendor's spend is certified (its sequence 0 used);
+        an unspent one only after its window plus the grace period (before that a vendor
+        may still redeem it: reclaiming early is what the platform treats as fraud)."""
         now = time.time() if now is None else now
         results = []
+        # never registered (refused, or the platform unreachable): no terminal can accept
+        # them without a ticket, so their money comes back at once
+        for row in self.vouchers(("issuing", "refused")):
+            try:
+                amount = self._reclaim(
+                    client, row.address, self._voucher_key(row.address), row.token
+                )
+            except Exception as exc:
+                results.append(SweepResult(row.address, 0, "failed", str(exc)[:200]))
+                continue
+            self.db.execute("UPDATE vouchers SET state='swept' WHERE address=?", (row.address,))
+            results.append(SweepResult(row.address, amount, "swept" if amount else "nothing_left"))
         for row in self.vouchers(("active", "spent")):
             try:
                 results.append(self._sweep_one(client, row, grace_s, now, force))

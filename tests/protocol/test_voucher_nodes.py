@@ -16,7 +16,7 @@ from fastpay_protocol.wallet import Wallet, WrongPassphrase
 from tests.authorities.nodes import local_committee
 from tests.protocol.voucher_fixtures import ISSUER, TOKEN, FakePlatform
 
-PAYERS = [Account.from_key((0xB0B0000 + i).to_bytes(32, "big")) for i in range(6)]
+PAYERS = [Account.from_key((0xB0B0000 + i).to_bytes(32, "big")) for i in range(10)]
 FUNDED = 100_000_000
 
 
@@ -195,3 +195,31 @@ def test_a_terminal_restarted_mid_queue_loses_nothing(
 
 def _refuse(*args, **kwargs):
     raise OSError("network blocked by the test")
+
+
+def test_a_voucher_stuck_unregistered_is_registered_later_or_swept_back(client, committee, wallet):
+    class Down:
+        def voucher_register(self, **kwargs):
+            raise PlatformError("unreachable", "no route to host")
+
+    for _ in range(2):
+        with pytest.raises(PlatformError):
+            wallet.issue(client, Down(), token=TOKEN, amount=1_000_000, validity_s=600)
+    assert [v.state for v in wallet.vouchers()] == ["issuing", "issuing"]
+    assert client.account_state(wallet.address).balance(TOKEN) == FUNDED - 2_000_000
+    # the platform answers once, then is down again: the first voucher is registered,
+    # the other is swept back at once (no terminal can accept it without a ticket)
+    first = wallet.vouchers()[0].address
+
+    class Once(FakePlatform):
+        def voucher_register(self, **kwargs):
+            if self.registered:
+                raise PlatformError("unreachable", "down again")
+            return super().voucher_register(**kwargs)
+
+    with pytest.raises(PlatformError):
+        wallet.register_pending(client, Once(committee), validity_s=600)
+    assert {v.address: v.state for v in wallet.vouchers()}[first] == "active"
+    swept = wallet.sweep(client, grace_s=600)
+    assert sorted((r.outcome, r.amount) for r in swept) == [("swept", 1_000_000), ("too_early", 0)]
+    assert client.account_state(wallet.address).balance(TOKEN) == FUNDED - 1_000_000
