@@ -25,7 +25,8 @@ class Gateway:
         self.platform_key = platform_key
         self.timeout_s = timeout_s
         self.platform_address = Account.from_key(platform_key).address if platform_key else None
-        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._client = None
 
     def epoch(self) -> int:
         return self.committee.epoch
@@ -33,14 +34,15 @@ class Gateway:
     def order(self, *, sender, recipient, token, amount, sequence, epoch) -> td.TransferOrder:
         return td.TransferOrder(sender, recipient, token, amount, sequence, epoch)
 
-    def _client(self):
-        """One client per thread: it keeps a thread pool and keep-alive connections."""
-        client = getattr(self._local, "client", None)
-        if client is None:
-            from fastpay_protocol.committee import CommitteeClient
+    def client(self):
+        """The one committee client of this process (it is thread-safe: each calling thread
+        gets its own keep-alive connections, and its worker pool is shared)."""
+        with self._lock:
+            if self._client is None:
+                from fastpay_protocol.committee import CommitteeClient
 
-            client = self._local.client = CommitteeClient(self.committee, timeout=self.timeout_s)
-        return client
+                self._client = CommitteeClient(self.committee, timeout=self.timeout_s)
+            return self._client
 
     def certify_and_confirm(self, order: td.TransferOrder) -> dict:
         """Sign `order` with the platform's key, gather a quorum, confirm; the certificate
@@ -50,7 +52,7 @@ class Gateway:
         if self.platform_key is None:
             raise CommitteeUnavailable("the platform has no FastPay key configured")
         try:
-            certificate = self._client().transfer(order, self.platform_key)
+            certificate = self.client().transfer(order, self.platform_key)
         except CommitteeError as exc:
             raise CommitteeUnavailable(str(exc)) from exc
         return certificate.to_json()
@@ -68,7 +70,7 @@ class Gateway:
         from fastpay_protocol.committee_errors import CommitteeError
 
         try:
-            self._client().confirm(Certificate.from_json(certificate, "certificate"))
+            self.client().confirm(Certificate.from_json(certificate, "certificate"))
         except CommitteeError as exc:
             raise CommitteeUnavailable(str(exc)) from exc
 
@@ -76,7 +78,7 @@ class Gateway:
         from fastpay_protocol.committee_errors import CommitteeError
 
         try:
-            return self._client().account_state(address).to_json()
+            return self.client().account_state(address).to_json()
         except CommitteeError as exc:
             raise CommitteeUnavailable(str(exc)) from exc
 

@@ -1,5 +1,5 @@
 """The committee as the offline app uses it: the platform's gateway (committee file and
-platform key, authorities.gateway) plus one long-lived CommitteeClient for batches of
+platform key, authorities.gateway) and its long-lived CommitteeClient for batches of
 already-signed orders (spends signed by voucher keys). Tests replace these functions."""
 
 from functools import cache
@@ -42,11 +42,4 @@ def _verifier(current: Committee, issuer_address: str) -> OfflineVerifier:
 
 
 def client() -> CommitteeClient:
-    current = gateway()
-    return _client(current.committee, current.timeout_s)
-
-
-@cache
-def _client(current: Committee, timeout_s: float) -> CommitteeClient:
-    # one client per process and committee: its worker threads keep connections alive
-    return CommitteeClient(current, timeout=timeout_s)
+    return gateway().client()
