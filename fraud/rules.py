@@ -1,7 +1,8 @@
 """The fraud rules. Each is a small function (subject, history, params) -> Hit | None.
 
 `History` reads what the rules need about the payer, lazily and at most once per
-assessment, so a rule that does not run costs no query. Amount thresholds are whole tokens
+batch (`PayerPast`), so a rule that does not run costs no query; the items of a batch see
+the ones assessed before them. Amount thresholds are whole tokens
 in params and ledger units here.
 """
 
@@ -70,30 +71,204 @@ class Located:
     at: datetime
 
 
-class History:
-    """The payer's past as the rules see it (payments before `subject.occurred_at`)."""
+class Profiles:
+    """The risk profiles of a set of users, read in one query when first needed."""
 
-    def __init__(self, subject: Subject, thresholds: dict):
-        self.subject = subject
+    def __init__(self, user_ids):
+        self.user_ids = set(user_ids)
+
+    @cached_property
+    def by_user(self) -> dict[int, RiskProfile]:
+        return {p.user_id: p for p in RiskProfile.objects.filter(user_id__in=self.user_ids)}
+
+    def get(self, user_id) -> RiskProfile | None:
+        return self.by_user.get(user_id)
+
+
+@dataclass(frozen=True, slots=True)
+class _Earlier:
+    """A payment assessed earlier in the same batch (not inserted yet)."""
+
+    payee_id: int
+    token_id: int
+    amount: int
+    failed: bool
+    latitude: Decimal | None
+    longitude: Decimal | None
+
+
+class PayerPast:
+    """One payer's payments up to `at`, read once for a whole batch, plus the batch's
+    earlier items as they are assessed (`add`), so item k sees items 0..k-1.
+
+    Each read is lazy (a rule that does not run costs no query) and made at most once per
+    batch: the window rows, the last located payment, the payees paid before (for all the
+    batch's payees at once) and whether the payer was active since a date. The batch's items
+    count as made at `at` (they are written together, just after).
+    """
+
+    def __init__(self, payer, at: datetime, thresholds: dict, payee_ids=()):
+        self.payer = payer
+        self.at = at
         self.thresholds = thresholds
+        self.payee_ids = set(payee_ids)
+        self.earlier: list[_Earlier] = []
+        self._figures: dict[tuple, dict] = {}
+        self._active: dict[datetime, bool] = {}
 
     def _payments(self):
-        return Payment.objects.filter(
-            payer_id=self.subject.payer.pk, created_at__lte=self.subject.occurred_at
+        return Payment.objects.filter(payer_id=self.payer.pk, created_at__lte=self.at)
+
+    @cached_property
+    def _starts(self) -> tuple[datetime, datetime, datetime]:
+        burst = self.thresholds["burst"].params
+        struct = self.thresholds["structuring"].params
+        return (
+            self.at - timedelta(hours=24),
+            self.at - timedelta(minutes=burst["window_minutes"]),
+            self.at - timedelta(minutes=struct["window_minutes"]),
         )
 
     @cached_property
-    def _profiles(self) -> dict[int, RiskProfile]:
-        ids = [self.subject.payer.pk, self.subject.payee.pk]
-        return {p.user_id: p for p in RiskProfile.objects.filter(user_id__in=ids)}
+    def _window_rows(self) -> list[tuple[datetime, int, int]]:
+        # Rows, summed here: four filtered aggregates cost ~1 ms of ORM compilation per
+        # payment, more than reading the few rows a payer makes in a day (the tier's
+        # day_count bounds what an honest payer has here).
+        return list(
+            self._payments()
+            .exclude(state=PaymentState.FAILED)
+            .filter(created_at__gte=min(self._starts))
+            .values_list("created_at", "amount", "token_id")
+        )
+
+    def window(self, token_id: int, low: int, limit: int) -> dict:
+        """Counts and sums of the payer's non-failed payments in the rules' windows, for a
+        payment in `token_id` whose structuring band is [low, limit)."""
+        key = (token_id, low, limit)
+        figures = self._figures.get(key)
+        if figures is None:
+            figures = {"day_count": 0, "day_sum": 0, "burst_count": 0, "structuring_count": 0}
+            day_start, burst_start, struct_start = self._starts
+            for created_at, amount, row_token in self._window_rows:
+                if created_at >= day_start:
+                    figures["day_count"] += 1
+                    if row_token == token_id:
+                        figures["day_sum"] += amount
+                if created_at >= burst_start:
+                    figures["burst_count"] += 1
+                if created_at >= struct_start and row_token == token_id and low <= amount < limit:
+                    figures["structuring_count"] += 1
+            for item in self.earlier:
+                self._tally(figures, key, item)
+            figures["structuring_band"] = (low, limit)
+            self._figures[key] = figures
+        return figures
+
+    @staticmethod
+    def _tally(figures: dict, key: tuple, item: _Earlier) -> None:
+        """Count an earlier batch item (made at `at`: inside every window)."""
+        if item.failed:
+            return
+        token_id, low, limit = key
+        figures["day_count"] += 1
+        figures["burst_count"] += 1
+        if item.token_id == token_id:
+            figures["day_sum"] += item.amount
+            if low <= item.amount < limit:
+                figures["structuring_count"] += 1
+
+    @cached_property
+    def _last_located_stored(self) -> Located | None:
+        row = (
+            self._payments()
+            .filter(latitude__isnull=False, longitude__isnull=False)
+            .order_by("-created_at")
+            .values_list("latitude", "longitude", "created_at")
+            .first()
+        )
+        return Located(*row) if row else None
+
+    @property
+    def last_located(self) -> Located | None:
+        for item in reversed(self.earlier):  # failed payments keep their location too
+            if item.latitude is not None and item.longitude is not None:
+                return Located(item.latitude, item.longitude, self.at)
+        return self._last_located_stored
+
+    @cached_property
+    def _payees_paid(self) -> set[int]:
+        return set(
+            self._payments()
+            .filter(payee_id__in=self.payee_ids)
+            .exclude(state=PaymentState.FAILED)
+            .values_list("payee_id", flat=True)
+            .distinct()
+        )
+
+    def paid_payee_before(self, payee_id: int) -> bool:
+        if any(item.payee_id == payee_id and not item.failed for item in self.earlier):
+            return True
+        if payee_id not in self.payee_ids:  # not announced for the batch: ask alone
+            return (
+                self._payments()
+                .filter(payee_id=payee_id)
+                .exclude(state=PaymentState.FAILED)
+                .exists()
+            )
+        return payee_id in self._payees_paid
+
+    def active_since(self, since: datetime) -> bool:
+        if self.earlier and since <= self.at:  # failed payments are activity too
+            return True
+        if since not in self._active:
+            self._active[since] = self._payments().filter(created_at__gte=since).exists()
+        return self._active[since]
+
+    def add(self, subject: "Subject", *, failed: bool) -> None:
+        """An item of the batch was assessed (and will be written, FAILED if `failed`):
+        the next items see it."""
+        item = _Earlier(
+            payee_id=subject.payee.pk,
+            token_id=subject.token.pk,
+            amount=subject.amount,
+            failed=failed,
+            latitude=subject.latitude if subject.located else None,
+            longitude=subject.longitude if subject.located else None,
+        )
+        self.earlier.append(item)
+        for key, figures in self._figures.items():
+            self._tally(figures, key, item)
+
+
+class History:
+    """The payer's past as the rules see it (payments before `subject.occurred_at`, and the
+    items of the same batch assessed before this one).
+
+    Alone (`History(subject, thresholds)`) it is a batch of one; `fraud.scoring.assess_many`
+    shares one PayerPast and one Profiles across a batch.
+    """
+
+    def __init__(
+        self,
+        subject: Subject,
+        thresholds: dict,
+        past: PayerPast | None = None,
+        profiles: Profiles | None = None,
+    ):
+        self.subject = subject
+        self.thresholds = thresholds
+        self.past = past or PayerPast(
+            subject.payer, subject.occurred_at, thresholds, [subject.payee.pk]
+        )
+        self.profiles = profiles or Profiles([subject.payer.pk, subject.payee.pk])
 
     @property
     def payer_profile(self) -> RiskProfile | None:
-        return self._profiles.get(self.subject.payer.pk)
+        return self.profiles.get(self.subject.payer.pk)
 
     @property
     def payee_profile(self) -> RiskProfile | None:
-        return self._profiles.get(self.subject.payee.pk)
+        return self.profiles.get(self.subject.payee.pk)
 
     @property
     def tier(self) -> int:
@@ -113,61 +288,22 @@ class History:
         large = self.subject.units(self.thresholds["large_amount"].params["review_at_tokens"])
         return min(single, large)
 
-    @cached_property
+    @property
     def last_located(self) -> Located | None:
-        row = (
-            self._payments()
-            .filter(latitude__isnull=False, longitude__isnull=False)
-            .order_by("-created_at")
-            .values_list("latitude", "longitude", "created_at")
-            .first()
-        )
-        return Located(*row) if row else None
+        return self.past.last_located
 
     @cached_property
     def window(self) -> dict:
         """Counts and sums of the payer's non-failed payments in the rules' windows."""
-        at = self.subject.occurred_at
-        burst = self.thresholds["burst"].params
-        struct = self.thresholds["structuring"].params
-        day_start = at - timedelta(hours=24)
-        burst_start = at - timedelta(minutes=burst["window_minutes"])
-        struct_start = at - timedelta(minutes=struct["window_minutes"])
         limit = self.review_limit
-        low = limit * (100 - struct["band_pct"]) // 100
-        token = self.subject.token.pk
-        # Rows, summed here: four filtered aggregates cost ~1 ms of ORM compilation per
-        # payment, more than reading the few rows a payer makes in a day (the tier's
-        # day_count bounds what an honest payer has here).
-        rows = (
-            self._payments()
-            .exclude(state=PaymentState.FAILED)
-            .filter(created_at__gte=min(day_start, burst_start, struct_start))
-            .values_list("created_at", "amount", "token_id")
-        )
-        figures = {"day_count": 0, "day_sum": 0, "burst_count": 0, "structuring_count": 0}
-        for created_at, amount, token_id in rows:
-            if created_at >= day_start:
-                figures["day_count"] += 1
-                if token_id == token:
-                    figures["day_sum"] += amount
-            if created_at >= burst_start:
-                figures["burst_count"] += 1
-            if created_at >= struct_start and token_id == token and low <= amount < limit:
-                figures["structuring_count"] += 1
-        figures["structuring_band"] = (low, limit)
-        return figures
+        low = limit * (100 - self.thresholds["structuring"].params["band_pct"]) // 100
+        return self.past.window(self.subject.token.pk, low, limit)
 
     def paid_payee_before(self) -> bool:
-        return (
-            self._payments()
-            .filter(payee_id=self.subject.payee.pk)
-            .exclude(state=PaymentState.FAILED)
-            .exists()
-        )
+        return self.past.paid_payee_before(self.subject.payee.pk)
 
     def active_since(self, since: datetime) -> bool:
-        return self._payments().filter(created_at__gte=since).exists()
+        return self.past.active_since(since)
 
 
 def _minutes(seconds: float) -> float:
@@ -201,8 +337,10 @@ def geofence(s: Subject, h: History, p: dict) -> Hit | None:
 
 
 def impossible_travel(s: Subject, h: History, p: dict) -> Hit | None:
+    if not s.located:
+        return None
     last = h.last_located
-    if not s.located or last is None:
+    if last is None:
         return None
     distance = haversine_km(s.latitude, s.longitude, last.latitude, last.longitude)
     if distance < p["min_km"]:

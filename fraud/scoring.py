@@ -1,9 +1,12 @@
 """`assess`: the one entry point that scores a payment or an offline redemption.
 
-It only reads; `fraud.services.assessments.assessment_record` stores the result with the
-payment (or redemption) inside the caller's transaction.
+`assess_many` scores a batch (one payer's batch request) with one read of the payer's
+history, each item seeing the ones before it. They only read;
+`fraud.services.assessments.payments_assessments_record` stores the results with the
+payments (or redemption) inside the caller's transaction.
 """
 
+from collections.abc import Sequence
 from typing import NamedTuple
 
 from django.core.cache import cache
@@ -11,7 +14,7 @@ from django.utils import timezone
 
 from fraud.errors import PaymentsPaused
 from fraud.models import BreakerScope, BreakerState, Channel, CircuitBreaker
-from fraud.rules import BLOCK, RULES, History, Hit, Subject
+from fraud.rules import BLOCK, RULES, History, Hit, PayerPast, Profiles, Subject
 from fraud.thresholds import thresholds_load
 from wallets.risk import RiskAssessment, RiskDecision
 
@@ -34,7 +37,7 @@ def assess(
     `amount` is in ledger units. Returns allow/review/block, a 0-100 score and structured
     reasons (rule, score, action, text, figures). An online payment in a scope whose circuit
     breaker is open raises PaymentsPaused; an offline redemption (already spent) is held
-    for review instead.
+    for review instead. A batch of one of `assess_many`.
     """
     subject = Subject(
         payer=payer,
@@ -47,16 +50,55 @@ def assess(
         channel=channel,
         reference=reference,
     )
+    (result,) = assess_many([subject])
+    if isinstance(result, PaymentsPaused):
+        raise result
+    return result
+
+
+def assess_many(subjects: Sequence[Subject]) -> list[RiskAssessment | PaymentsPaused]:
+    """Score a batch of subjects in order, as if each were assessed alone just after the
+    ones before it had been written: a result per subject, a refused one (online, breaker
+    open) as its PaymentsPaused error, which is not counted for the next ones.
+
+    The payer's history is read once per batch (per payer and instant, `PayerPast`), the
+    risk profiles of every payer and payee in one query, the thresholds and the open
+    breakers once. Subjects of one payer with the same `occurred_at` see each other: item k
+    counts items 0..k-1 in its windows, known payees, last location and activity.
+    """
+    if not subjects:
+        return []
     thresholds = thresholds_load()
-    hits = _breaker_hits(subject)
-    history = History(subject, thresholds)
-    for name, rule in RULES:
-        settings = thresholds[name]
-        if settings.enabled:
-            hit = rule(subject, history, settings.params)
+    tripped = _open_breakers()
+    profiles = Profiles({s.payer.pk for s in subjects} | {s.payee.pk for s in subjects})
+    payees: dict[tuple, set] = {}
+    for s in subjects:
+        payees.setdefault((s.payer.pk, s.occurred_at), set()).add(s.payee.pk)
+    pasts: dict[tuple, PayerPast] = {}
+    enabled = [(rule, thresholds[name].params) for name, rule in RULES if thresholds[name].enabled]
+    scoring = thresholds["scoring"].params
+    results: list[RiskAssessment | PaymentsPaused] = []
+    for subject in subjects:
+        try:
+            hits = _breaker_hits(subject, tripped)
+        except PaymentsPaused as exc:
+            results.append(exc)
+            continue
+        key = (subject.payer.pk, subject.occurred_at)
+        past = pasts.get(key)
+        if past is None:
+            past = pasts[key] = PayerPast(
+                subject.payer, subject.occurred_at, thresholds, payees[key]
+            )
+        history = History(subject, thresholds, past=past, profiles=profiles)
+        for rule, params in enabled:
+            hit = rule(subject, history, params)
             if hit is not None:
                 hits.append(hit)
-    return decide(hits, thresholds["scoring"].params)
+        risk = decide(hits, scoring)
+        past.add(subject, failed=risk.decision == RiskDecision.BLOCK)
+        results.append(risk)
+    return results
 
 
 def decide(hits: list[Hit], scoring: dict) -> RiskAssessment:
@@ -85,13 +127,8 @@ class OpenBreaker(NamedTuple):
     key: str
 
 
-def breakers_open(*, token, payee) -> list[OpenBreaker]:
-    """The open breakers that pause this token, this payee (vendor) or the platform.
-
-    The list of open breakers is cached (shared through Redis when configured) and dropped
-    by every trip and reset, at once and again on commit; a process that read the table
-    while a trip was committing may miss it for at most OPEN_BREAKERS_SECONDS.
-    """
+def _open_breakers() -> list[OpenBreaker]:
+    """Every open breaker (cached, see `breakers_open`)."""
     tripped = cache.get(OPEN_BREAKERS_KEY)
     if tripped is None:
         tripped = [
@@ -101,6 +138,12 @@ def breakers_open(*, token, payee) -> list[OpenBreaker]:
             .values_list("scope", "key")
         ]
         cache.set(OPEN_BREAKERS_KEY, tripped, OPEN_BREAKERS_SECONDS)
+    return tripped
+
+
+def _in_scope(tripped: list[OpenBreaker], *, token, payee) -> list[OpenBreaker]:
+    if not tripped:
+        return []
     wanted = {
         (BreakerScope.PLATFORM, "platform"),
         (BreakerScope.TOKEN, token.symbol),
@@ -109,12 +152,22 @@ def breakers_open(*, token, payee) -> list[OpenBreaker]:
     return [b for b in tripped if (b.scope, b.key) in wanted]
 
 
+def breakers_open(*, token, payee) -> list[OpenBreaker]:
+    """The open breakers that pause this token, this payee (vendor) or the platform.
+
+    The list of open breakers is cached (shared through Redis when configured) and dropped
+    by every trip and reset, at once and again on commit; a process that read the table
+    while a trip was committing may miss it for at most OPEN_BREAKERS_SECONDS.
+    """
+    return _in_scope(_open_breakers(), token=token, payee=payee)
+
+
 def breakers_forget() -> None:
     cache.delete(OPEN_BREAKERS_KEY)
 
 
-def _breaker_hits(subject: Subject) -> list[Hit]:
-    tripped = breakers_open(token=subject.token, payee=subject.payee)
+def _breaker_hits(subject: Subject, open_breakers: list[OpenBreaker]) -> list[Hit]:
+    tripped = _in_scope(open_breakers, token=subject.token, payee=subject.payee)
     if not tripped:
         return []
     names = ", ".join(f"{b.scope} {b.key}" for b in tripped)

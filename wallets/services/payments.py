@@ -39,7 +39,12 @@ from wallets.models import (
     Token,
     User,
 )
-from wallets.risk import PaymentDraft, RiskDecision, payment_risk_assess, payment_risk_record
+from wallets.risk import (
+    PaymentDraft,
+    RiskDecision,
+    payment_risk_assess_many,
+    payment_risk_record,
+)
 from wallets.services.ledger import (
     Line,
     PostingBatchItem,
@@ -112,12 +117,18 @@ def payment_create_batch(*, payer: User, items: Sequence[PaymentItem]) -> list[I
 
         pending = _replay_idempotent_items(payer, items, results)
         payees = _payees_by_username({items[i].payee for i in pending})
-        accepted: list[tuple[int, PaymentItem, User, object]] = []
+        valid: list[tuple[int, PaymentItem, User]] = []
+        drafts: list[PaymentDraft] = []
         for index in pending:
             item = items[index]
             try:
                 payee = _validate_item(payer, item, payees)
-                draft = PaymentDraft(
+            except DomainError as exc:
+                results[index].error = exc
+                continue
+            valid.append((index, item, payee))
+            drafts.append(
+                PaymentDraft(
                     payer=payer,
                     payee=payee,
                     token=item.token,
@@ -126,10 +137,15 @@ def payment_create_batch(*, payer: User, items: Sequence[PaymentItem]) -> list[I
                     longitude=item.longitude,
                     metadata=item.metadata,
                 )
-                # The assessor may refuse the item (e.g. a circuit breaker pauses payments).
-                risk = payment_risk_assess(draft)
-            except DomainError as exc:
-                results[index].error = exc
+            )
+        # In order, in one call (the assessor reads the payer's history once and counts
+        # earlier items in later ones'); it may refuse an item (e.g. a circuit breaker
+        # pauses payments): that item's result is the error.
+        risks = payment_risk_assess_many(drafts)
+        accepted: list[tuple[int, PaymentItem, User, object]] = []
+        for (index, item, payee), risk in zip(valid, risks, strict=True):
+            if isinstance(risk, DomainError):
+                results[index].error = risk
                 continue
             accepted.append((index, item, payee, risk))
 
