@@ -293,10 +293,15 @@ class History:
         return self.past.last_located
 
     @cached_property
+    def structuring_band(self) -> tuple[int, int]:
+        """[low, limit): the ledger units just under the review limit."""
+        limit = self.review_limit
+        return limit * (100 - self.thresholds["structuring"].params["band_pct"]) // 100, limit
+
+    @cached_property
     def window(self) -> dict:
         """Counts and sums of the payer's non-failed payments in the rules' windows."""
-        limit = self.review_limit
-        low = limit * (100 - self.thresholds["structuring"].params["band_pct"]) // 100
+        low, limit = self.structuring_band
         return self.past.window(self.subject.token.pk, low, limit)
 
     def paid_payee_before(self) -> bool:
@@ -428,7 +433,7 @@ def new_payee(s: Subject, h: History, p: dict) -> Hit | None:
 
 
 def structuring(s: Subject, h: History, p: dict) -> Hit | None:
-    low, limit = h.window["structuring_band"]
+    low, limit = h.structuring_band  # the window is read only for an amount in the band
     if not low <= s.amount < limit:
         return None
     count = h.window["structuring_count"] + 1
