@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from authorities.node.local import LOCAL_ACCOUNTS, anvil_key  # noqa: E402
-from fastpay_protocol import fast  # noqa: E402
+from fastpay_protocol import signing  # noqa: E402
 from fastpay_protocol import typed_data as td  # noqa: E402
 from tests.authorities.nodes import local_committee  # noqa: E402
 
@@ -39,16 +39,20 @@ def user_keys(n: int) -> list[bytes]:
 
 def prepare(domain: td.Domain, keys: list[bytes], authority_keys: list[bytes]):
     """Signed orders and their certificates (votes by the first three authorities)."""
-    digests = fast.Digests(domain)
-    voters = [fast.Signer(k) for k in authority_keys[:3]]
+    digests = signing.Hasher(domain)
+    voters = [signing.Signer(k) for k in authority_keys[:3]]
     orders, certs = [], []
     for key in keys:
-        signer = fast.Signer(key)
+        signer = signing.Signer(key)
         order = td.TransferOrder(signer.address, RECIPIENT, TOKEN, 1_000, 0, 1)
         order_digest, vote_digest = digests.order_and_vote(order)
-        signed = {"order": order.as_message(), "signature": "0x" + signer.sign(order_digest).hex()}
+        signed = {
+            "order": order.as_message(),
+            "signature": "0x" + signer.sign_digest(order_digest).hex(),
+        }
         votes = [
-            {"authority": v.address, "signature": "0x" + v.sign(vote_digest).hex()} for v in voters
+            {"authority": v.address, "signature": "0x" + v.sign_digest(vote_digest).hex()}
+            for v in voters
         ]
         orders.append(signed)
         certs.append({**signed, "votes": votes})
@@ -84,14 +88,14 @@ def drive(port: int, path: str, bodies: list[bytes], clients: int) -> float:
 
 def crypto_ceiling(seconds: float = 1.0) -> dict:
     domain = td.Domain(1, "0x" + "ab" * 20)
-    digests, signer = fast.Digests(domain), fast.Signer(b"\x07" * 32)
+    digests, signer = signing.Hasher(domain), signing.Signer(b"\x07" * 32)
     order = td.TransferOrder(signer.address, RECIPIENT, TOKEN, 5, 1, 1)
-    digest = digests.order(order)
-    sig = signer.sign(digest)
+    digest = digests.order_digest(order)
+    sig = signer.sign_digest(digest)
     out = {}
     for name, fn in (
-        ("recoveries_per_s", lambda: fast.recover_raw(digest, sig)),
-        ("signatures_per_s", lambda: signer.sign(digest)),
+        ("recoveries_per_s", lambda: signing.recover_digest_bytes(digest, sig)),
+        ("signatures_per_s", lambda: signer.sign_digest(digest)),
         ("order_vote_digests_per_s", lambda: digests.order_and_vote(order)),
     ):
         # CPU time, not wall time: the box may be busy with other work
@@ -139,7 +143,7 @@ def run(args) -> dict:
     authority_keys = [anvil_key(i) for i in LOCAL_ACCOUNTS]
     # distinct users for each phase: batched run and one-per-request run
     batched_keys, single_keys = user_keys(n), user_keys(n + n_single)[n:]
-    genesis = [(fast.Signer(k).address, TOKEN, 10**9) for k in batched_keys + single_keys]
+    genesis = [(signing.Signer(k).address, TOKEN, 10**9) for k in batched_keys + single_keys]
     results: dict = {"orders": n, "single_orders": n_single, "clients": args.clients}
     with (
         tempfile.TemporaryDirectory(prefix="bench-node-") as tmp,

@@ -1,4 +1,5 @@
-"""Fast EIP-712 digests and secp256k1 signatures for the hot path.
+"""Fast EIP-712 digests and secp256k1 signatures for the hot paths (authority nodes, the
+committee client, voucher verification).
 
 ``typed_data`` is the reference (shared with the contracts) and goes through eth-account's
 generic typed-data encoder: ~140 us per digest, ~280 us per signature or recovery. The
@@ -15,21 +16,17 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 import coincurve
+from Crypto.Hash import keccak as _keccak_module  # pycryptodome: eth-hash's backend here
 from eth_utils import to_checksum_address
 
 from fastpay_protocol import typed_data as td
 
-try:  # pycryptodome's keccak is ~30% faster than eth-hash's dispatch over it
-    from Crypto.Hash import keccak as _keccak_module
 
-    def keccak(data: bytes) -> bytes:
-        return _keccak_module.new(data=data, digest_bits=256).digest()
-
-except ImportError:  # pragma: no cover - eth-account always brings one backend
-    from eth_utils import keccak as _eth_keccak
-
-    def keccak(data: bytes) -> bytes:
-        return _eth_keccak(data)
+def keccak(data: bytes = b"", *, text: str | None = None) -> bytes:
+    """keccak256 straight from pycryptodome (~30% faster than eth-hash's dispatch)."""
+    if text is not None:
+        data = text.encode()
+    return _keccak_module.new(data=data, digest_bits=256).digest()
 
 
 DOMAIN_TYPE_HASH = keccak(
@@ -37,6 +34,7 @@ DOMAIN_TYPE_HASH = keccak(
 )
 TRANSFER_ORDER_TYPE_HASH = keccak(td.TRANSFER_ORDER_TYPE.encode())
 VOTE_TYPE_HASH = keccak(td.VOTE_TYPE.encode())
+BATCH_TYPE_HASH = keccak(td.BATCH_TYPE.encode())
 
 
 def _word_address(address: str) -> bytes:
@@ -82,6 +80,28 @@ class Hasher:
         """What an authority signs (== typed_data.vote_digest)."""
         vote_hash = keccak(VOTE_TYPE_HASH + self.order_struct_hash(order))
         return keccak(self._prefix + vote_hash)
+
+    def order_and_vote(self, order: td.TransferOrder) -> tuple[bytes, bytes]:
+        """(order digest, vote digest) sharing one struct hash: 4 keccaks instead of 6."""
+        struct = self.order_struct_hash(order)
+        return (
+            keccak(self._prefix + struct),
+            keccak(self._prefix + keccak(VOTE_TYPE_HASH + struct)),
+        )
+
+    def batch_digest(self, epoch: int, batch_id: int, hash_of_items: bytes) -> bytes:
+        """What the committee signs over a settlement batch (== typed_data.batch_digest)."""
+        if not (0 <= epoch <= td.UINT64_MAX and 0 <= batch_id <= td.UINT64_MAX):
+            raise ValueError("epoch and batch_id must be uint64")
+        if len(hash_of_items) != 32:
+            raise ValueError("items hash must be 32 bytes")
+        struct = keccak(
+            BATCH_TYPE_HASH
+            + epoch.to_bytes(32, "big")
+            + batch_id.to_bytes(32, "big")
+            + bytes(hash_of_items)
+        )
+        return keccak(self._prefix + struct)
 
 
 class Signer:

@@ -15,7 +15,7 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
 from fastpay import keyvault
-from fastpay_protocol.fast import Digests, Signer
+from fastpay_protocol.signing import Hasher, Signer
 from fastpay_protocol.typed_data import Domain
 
 
@@ -45,7 +45,7 @@ class NodeRuntime:
     signer: Signer
     address: str  # lower-case
     domain: Domain
-    digests: Digests
+    digests: Hasher
     committee: Committee  # the current epoch's
     committees: dict[int, Committee] = field(hash=False)  # every epoch it knows
     redemption_address: str = ""  # lower-case; "" when unknown
@@ -182,7 +182,7 @@ def load() -> NodeRuntime:
         signer=signer,
         address=address,
         domain=parsed["domain"],
-        digests=Digests(parsed["domain"]),
+        digests=Hasher(parsed["domain"]),
         committee=committee,
         committees=parsed["committees"],
         redemption_address=parsed["redemption_address"],

@@ -10,7 +10,7 @@ from functools import lru_cache
 from typing import Any, NamedTuple
 
 from authorities.node.errors import InvalidRequest
-from fastpay_protocol.fast import keccak
+from fastpay_protocol.signing import keccak
 
 UINT64_MAX = 2**64 - 1
 UINT256_MAX = 2**256 - 1

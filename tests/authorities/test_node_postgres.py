@@ -10,7 +10,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
-from fastpay_protocol import fast
+from fastpay_protocol import signing
 from fastpay_protocol import typed_data as td
 from tests.authorities.node_fixtures import FUNDED_UNITS, TOKEN, Users, make_order
 from tests.authorities.nodes import committee_domain, local_committee, signed_order_json
@@ -70,16 +70,16 @@ def test_races_on_postgresql_give_one_vote_per_sequence_and_no_deadlock(tmp_path
             assert all(b["vote"] == voted[0] for b in locked)
 
         # crossing certificates (user 2k -> 2k+1 and back), votes of the three other members
-        digests = fast.Digests(domain)
-        voters = [fast.Signer(k) for k in keys[1:]]
+        digests = signing.Hasher(domain)
+        voters = [signing.Signer(k) for k in keys[1:]]
         certs = []
         for a, b in zip(users[::2], users[1::2], strict=True):
             for sender, recipient in ((a, b), (b, a)):
                 order = make_order(sender, recipient=recipient.address, amount=5_000_000)
                 signed = signed_order_json(domain, order, sender.key)
-                vote_digest = digests.vote(order)
+                vote_digest = digests.vote_digest(order)
                 votes = [
-                    {"authority": v.address, "signature": "0x" + v.sign(vote_digest).hex()}
+                    {"authority": v.address, "signature": "0x" + v.sign_digest(vote_digest).hex()}
                     for v in voters
                 ]
                 certs.append({**signed, "votes": votes})

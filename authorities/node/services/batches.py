@@ -85,7 +85,7 @@ def _record(rt, epoch: int, batch_id: int, certificates, hashed: bytes) -> dict:
         raise errors.InvalidBatch(
             f"a certificate is already in batch {taken.batch.batch_id}", param="certificates"
         )
-    signature = hex0x(rt.signer.sign(rt.digests.batch(epoch, batch_id, hashed)))
+    signature = hex0x(rt.signer.sign_digest(rt.digests.batch_digest(epoch, batch_id, hashed)))
     batch = SignedBatch.objects.create(
         batch_id=batch_id, epoch=epoch, items_hash=hex0x(hashed), signature=signature
     )

@@ -13,7 +13,7 @@ from authorities.node.services.locks import (
     write_transaction,
 )
 from authorities.node.wire import Order, SignedOrder, checksum, hex0x, render_order
-from fastpay_protocol.fast import recover_raw
+from fastpay_protocol.signing import recover_digest_bytes
 from fastpay_protocol.typed_data import InvalidSignature
 
 
@@ -36,7 +36,7 @@ def _check(signed: SignedOrder) -> tuple[bytes, None] | tuple[None, errors.NodeE
         return None, errors.InvalidRequest("amount must be positive", param="order.amount")
     order_digest, vote_digest = rt.digests.order_and_vote(order)
     try:
-        signer = recover_raw(order_digest, signed.signature)
+        signer = recover_digest_bytes(order_digest, signed.signature)
     except InvalidSignature as exc:
         return None, errors.InvalidSignature(str(exc), param="signature")
     if "0x" + signer.hex() != order.sender:
@@ -144,7 +144,7 @@ def _new_vote(rt, signed: SignedOrder, digest: bytes, *, conflicting: bool) -> V
         epoch=order.epoch,
         order_signature=hex0x(signed.signature),
         digest=hex0x(digest),
-        signature=hex0x(rt.signer.sign(digest)),
+        signature=hex0x(rt.signer.sign_digest(digest)),
         conflicting=conflicting,
     )
 
