@@ -66,6 +66,34 @@ def committee_sync_file(path: str) -> list[CommitteeMember]:
     return committee_sync(epoch=int(data["epoch"]), members=members)
 
 
+def committee_sync_chain(*, urls: dict[str, str]) -> list[CommitteeMember]:
+    """Bring the registry in line with the chain: AuthorityManager's current epoch and that
+    epoch's CommitteeConsensus snapshot (members, stakes, slashed). The chain knows no
+    URLs: `urls` maps each member's address to its node's URL (the committee file)."""
+    from authorities import chain
+
+    w3 = chain.web3()
+    epoch = chain.contract(w3, "AuthorityManager").functions.currentEpoch().call()
+    consensus = chain.contract(w3, "CommitteeConsensus")
+    known = {to_checksum_address(a): url for a, url in urls.items()}
+    members, slashed = [], []
+    for address in consensus.functions.membersOf(epoch).call():
+        address = to_checksum_address(address)
+        stake, is_slashed = consensus.functions.memberInfo(epoch, address).call()
+        if address not in known:
+            raise InvalidCommittee(
+                f"no node URL known for committee member {address}", param="members"
+            )
+        members.append({"address": address, "stake_wei": stake, "url": known[address], "name": ""})
+        if is_slashed:
+            slashed.append(address)
+    rows = committee_sync(epoch=epoch, members=members)
+    CommitteeMember.objects.filter(epoch=epoch, address__in=slashed).update(
+        status=MemberStatus.SLASHED
+    )
+    return list(CommitteeMember.objects.filter(epoch=epoch, address__in=[r.address for r in rows]))
+
+
 def current_epoch() -> int | None:
     latest = CommitteeMember.objects.filter(status=MemberStatus.ACTIVE).order_by("-epoch").first()
     return latest.epoch if latest else None

@@ -8,7 +8,7 @@ from eth_account import Account
 
 from authorities.models import CommitteeMember, EquivocationEvidence, MemberStatus
 from authorities.node.local import LOCAL_ACCOUNTS, anvil_key
-from authorities.services.committee import committee_sync
+from authorities.services.committee import committee_sync_chain
 from authorities.services.evidence import evidence_record, evidence_submit
 from tests.authorities.anvil import _artifact, _deploy, require_chain_tools, running_anvil, transact
 from tests.authorities.node_fixtures import Users, make_order
@@ -51,6 +51,10 @@ def deploy_committee(w3, out, members):
                         "address": manager.address,
                         "abi": _artifact("AuthorityManager")["abi"],
                     },
+                    "CommitteeConsensus": {
+                        "address": consensus.address,
+                        "abi": _artifact("CommitteeConsensus")["abi"],
+                    },
                     "OfflinePaymentProcessor": {"address": "0x" + "00" * 19 + "f2", "abi": []},
                 },
                 "tokens": [],
@@ -92,12 +96,10 @@ def test_a_byzantine_authority_is_slashed_on_chain(tmp_path, settings):
                 )
                 assert status == 200, body
                 votes.append(bytes.fromhex(body["vote"]["signature"][2:]))
-            committee_sync(
-                epoch=epoch,
-                members=[
-                    {"name": n.name, "address": n.address, "stake_wei": STAKE, "url": n.url}
-                    for n in nodes
-                ],
+            urls = {n.address: n.url for n in nodes}
+            rows = committee_sync_chain(urls=urls)
+            assert sorted((r.address, r.stake, r.status) for r in rows) == sorted(
+                (a, STAKE, "active") for a in members
             )
 
         evidence = evidence_record(
@@ -118,6 +120,11 @@ def test_a_byzantine_authority_is_slashed_on_chain(tmp_path, settings):
         assert w3.eth.get_balance(Account.from_key(reporter).address) > before
         member = CommitteeMember.objects.get(address=liar.address, epoch=epoch)
         assert member.status == MemberStatus.SLASHED
+        # the chain agrees, and a re-sync from it keeps the liar slashed, the others active
+        CommitteeMember.objects.filter(pk=member.pk).update(status=MemberStatus.ACTIVE)
+        statuses = {r.address: r.status for r in committee_sync_chain(urls=urls)}
+        assert statuses[liar.address] == MemberStatus.SLASHED
+        assert sorted(statuses.values()).count(MemberStatus.ACTIVE) == 3
 
         # the same evidence again is a no-op here, and the contract refuses reuse
         assert evidence_submit(evidence_id=evidence.pk, sender_key=reporter).tx_hash == (
