@@ -64,7 +64,7 @@ test-app: venv $(TEST_APP_DEPS)
 
 test: lint test-app test-contracts
 
-bench: venv
+bench: venv brownie-venv solc-shim node_modules contracts
 	@for f in bench/*.py; do echo "== $$f"; $(BIN)/python $$f --quick || exit 1; done
 
 clean: clean-contracts
