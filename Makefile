@@ -41,8 +41,9 @@ migrate: venv
 demo: migrate
 	$(BIN)/python manage.py seed_demo
 
-# The platform plus a local chain and a 4-node authority committee (tools/run_local.py).
-run: demo brownie-venv solc-shim node_modules
+# The platform plus a local chain and a 4-node authority committee (tools/run_local.py):
+# a fresh local world every run (chain, committee and the SQLite platform database).
+run: venv brownie-venv solc-shim node_modules
 	HOST=$(HOST) PORT=$(PORT) ANVIL_PORT=$(ANVIL_PORT) $(BIN)/python tools/run_local.py
 
 # Only the Django platform (no chain, no committee): offline features answer 503.

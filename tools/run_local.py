@@ -1,5 +1,10 @@
 """`make run`: the whole platform on one machine, stopped cleanly by Ctrl-C.
 
+Every run starts a fresh local world — chain, committee and (on the SQLite default) the
+platform's database with its demo data — so the three always agree: a platform database
+that remembers a previous chain would hold FastPay sequences and balances no node knows.
+
+0. the previous local world removed (var/), the platform migrated and seeded (seed_demo),
 1. a local anvil (ANVIL_PORT, default 8545; refuses a port something already answers on),
 2. the contracts deployed to it (Brownie, `make deploy-local`),
 3. four authority nodes (anvil accounts #5-#8, SQLite each, following deposits),
@@ -107,11 +112,6 @@ def anvil_key(index: int) -> bytes:
 
 
 def start_chain(port: int) -> Web3:
-    if port_answers(port):
-        raise SystemExit(
-            f"something already listens on 127.0.0.1:{port}; stop it or run "
-            f"`make run ANVIL_PORT=<free port>` (a stray node is never reused)"
-        )
     spawn(
         "anvil",
         [
@@ -239,11 +239,39 @@ def platform_env(port: int) -> dict:
     }
 
 
+LOCAL_WORLD = ["deployment.json", "authorities", "platform-key.json", "chain-sender-key.json"]
+
+
+def fresh_platform() -> None:
+    """Remove the previous local world and set the platform up again with demo data."""
+    import shutil
+
+    for name in LOCAL_WORLD:
+        path = VAR / name
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
+    if os.environ.get("DATABASE_URL"):
+        log("DATABASE_URL is set: keeping that database (its offline state may predate this chain)")
+    else:
+        for path in VAR.glob("db.sqlite3*"):
+            path.unlink()
+    run([PYTHON, "manage.py", "migrate", "--noinput", "-v", "0"])
+    run([PYTHON, "manage.py", "seed_demo"])
+
+
 def main() -> None:
     port = int(os.environ.get("ANVIL_PORT") or 8545)
     host, http_port = os.environ.get("HOST", "127.0.0.1"), os.environ.get("PORT", "8000")
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     try:
+        if port_answers(port):  # before touching anything
+            raise SystemExit(
+                f"something already listens on 127.0.0.1:{port}; stop it or run "
+                f"`make run ANVIL_PORT=<free port>` (a stray node is never reused)"
+            )
+        fresh_platform()
         w3 = start_chain(port)
         deployment = deploy(port)
         start_committee(port)
