@@ -279,6 +279,7 @@ def main() -> None:
         env = platform_env(port)
         run([PYTHON, "manage.py", "tokens_use_deployment"], env=env)
         run([PYTHON, "manage.py", "committee_sync"], env=env)
+        run([PYTHON, "manage.py", "committee_health"], env=env)
         spawn(
             "platform",
             [
