@@ -79,7 +79,7 @@ def make_payments(n: int, vendor: str):
     from fastpay_protocol import signing
     from fastpay_protocol import typed_data as td
     from fastpay_protocol.messages import Certificate, Vote
-    from fastpay_protocol.voucher import Voucher, ticket_digest
+    from fastpay_protocol.voucher import Voucher, order_ticket_digest
 
     committee, authorities = offline_committee()
     issuer = signing.Signer(b"\x77" * 32)
@@ -96,17 +96,7 @@ def make_payments(n: int, vendor: str):
         votes = tuple(Vote(a.address, a.sign_digest(vote)) for a in authorities[:3])
         certificate = Certificate(order, payer.sign_digest(hasher.order_digest(order)), votes)
         ticket = issuer.sign_digest(
-            ticket_digest(
-                committee.domain,
-                payer=order.sender,
-                voucher=order.recipient,
-                token=order.token,
-                amount=order.amount,
-                sequence=order.sequence,
-                epoch=order.epoch,
-                not_before=now - 60,
-                not_after=now + 3600,
-            )
+            order_ticket_digest(committee.domain, order, not_before=now - 60, not_after=now + 3600)
         )
         voucher = Voucher.create(
             certificate, key, not_before=now - 60, not_after=now + 3600, ticket=ticket
@@ -300,7 +290,7 @@ def _issue(client, committee, payers, payer_user, token, vendor_address) -> list
     from fastpay_protocol import signing
     from fastpay_protocol.messages import Certificate
     from fastpay_protocol.voucher import Voucher as WireVoucher
-    from fastpay_protocol.voucher import ticket_digest
+    from fastpay_protocol.voucher import order_ticket_digest
     from offline.models import Voucher
 
     issuer = signing.Signer(b"\x77" * 32)
@@ -325,17 +315,7 @@ def _issue(client, committee, payers, payer_user, token, vendor_address) -> list
     rows, texts = [], []
     for certificate, key in zip(certificates, keys, strict=True):
         order = certificate.order
-        digest = ticket_digest(
-            committee.domain,
-            payer=order.sender,
-            voucher=order.recipient,
-            token=order.token,
-            amount=order.amount,
-            sequence=order.sequence,
-            epoch=order.epoch,
-            not_before=nb,
-            not_after=na,
-        )
+        digest = order_ticket_digest(committee.domain, order, not_before=nb, not_after=na)
         ticket = issuer.sign_digest(digest)
         rows.append(
             Voucher(

@@ -166,6 +166,24 @@ def ticket_digest(
     )
 
 
+def order_ticket_digest(
+    domain: td.Domain, order: td.TransferOrder, *, not_before: int, not_after: int
+) -> bytes:
+    """`ticket_digest` of the voucher an issue certificate's order creates (payer = its
+    sender, voucher account = its recipient)."""
+    return ticket_digest(
+        domain,
+        payer=order.sender,
+        voucher=order.recipient,
+        token=order.token,
+        amount=order.amount,
+        sequence=order.sequence,
+        epoch=order.epoch,
+        not_before=not_before,
+        not_after=not_after,
+    )
+
+
 @dataclass(frozen=True)
 class VoucherBody:
     """What a voucher and a payment share: the certified issue order (payer -> voucher,

@@ -19,7 +19,7 @@ from authorities.services.offline import NoFastPayAccount, PlatformNotConfigured
 from fastpay.errors import DomainError
 from fastpay.events import event_record
 from fastpay_protocol.messages import Certificate, InvalidCertificate, MessageError
-from fastpay_protocol.voucher import ticket_digest
+from fastpay_protocol.voucher import order_ticket_digest
 from offline import committee as offline_committee
 from offline import conf
 from offline.errors import (
@@ -117,14 +117,9 @@ def _voucher_create(user, parsed, token, signer, not_before, not_after) -> Vouch
     order = parsed.order
     with transaction.atomic(durable=True):
         _check_limits(_lock_limit(user), user, order.amount)
-        digest = ticket_digest(
+        digest = order_ticket_digest(
             offline_committee.committee().domain,
-            payer=order.sender,
-            voucher=order.recipient,
-            token=order.token,
-            amount=order.amount,
-            sequence=order.sequence,
-            epoch=order.epoch,
+            order,
             not_before=int(not_before.timestamp()),
             not_after=int(not_after.timestamp()),
         )

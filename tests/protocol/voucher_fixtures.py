@@ -11,7 +11,7 @@ from fastpay_protocol import signing
 from fastpay_protocol import typed_data as td
 from fastpay_protocol.messages import Certificate, Committee, Member, Vote
 from fastpay_protocol.offline_api import PlatformError
-from fastpay_protocol.voucher import Voucher, ticket_digest
+from fastpay_protocol.voucher import Voucher, order_ticket_digest
 
 TOKEN = "0x" + "55" * 20
 AUTHORITY_KEYS = [bytes([i + 1]) * 32 for i in range(4)]
@@ -31,16 +31,8 @@ COMMITTEE = Committee(
 
 def ticket(committee: Committee, certificate: Certificate, not_before: int, not_after: int):
     order = certificate.order
-    digest = ticket_digest(
-        committee.domain,
-        payer=order.sender,
-        voucher=order.recipient,
-        token=order.token,
-        amount=order.amount,
-        sequence=order.sequence,
-        epoch=order.epoch,
-        not_before=not_before,
-        not_after=not_after,
+    digest = order_ticket_digest(
+        committee.domain, order, not_before=not_before, not_after=not_after
     )
     return ISSUER.sign_digest(digest)
 
