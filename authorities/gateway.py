@@ -10,13 +10,18 @@ from pathlib import Path
 from django.conf import settings
 from eth_account import Account
 
+from fastpay.errors import DomainError
 from fastpay.keyvault import kek_from_text, unseal
 from fastpay_protocol import typed_data as td
 from fastpay_protocol.messages import Certificate, Committee, InvalidCertificate, MessageError
 
 
-class CommitteeUnavailable(RuntimeError):
-    """No quorum answered in time: retry later; nothing was applied."""
+class CommitteeUnavailable(DomainError):
+    """No quorum answered in time, or no committee is configured: retry later; nothing was
+    applied. A 503 at the API; tasks retry on it."""
+
+    code = "committee_unavailable"
+    status_code = 503
 
 
 class Gateway:

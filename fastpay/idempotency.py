@@ -5,7 +5,8 @@
 - A concurrent duplicate waits on the first request's row lock and then replays it, so it
   can never make a second payment.
 - Requests that fail validation (400 before any work) are not saved; domain refusals
-  (insufficient funds, ...) are, like Stripe's declines. A 5xx rolls everything back.
+  (insufficient funds, ...) are, like Stripe's declines. A 5xx (e.g. 503 while the
+  committee is unreachable) rolls everything back and is not saved: a retry runs again.
 - Keys are scoped per user and kept FASTPAY_IDEMPOTENCY_TTL_HOURS (purged by a beat task).
 """
 
@@ -76,7 +77,10 @@ def idempotent(view_method):
             except (DomainError, exceptions.APIException) as exc:
                 response = api_exception_handler(exc, {"view": view, "request": request})
             if response.status_code >= 500:
-                raise RuntimeError("refusing to store a 5xx idempotent response")
+                # A temporary failure (503: no quorum, no committee): store nothing and
+                # roll back, so a retry with the same key runs the request again.
+                transaction.set_rollback(True)
+                return response
             record.response_status = response.status_code
             record.response_body = json.loads(JSONRenderer().render(response.data) or b"null")
             record.save(update_fields=["response_status", "response_body"])

@@ -8,7 +8,7 @@ from eth_account.messages import encode_defunct
 from authorities import gateway as gateway_module
 from authorities.models import FastPayAccount, OfflineTransfer, TransferState
 from authorities.services.offline import link_message
-from fastpay.models import OutboxEvent
+from fastpay.models import IdempotencyRecord, OutboxEvent
 from fastpay_protocol import typed_data as td
 from fastpay_protocol.messages import Certificate, Committee, Member, Vote
 from wallets.models import AccountKind, LedgerAccount
@@ -282,3 +282,28 @@ def test_api_keys_cannot_move_offline_money(alice, usdt, fake):
     response = client.post("/api/v1/offline/fund/", {"token": "USDT", "amount": "1"}, format="json")
 
     assert response.status_code == 403
+
+
+def test_without_a_committee_funding_is_a_503_not_a_500(
+    alice, usdt, fund, device, client_for, settings, tmp_path
+):
+    from authorities.gateway import _load
+
+    settings.FASTPAY_COMMITTEE_FILE = str(tmp_path / "missing.json")
+    _load.cache_clear()
+    fund(alice, usdt, 5)
+    client = client_for(alice)
+    link(client, alice, device)
+
+    for _ in range(2):  # the 503 is not stored: the retry runs again (and fails again)
+        response = client.post(
+            "/api/v1/offline/fund/",
+            {"token": "USDT", "amount": "1"},
+            format="json",
+            HTTP_IDEMPOTENCY_KEY="f-503",
+        )
+        assert response.status_code == 503
+        assert response.json()["error"]["code"] == "committee_unavailable"
+    assert available(alice, usdt) == 5_000_000
+    assert not IdempotencyRecord.objects.exists()
+    assert not OfflineTransfer.objects.exists()
