@@ -1,11 +1,10 @@
 """Real threads against PostgreSQL: reviewers deciding at once, breakers tripping at once,
 crossing payments with every fraud rule on. Skipped on SQLite, which serialises writers."""
 
-import threading
 from collections import Counter
 
 import pytest
-from django.db import connection, connections
+from django.db import connection
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import RefreshToken
 
@@ -13,6 +12,7 @@ from fastpay.models import OutboxEvent
 from fraud.errors import ReviewClosed, ReviewForbidden
 from fraud.models import Review, ReviewDecision, ReviewOutcome, RuleConfig
 from fraud.services.reviews import review_decide
+from tests.threads import run_threads
 from wallets.models import AccountKind, LedgerAccount, Payment, PaymentState, Token
 from wallets.services.checks import ledger_check_run
 from wallets.services.ledger import user_account
@@ -24,27 +24,6 @@ pytestmark = [
     pytest.mark.skipif(connection.vendor != "postgresql", reason="row locks need PostgreSQL"),
 ]
 USDT = 10**6
-
-
-def run_threads(targets) -> list:
-    barrier = threading.Barrier(len(targets))
-    results: list = [None] * len(targets)
-
-    def worker(index):
-        try:
-            barrier.wait()
-            results[index] = targets[index]()
-        except BaseException as exc:  # surface anything to the assertions
-            results[index] = exc
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(len(targets))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    return results
 
 
 def set_rule(name, **changes):

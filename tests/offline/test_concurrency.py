@@ -2,13 +2,12 @@
 instant, and one payment uploaded twice at once. Skipped on the SQLite default (it
 serialises every writer)."""
 
-import threading
-
 import pytest
-from django.db import connection, connections
+from django.db import connection
 
 from offline.models import Redemption, RedemptionState
 from offline.services.redemptions import redemptions_sync
+from tests.threads import run_threads
 
 pytestmark = [
     pytest.mark.postgres,
@@ -19,27 +18,6 @@ pytestmark = [
     pytest.mark.usefixtures("platform_gateway", "allow_all_risk"),
 ]
 UNIT = 1_000_000
-
-
-def run_threads(targets) -> list:
-    barrier = threading.Barrier(len(targets))
-    results: list = [None] * len(targets)
-
-    def worker(index):
-        try:
-            barrier.wait()
-            results[index] = targets[index]()
-        except BaseException as exc:  # surfaced by the assertions
-            results[index] = exc
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(len(targets))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    return results
 
 
 @pytest.fixture

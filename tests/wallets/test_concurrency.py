@@ -4,14 +4,15 @@ Each thread has its own database connection, so the row locks are real. Skipped 
 SQLite default, which serialises every writer and cannot show a deadlock.
 """
 
-import threading
 from collections import Counter
+from functools import partial
 
 import pytest
-from django.db import connection, connections
+from django.db import connection
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import RefreshToken
 
+from tests.threads import run_threads
 from wallets.models import AccountKind, LedgerAccount, Payment, Token
 from wallets.services.checks import ledger_check_run
 
@@ -33,28 +34,6 @@ def _ledger_risk_only(settings):
 
     settings.FASTPAY_RISK_ASSESSOR = "wallets.risk.large_amount_review"
     RuleConfig.objects.update_or_create(rule="rate_limit", defaults={"enabled": False})
-
-
-def run_threads(count: int, target) -> list:
-    """Start `count` threads at once (barrier), return what each one returned."""
-    barrier = threading.Barrier(count)
-    results: list = [None] * count
-
-    def worker(index):
-        try:
-            barrier.wait()
-            results[index] = target(index)
-        except BaseException as exc:  # surface anything to the assertion below
-            results[index] = exc
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    return results
 
 
 def client(user) -> APIClient:
@@ -82,7 +61,7 @@ def test_crossing_payments_never_deadlock_overdraw_or_lose_money(alice, bob, str
             statuses.append(api.post("/api/v1/payments/", body, format="json").status_code)
         return statuses
 
-    results = run_threads(8, send)
+    results = run_threads([partial(send, i) for i in range(8)])
 
     errors = [r for r in results if isinstance(r, BaseException)]
     assert not errors, errors
@@ -106,7 +85,7 @@ def test_concurrent_requests_with_one_idempotency_key_make_one_payment(alice, bo
         )
         return response.status_code, response.json()
 
-    results = run_threads(8, send)
+    results = run_threads([partial(send, i) for i in range(8)])
 
     errors = [r for r in results if isinstance(r, BaseException)]
     assert not errors, errors
@@ -130,7 +109,7 @@ def test_concurrent_batches_from_one_payer_never_overdraw(alice, bob, stranger, 
             client(alice).post("/api/v1/payments/batch/", {"payments": items}, format="json").json()
         )
 
-    results = run_threads(8, send)
+    results = run_threads([partial(send, i) for i in range(8)])
 
     errors = [r for r in results if isinstance(r, BaseException)]
     assert not errors, errors
