@@ -12,7 +12,7 @@ from authorities.node.services.locks import (
     rows_update,
     write_transaction,
 )
-from authorities.node.wire import WireCertificate, checksum, hex0x
+from authorities.node.wire import WireCertificate, checksum, hex0x, order_columns
 from fastpay_protocol.signing import recover_digest_bytes
 from fastpay_protocol.typed_data import InvalidSignature
 
@@ -132,14 +132,8 @@ def _apply(rt: NodeRuntime, valid, results) -> None:
 
 
 def _row(cert: WireCertificate, is_redemption: bool) -> Certificate:
-    order = cert.order
     return Certificate(
-        sender=order.sender,
-        sequence=order.sequence,
-        recipient=order.recipient,
-        token=order.token,
-        amount=order.amount,
-        epoch=order.epoch,
+        **order_columns(cert.order),
         order_signature=hex0x(cert.signature),
         votes=[
             {"authority": checksum(v.authority), "signature": hex0x(v.signature)}

@@ -12,7 +12,14 @@ from authorities.node.services.locks import (
     rows_update,
     write_transaction,
 )
-from authorities.node.wire import Order, SignedOrder, checksum, hex0x, render_order
+from authorities.node.wire import (
+    Order,
+    SignedOrder,
+    checksum,
+    hex0x,
+    order_columns,
+    render_order,
+)
 from fastpay_protocol.signing import recover_digest_bytes
 from fastpay_protocol.typed_data import InvalidSignature
 
@@ -134,14 +141,8 @@ def _decide(rt, candidates, results) -> None:
 
 
 def _new_vote(rt, signed: SignedOrder, digest: bytes, *, conflicting: bool) -> Vote:
-    order = signed.order
     return Vote(
-        sender=order.sender,
-        sequence=order.sequence,
-        recipient=order.recipient,
-        token=order.token,
-        amount=order.amount,
-        epoch=order.epoch,
+        **order_columns(signed.order),
         order_signature=hex0x(signed.signature),
         digest=hex0x(digest),
         signature=hex0x(rt.signer.sign_digest(digest)),
