@@ -2,12 +2,8 @@
 
 from django.db import transaction
 
-from fastpay.errors import DomainError
+from wallets.errors import UnknownToken
 from wallets.models import Token
-
-
-class UnknownToken(DomainError):
-    code = "unknown_token"
 
 
 def tokens_use_chain(*, chain_id: int, tokens: list[dict]) -> list[Token]:
