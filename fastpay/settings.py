@@ -167,6 +167,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "authorities.tasks.committee_health_task",
         "schedule": timedelta(minutes=1),
     },
+    # claims on users (offline covers): take what their balances allow since the last run
+    "claims-recover": {
+        "task": "wallets.tasks.claims_recover_task",
+        "schedule": timedelta(hours=1),
+    },
     "idempotency-purge": {
         "task": "fastpay.tasks.idempotency_purge_task",
         "schedule": timedelta(hours=1),

@@ -3,10 +3,12 @@ every action calls a service."""
 
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin
+from django.db.models import F
 
 from fastpay.admin_mixins import ReadOnlyAdmin, run_service_action
 from fastpay.money import format_units
 from wallets.models import (
+    Claim,
     JournalEntry,
     LedgerAccount,
     LedgerCheckRun,
@@ -16,6 +18,7 @@ from wallets.models import (
     Token,
     User,
 )
+from wallets.services.claims import claims_recover
 from wallets.services.payments import payment_hold
 from wallets.services.users import user_approve, user_suspend
 
@@ -176,3 +179,55 @@ class PaymentAdmin(AmountMixin, ReadOnlyAdmin):
 @admin.register(LedgerCheckRun)
 class LedgerCheckRunAdmin(ReadOnlyAdmin):
     list_display = ["ran_at", "drift_count"]
+
+
+class ClaimOpenFilter(admin.SimpleListFilter):
+    title = "status"
+    parameter_name = "open"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Open"), ("no", "Recovered")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.filter(recovered__lt=F("amount"))
+        if self.value() == "no":
+            return queryset.filter(recovered=F("amount"))
+        return queryset
+
+
+@admin.register(Claim)
+class ClaimAdmin(AmountMixin, ReadOnlyAdmin):
+    """What users owe the platform (e.g. offline covers): read-only; recovery is the
+    hourly beat task, a defund, or the action below."""
+
+    list_display = [
+        "created_at",
+        "user",
+        "reference",
+        "amount_display",
+        "recovered_display",
+        "updated_at",
+    ]
+    list_filter = [ClaimOpenFilter, "token"]
+    search_fields = ["user__username", "reference"]
+    list_select_related = ["user", "token"]
+    actions = ["recover"]
+
+    @admin.display(description="recovered")
+    def recovered_display(self, obj):
+        return f"{format_units(obj.recovered, obj.token.ledger_decimals)} {obj.token.symbol}"
+
+    def has_recover_permission(self, request):
+        return request.user.has_perm("wallets.adjust_balance")
+
+    @admin.action(description="Recover from the users' balances now", permissions=["recover"])
+    def recover(self, request, queryset):
+        pairs = {(claim.user, claim.token) for claim in queryset.select_related("user", "token")}
+        run_service_action(
+            self,
+            request,
+            pairs,
+            lambda pair: claims_recover(user=pair[0], token=pair[1]),
+            "Tried",
+        )

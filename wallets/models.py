@@ -81,10 +81,18 @@ class AccountKind(models.TextChoices):
     FEES = "fees", "Fees"
     ESCROW = "escrow", "Escrow"
     CLEARING = "clearing", "Clearing"
+    # what users owe the platform (negative: the sum of open claims, e.g. an offline cover)
+    RECEIVABLE = "receivable", "Receivable (claims on users)"
 
 
 USER_KINDS = (AccountKind.AVAILABLE, AccountKind.HELD)
-SYSTEM_KINDS = (AccountKind.CUSTODY, AccountKind.FEES, AccountKind.ESCROW, AccountKind.CLEARING)
+SYSTEM_KINDS = (
+    AccountKind.CUSTODY,
+    AccountKind.FEES,
+    AccountKind.ESCROW,
+    AccountKind.CLEARING,
+    AccountKind.RECEIVABLE,
+)
 
 
 class LedgerAccount(models.Model):
@@ -135,6 +143,8 @@ class EntryKind(models.TextChoices):
     ADJUSTMENT = "adjustment", "Operator adjustment"
     OFFLINE_FUND = "offline_fund", "Online to offline"
     OFFLINE_DEFUND = "offline_defund", "Offline to online"
+    OFFLINE_COVER = "offline_cover", "Offline voucher covered by the platform"
+    CLAIM_RECOVERY = "claim_recovery", "Claim recovered from a user"
 
 
 class JournalEntry(models.Model):
@@ -275,3 +285,48 @@ class LedgerCheckRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.ran_at:%Y-%m-%d %H:%M} drift={self.drift_count}"
+
+
+class Claim(models.Model):
+    """Money a user owes the platform, e.g. an offline payment the platform paid the vendor
+    for after the payer took the voucher back early. Opened against the RECEIVABLE system
+    account and recovered from the user's AVAILABLE balance as it allows; ``ledger_check``
+    keeps RECEIVABLE equal to minus the outstanding claims, per token."""
+
+    user = models.ForeignKey(User, on_delete=models.PROTECT, related_name="claims")
+    token = models.ForeignKey(Token, on_delete=models.PROTECT, related_name="+")
+    amount = models.BigIntegerField(help_text="Ledger units owed.")
+    recovered = models.BigIntegerField(default=0, help_text="Ledger units recovered so far.")
+    reference = models.CharField(
+        max_length=64, unique=True, help_text="What it is for, e.g. redemption:<id> (once)."
+    )
+    memo = models.CharField(max_length=255, blank=True)
+    created_by = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="claim_amount_positive"),
+            models.CheckConstraint(
+                condition=Q(recovered__gte=0) & Q(recovered__lte=models.F("amount")),
+                name="claim_recovered_within_amount",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["user", "token"],
+                condition=Q(recovered__lt=models.F("amount")),
+                name="claim_open_by_user",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"claim {self.reference} on {self.user}: {self.outstanding} of {self.amount}"
+
+    @property
+    def outstanding(self) -> int:
+        return self.amount - self.recovered

@@ -29,7 +29,14 @@ from fastpay.errors import Conflict, DomainError, IdempotencyError, NotFound
 from fastpay.events import event_record
 from wallets.errors import AccountNotApproved, TokenDisabled
 from wallets.models import AccountKind, EntryKind, Token, User
-from wallets.services.ledger import Line, ledger_post, system_account, user_account
+from wallets.services.claims import claims_open_exist, claims_recover_locked, recovery_accounts
+from wallets.services.ledger import (
+    Line,
+    accounts_lock,
+    ledger_post,
+    system_account,
+    user_account,
+)
 
 
 class NoFastPayAccount(DomainError):
@@ -244,15 +251,21 @@ def offline_defund(*, user: User, certificate: dict) -> OfflineTransfer:
                 certificate=certificate,
                 state=TransferState.DONE,
             )
+            clearing = system_account(token, AccountKind.CLEARING)
+            available = user_account(user, token, AccountKind.AVAILABLE)
+            # a user who owes the platform (an offline cover) repays from this first
+            owes = claims_open_exist(user, token)
+            accounts = [clearing, available] + (recovery_accounts(user, token) if owes else [])
+            locked = accounts_lock(account.id for account in accounts)
             ledger_post(
                 kind=EntryKind.OFFLINE_DEFUND,
                 reference=f"offline:{transfer.pk}",
-                lines=[
-                    Line(system_account(token, AccountKind.CLEARING), -order.amount),
-                    Line(user_account(user, token, AccountKind.AVAILABLE), order.amount),
-                ],
+                lines=[Line(clearing, -order.amount), Line(available, order.amount)],
                 created_by=user,
+                locked=locked,
             )
+            if owes:
+                claims_recover_locked(user=user, token=token, locked=locked)
             event_record(
                 topic="offline.defunded",
                 aggregate_type="offline_transfer",

@@ -118,3 +118,45 @@ def test_concurrent_batches_from_one_payer_never_overdraw(alice, bob, stranger, 
     account = LedgerAccount.objects.get(owner=alice, token=usdt, kind=AccountKind.AVAILABLE)
     assert account.balance == 0
     assert ledger_check_run(record=False).drift_count == 0
+
+
+def test_claim_recoveries_racing_the_debtors_payments_never_overdraw(alice, bob, stranger, fund):
+    """Covers and recoveries take the debtor's AVAILABLE row while the debtor pays: both
+    lock accounts in id order, so nothing deadlocks and the balance is never spent twice."""
+    from django.db import transaction
+
+    from wallets.models import Claim
+    from wallets.services.claims import Cover, claims_recover, covers_post
+
+    usdt = Token.objects.get(symbol="USDT")
+    fund(alice, usdt, 30)
+
+    def pay(_):
+        api = client(alice)
+        return [
+            api.post(
+                "/api/v1/payments/", {"payee": "bob", "token": "USDT", "amount": "1"}, format="json"
+            ).status_code
+            for _ in range(10)
+        ]
+
+    def cover_and_recover(index):
+        for n in range(5):
+            with transaction.atomic():
+                covers_post([Cover(alice, stranger, usdt, 1_000_000, f"race:{index}:{n}")])
+            claims_recover(user=alice, token=usdt)
+        return []
+
+    results = run_threads(
+        [partial(pay, i) for i in range(3)] + [partial(cover_and_recover, i) for i in range(3)]
+    )
+
+    errors = [r for r in results if isinstance(r, BaseException)]
+    assert not errors, errors
+    assert set(code for thread in results for code in thread) <= {201, 402}
+    paid = Payment.objects.count()
+    recovered = sum(Claim.objects.values_list("recovered", flat=True))
+    balance = LedgerAccount.objects.get(owner=alice, token=usdt, kind=AccountKind.AVAILABLE)
+    assert balance.balance == 30_000_000 - paid * 1_000_000 - recovered >= 0
+    assert Claim.objects.count() == 15
+    assert ledger_check_run(record=False).drift_count == 0

@@ -4,7 +4,8 @@ violations is exported as the fastpay_ledger_drift gauge, which must stay 0."""
 from django.db.models import Count, OuterRef, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 
-from wallets.models import LedgerAccount, LedgerCheckRun, Posting
+from wallets.models import AccountKind, LedgerAccount, LedgerCheckRun, Posting
+from wallets.services.claims import outstanding_by_token
 
 
 def ledger_check_run(*, record: bool = True) -> LedgerCheckRun:
@@ -69,6 +70,23 @@ def ledger_check_run(*, record: bool = True) -> LedgerCheckRun:
         "id", flat=True
     )
     problems += [{"check": "user_balance_non_negative", "account": pk} for pk in negative]
+
+    owed = outstanding_by_token()
+    receivable = dict(
+        LedgerAccount.objects.filter(owner__isnull=True, kind=AccountKind.RECEIVABLE).values_list(
+            "token_id", "balance"
+        )
+    )
+    problems += [
+        {
+            "check": "receivable_equals_open_claims",
+            "token": token_id,
+            "receivable": receivable.get(token_id, 0),
+            "open_claims": owed.get(token_id, 0),
+        }
+        for token_id in sorted(owed.keys() | receivable.keys())
+        if receivable.get(token_id, 0) != -owed.get(token_id, 0)
+    ]
 
     run = LedgerCheckRun(drift_count=len(problems), details=problems[:500])
     if record:

@@ -1,0 +1,231 @@
+"""Claims: money a user owes the platform.
+
+The platform sometimes pays on a user's behalf before it can collect: an offline payment
+whose voucher the payer took back at the authorities before the vendor synced is paid to
+the vendor by the platform (docs/offline.md, "Always paid"). ``covers_post`` does that in
+the caller's transaction: RECEIVABLE -> payee AVAILABLE (an OFFLINE_COVER entry), a
+``Claim`` on the debtor, and at once whatever the debtor's AVAILABLE balance allows back
+(CLAIM_RECOVERY: debtor AVAILABLE -> RECEIVABLE). What stays open is recovered later:
+when the debtor defunds offline money (authorities.services.offline), by the hourly beat
+task, or by an admin action. RECEIVABLE always equals minus the outstanding claims, per
+token; ``ledger_check`` verifies it.
+
+Locks: ledger accounts first (in id order, through ``accounts_lock``), then claim rows.
+"""
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from fastpay.events import events_record
+from fastpay.models import OutboxEvent
+from wallets.models import AccountKind, Claim, EntryKind, LedgerAccount, Token, User
+from wallets.services.ledger import (
+    Line,
+    PostingBatchItem,
+    accounts_lock,
+    ledger_post_many,
+    system_account,
+    user_account,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Cover:
+    """The platform pays ``payee`` ``amount`` that ``debtor`` owes; ``reference`` names
+    what for and is unique (a second cover of the same thing fails on the claim's and the
+    entry's unique constraints)."""
+
+    debtor: User
+    payee: User
+    token: Token
+    amount: int
+    reference: str
+    memo: str = ""
+    kind: str = EntryKind.OFFLINE_COVER
+
+
+def covers_post(covers: Sequence[Cover], *, created_by: User | None = None) -> list[Claim]:
+    """Pay each payee from RECEIVABLE, open a claim on each debtor and recover from the
+    debtors' balances what they allow. Inside the caller's transaction; all or nothing."""
+    if not covers:
+        return []
+    accounts = {}
+    for cover in covers:
+        accounts.update(_accounts_of(cover.debtor, cover.token))
+        accounts.update(_accounts_of(cover.payee, cover.token))
+    locked = accounts_lock(account.id for account in accounts.values())
+    ledger_post_many(
+        [
+            PostingBatchItem(
+                kind=cover.kind,
+                reference=cover.reference,
+                lines=[
+                    Line(accounts[("receivable", cover.token.pk)], -cover.amount),
+                    Line(accounts[("available", cover.payee.pk, cover.token.pk)], cover.amount),
+                ],
+                memo=cover.memo[:255],
+                idempotency_key=f"cover:{cover.reference}",
+                created_by=created_by,
+            )
+            for cover in covers
+        ],
+        locked=locked,
+    )
+    claims = Claim.objects.bulk_create(
+        [
+            Claim(
+                user=cover.debtor,
+                token=cover.token,
+                amount=cover.amount,
+                reference=cover.reference,
+                memo=cover.memo[:255],
+                created_by=created_by,
+            )
+            for cover in covers
+        ]
+    )
+    events_record(
+        OutboxEvent(
+            topic="claim.opened",
+            aggregate_type="claim",
+            aggregate_id=claim.reference,
+            payload={
+                "reference": claim.reference,
+                "user_id": cover.debtor.pk,
+                "payee_id": cover.payee.pk,
+                "token": cover.token.symbol,
+                "amount_units": cover.amount,
+            },
+        )
+        for claim, cover in zip(claims, covers, strict=True)
+    )
+    _recover(claims, locked)
+    return claims
+
+
+def claims_recover(*, user: User, token: Token) -> int:
+    """Recover the user's open claims in ``token`` from their AVAILABLE balance, oldest
+    first, in one transaction. Returns the units recovered."""
+    with transaction.atomic():
+        return claims_recover_locked(user=user, token=token, locked=None)
+
+
+def claims_recover_locked(*, user: User, token: Token, locked: dict | None) -> int:
+    """Inside the caller's transaction. ``locked``: accounts the caller already holds
+    (it must hold ``recovery_accounts`` too, taken in id order with its own); without it
+    they are locked here."""
+    if locked is None:
+        locked = accounts_lock(account.id for account in recovery_accounts(user, token))
+    claims = list(
+        Claim.objects.select_for_update(no_key=True)
+        .filter(user=user, token=token, recovered__lt=F("amount"))
+        .order_by("pk")
+    )
+    return _recover(claims, locked)
+
+
+def claims_open_exist(user: User, token: Token) -> bool:
+    return Claim.objects.filter(user=user, token=token, recovered__lt=F("amount")).exists()
+
+
+def recovery_accounts(user: User, token: Token) -> list[LedgerAccount]:
+    """The accounts a recovery from ``user`` touches (for callers locking up front)."""
+    return list(_accounts_of(user, token).values())
+
+
+def claims_recover_all() -> int:
+    """Beat: try every open claim again (one transaction per user and token). Returns the
+    units recovered."""
+    pairs = (
+        Claim.objects.filter(recovered__lt=F("amount"))
+        .values_list("user_id", "token_id")
+        .distinct()
+        .order_by("user_id", "token_id")
+    )
+    users = {}
+    tokens = {}
+    total = 0
+    for user_id, token_id in list(pairs):
+        if user_id not in users:
+            users[user_id] = User.objects.get(pk=user_id)
+        if token_id not in tokens:
+            tokens[token_id] = Token.objects.get(pk=token_id)
+        total += claims_recover(user=users[user_id], token=tokens[token_id])
+    return total
+
+
+def outstanding_by_token() -> dict[int, int]:
+    """Units still owed, per token id (what RECEIVABLE must equal, negated)."""
+    totals: dict[int, int] = defaultdict(int)
+    for token_id, amount, recovered in Claim.objects.filter(recovered__lt=F("amount")).values_list(
+        "token_id", "amount", "recovered"
+    ):
+        totals[token_id] += amount - recovered
+    return dict(totals)
+
+
+def _accounts_of(user: User, token: Token) -> dict:
+    return {
+        ("receivable", token.pk): system_account(token, AccountKind.RECEIVABLE),
+        ("available", user.pk, token.pk): user_account(user, token),
+    }
+
+
+def _recover(claims: Iterable[Claim], locked: dict[int, LedgerAccount]) -> int:
+    """Take from each debtor's (locked) AVAILABLE balance what it allows, oldest claim
+    first; one CLAIM_RECOVERY entry per claim that got something."""
+    by_owner = {
+        (account.owner_id, account.token_id): account
+        for account in locked.values()
+        if account.owner_id is not None and account.kind == AccountKind.AVAILABLE
+    }
+    receivable = {
+        account.token_id: account
+        for account in locked.values()
+        if account.owner_id is None and account.kind == AccountKind.RECEIVABLE
+    }
+    spare = {key: account.balance for key, account in by_owner.items()}
+    items, touched = [], []
+    for claim in sorted(claims, key=lambda c: c.pk):
+        key = (claim.user_id, claim.token_id)
+        take = min(claim.outstanding, spare[key])
+        if take <= 0:
+            continue
+        spare[key] -= take
+        claim.recovered += take
+        touched.append((claim, take))
+        items.append(
+            PostingBatchItem(
+                kind=EntryKind.CLAIM_RECOVERY,
+                reference=f"claim:{claim.pk}",
+                lines=[Line(by_owner[key], -take), Line(receivable[claim.token_id], take)],
+                memo=claim.reference,
+            )
+        )
+    if not items:
+        return 0
+    ledger_post_many(items, locked=locked)
+    now = timezone.now()
+    for claim, _ in touched:
+        claim.updated_at = now
+    Claim.objects.bulk_update([claim for claim, _ in touched], ["recovered", "updated_at"])
+    events_record(
+        OutboxEvent(
+            topic="claim.recovered",
+            aggregate_type="claim",
+            aggregate_id=claim.reference,
+            payload={
+                "reference": claim.reference,
+                "user_id": claim.user_id,
+                "recovered_units": take,
+                "outstanding_units": claim.outstanding,
+            },
+        )
+        for claim, take in touched
+    )
+    return sum(take for _, take in touched)
