@@ -5,6 +5,7 @@ from django.contrib import admin
 
 from fastpay.admin_mixins import ReadOnlyAdmin, run_service_action
 from offline.models import DoubleSpend, OfflineLimit, Redemption, RedemptionState, Voucher
+from offline.services.cover import redemption_cover
 from offline.services.redemptions import redemption_reject, redemption_release
 from offline.services.vouchers import offline_unsuspend
 
@@ -32,7 +33,7 @@ class RedemptionAdmin(ReadOnlyAdmin):
     list_filter = ["state", "reason"]
     search_fields = ["spend_id", "voucher_address", "vendor__username"]
     date_hierarchy = "created_at"
-    actions = ["release", "reject"]
+    actions = ["release", "reject", "cover"]
 
     def has_decide_permission(self, request):
         return request.user.has_perm("offline.decide_redemption")
@@ -55,6 +56,19 @@ class RedemptionAdmin(ReadOnlyAdmin):
             queryset.filter(state=RedemptionState.FLAGGED),
             lambda r: redemption_reject(redemption=r, by=request.user),
             "Rejected",
+        )
+
+    @admin.action(
+        description="Cover the vendor (voucher taken back early): pay it, claim from the payer",
+        permissions=["decide"],
+    )
+    def cover(self, request, queryset):
+        run_service_action(
+            self,
+            request,
+            queryset.filter(state=RedemptionState.FLAGGED, reason="voucher_taken"),
+            lambda r: redemption_cover(redemption=r, by=request.user),
+            "Covered",
         )
 
 

@@ -33,3 +33,9 @@ def risk_assessor() -> str:
 
 def settle_batch() -> int:
     return _get("FASTPAY_OFFLINE_SETTLE_BATCH", 1000)
+
+
+def auto_cover_max_units() -> int:
+    """Settlement pays a vendor whose voucher the payer took back early up to this amount
+    (ledger units) at once; a larger one waits for an admin."""
+    return _get("FASTPAY_OFFLINE_AUTO_COVER_MAX_UNITS", 100_000_000)

@@ -150,7 +150,10 @@ class Redemption(models.Model):
                 name="redemption_one_live_per_voucher",
             ),
             models.CheckConstraint(
-                condition=~Q(state=RedemptionState.SETTLED) | Q(certificate__isnull=False),
+                # settled by the committee (its certificate) or covered by the platform
+                condition=~Q(state=RedemptionState.SETTLED)
+                | Q(certificate__isnull=False)
+                | Q(reason="covered"),
                 name="redemption_settled_has_certificate",
             ),
         ]

@@ -10,8 +10,8 @@ Outcomes the committee can give for a valid spend:
 - a certificate: SETTLED;
 - the voucher's sequence 0 is held or used by another order that is not a redemption we
   know (the payer reclaimed early or paid off-platform): FLAGGED ``voucher_taken``: the
-  vendor accepted a valid voucher in time and is owed; an admin covers it (docs/offline.md,
-  "Always paid");
+  vendor accepted a valid voucher in time and is owed: the platform pays it (SETTLED
+  ``covered``, offline.services.cover) up to the automatic limit, an admin above it;
 - no quorum (authorities down): stays PENDING and is retried by the next run.
 """
 
@@ -33,6 +33,7 @@ from fastpay_protocol.transport import Endpoint, HttpTransport, TransportError
 from offline import committee as offline_committee
 from offline import conf
 from offline.models import Redemption, RedemptionState, Voucher, VoucherState
+from offline.services.cover import COVERED, auto_coverable, redemptions_cover
 
 #: committee refusals meaning the voucher's sequence 0 went to another order
 TAKEN_CODES = {"sequence_mismatch", "sequence_locked"}
@@ -193,6 +194,9 @@ def _record(
                 written.append((redemption, state, reason))
                 if reason == "voucher_taken":
                     _flag_payer(redemption, evidence[redemption.pk])
+        # the vendor is owed: the platform pays it now and claims from the payer
+        taken = [r for r, _, reason in written if reason == "voucher_taken" and auto_coverable(r)]
+        written += [(r, RedemptionState.SETTLED, COVERED) for r in redemptions_cover(taken)]
         Voucher.objects.filter(pk__in=[r.voucher_id for r, _, _ in written]).update(
             state=VoucherState.REDEEMED
         )

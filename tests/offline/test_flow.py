@@ -147,24 +147,126 @@ def test_a_double_spend_to_two_vendors_pays_one_keeps_evidence_and_flags_the_pay
     assert suspended.value.code == "offline_suspended"
 
 
-def test_a_voucher_reclaimed_early_at_the_authorities_is_flagged_for_cover(
+def reclaimed_early(
     alice, payer_wallet, vendor_factory, api_platform, committee, committee_client, usdt_address
 ):
+    """The payer pays a vendor offline, then takes the voucher back at the authorities
+    before the vendor syncs; the vendor's first sync leaves it PENDING for settlement."""
     wallet = payer_wallet(alice)
     vendor, terminal = vendor_factory()
     voucher = issue(wallet, committee_client, api_platform(alice), usdt_address)
     terminal.accept(wallet.pay(committee, vendor=terminal.vendor, amount=TOKEN_UNITS).to_text())
-    # the payer goes to the authorities directly before the vendor syncs
     assert [s.outcome for s in wallet.sweep(committee_client, grace_s=0, force=True)] == ["swept"]
     assert terminal.sync(api_platform(vendor)) == {"pending": 1}
-    assert terminal.sync(api_platform(vendor)) == {"flagged": 1}
-    redemption = Redemption.objects.get(voucher__address=voucher.address)
-    assert (redemption.state, redemption.reason) == (RedemptionState.FLAGGED, "voucher_taken")
-    assert OutboxEvent.objects.filter(topic="offline.redemption_flagged").count() == 1
-    # the payer's reclaim, signed by the voucher key, is the evidence
-    from fraud.models import DoubleSpendEvidence
+    return wallet, vendor, terminal, voucher
 
+
+def test_a_voucher_reclaimed_early_is_covered_by_the_platform_and_claimed_from_the_payer(
+    alice,
+    payer_wallet,
+    vendor_factory,
+    api_platform,
+    committee,
+    committee_client,
+    usdt_address,
+    usdt,
+    client_for,
+):
+    from authorities.services.offline import _platform_address
+    from fraud.models import DoubleSpendEvidence
+    from wallets.models import Claim
+    from wallets.services.checks import ledger_check_run
+    from wallets.services.ledger import user_account
+
+    wallet, vendor, terminal, voucher = reclaimed_early(
+        alice,
+        payer_wallet,
+        vendor_factory,
+        api_platform,
+        committee,
+        committee_client,
+        usdt_address,
+    )
+
+    assert terminal.sync(api_platform(vendor)) == {"settled": 1}
+
+    redemption = Redemption.objects.get(voucher__address=voucher.address)
+    assert (redemption.state, redemption.reason) == (RedemptionState.SETTLED, "covered")
+    assert terminal.payments()[0].reason == "covered"
+    assert user_account(vendor, usdt).balance == TOKEN_UNITS  # paid online, by the platform
+    claim = Claim.objects.get(reference=f"redemption:{redemption.pk}")
+    assert (claim.user, claim.amount, claim.recovered) == (alice, TOKEN_UNITS, 0)  # no funds
+    assert ledger_check_run(record=False).drift_count == 0
+    # the payer brings the reclaimed money online: the claim is repaid from it first
+    defund = committee_client.certify(
+        committee_client.sign_order(
+            wallet.signer,
+            recipient=_platform_address(),
+            token=usdt_address,
+            amount=3 * TOKEN_UNITS,
+            sequence=committee_client.next_sequence(wallet.address),
+        )
+    )
+    response = client_for(alice).post(
+        "/api/v1/offline/defund/", {"certificate": defund.to_json()}, format="json"
+    )
+    assert response.status_code == 201, response.json()
+    claim.refresh_from_db()
+    assert claim.outstanding == 0
+    assert user_account(alice, usdt).balance == 2 * TOKEN_UNITS
+    assert ledger_check_run(record=False).drift_count == 0
+    topics = set(OutboxEvent.objects.values_list("topic", flat=True))
+    assert {"offline.redemption_flagged", "offline.redemption_settled", "claim.opened"} <= topics
+    # the payer's reclaim, signed by the voucher key, is the evidence
     evidence = DoubleSpendEvidence.objects.get(payer=alice, voucher=voucher.address).evidence
     reclaim = evidence["second"]["certificate"]["order"]
     assert (reclaim["recipient"], reclaim["sequence"]) == (wallet.address, 0)
     assert OfflineLimit.objects.get(user=alice).suspended_at is not None
+
+
+def test_a_large_taken_voucher_waits_for_an_admin_to_cover_it(
+    alice,
+    payer_wallet,
+    vendor_factory,
+    api_platform,
+    committee,
+    committee_client,
+    usdt_address,
+    usdt,
+    settings,
+):
+    from offline.errors import WrongState
+    from offline.services.cover import redemption_cover
+    from wallets.models import Claim
+    from wallets.services.ledger import user_account
+
+    settings.FASTPAY_OFFLINE_AUTO_COVER_MAX_UNITS = TOKEN_UNITS - 1
+    _, vendor, terminal, voucher = reclaimed_early(
+        alice,
+        payer_wallet,
+        vendor_factory,
+        api_platform,
+        committee,
+        committee_client,
+        usdt_address,
+    )
+
+    assert terminal.sync(api_platform(vendor)) == {"flagged": 1}
+    redemption = Redemption.objects.get(voucher__address=voucher.address)
+    assert (redemption.state, redemption.reason) == (RedemptionState.FLAGGED, "voucher_taken")
+    assert not Claim.objects.exists()
+
+    web = Client()
+    web.force_login(operator)
+    response = web.post(
+        "/admin/offline/redemption/", {"action": "cover", "_selected_action": [redemption.pk]}
+    )
+    assert response.status_code == 302
+    with pytest.raises(WrongState):
+        redemption_cover(redemption=redemption)
+    for url in ["/admin/wallets/claim/?open=yes", "/admin/wallets/claim/?open=no"]:
+        assert web.get(url).status_code == 200, url
+
+    assert terminal.sync(api_platform(vendor)) == {"settled": 1}
+    assert user_account(vendor, usdt).balance == TOKEN_UNITS
+    assert Claim.objects.get().amount == TOKEN_UNITS
