@@ -234,7 +234,10 @@ def test_a_large_taken_voucher_waits_for_an_admin_to_cover_it(
     usdt_address,
     usdt,
     settings,
+    operator,
 ):
+    from django.test import Client
+
     from offline.errors import WrongState
     from offline.services.cover import redemption_cover
     from wallets.models import Claim
