@@ -8,10 +8,13 @@
 2. Settlement: four local authority node processes (tests/authorities/nodes.py), the
    platform on a fresh database (SQLite file by default, or --database-url PostgreSQL),
    N vouchers already issued and registered (setup, not timed: certified in batches by the
-   nodes, rows bulk-created with their tickets). Timed: the vendor's N payments uploaded in
-   batches of 1000 through the sync service (parse, re-verify, double-spend check, fraud
-   hook, insert), then the settlement job (certify the spends, confirm them: batches of
-   1000 per node, request per node in parallel) until all are SETTLED.
+   nodes, rows bulk-created with their tickets), each by its own payer (a platform user per
+   payer key: the fraud hook sees a batch's earlier items of the same payer, so one user
+   paying N times would rightly be held for bursts and daily limits). Timed: the vendor's
+   N payments uploaded in batches of 1000 through the sync service (parse, re-verify,
+   double-spend check, fraud hook, insert), then the settlement job (certify the spends,
+   confirm them: batches of 1000 per node, request per node in parallel) until all are
+   SETTLED.
    Celery runs eagerly, so settlement runs in this process after each upload commits.
 
     DEBUG=1 .venv/bin/python bench/offline.py [--quick] [--verify 20000] [--settle 10000]
@@ -226,14 +229,17 @@ def _settle(nodes, payers, token, n: int, profile: bool) -> dict:
     offline_committee.gateway = lambda: gateway
     offline_committee.client = lambda: client
 
-    payer_user = User.objects.create(username="payer", status=UserStatus.APPROVED)
+    payer_users = User.objects.bulk_create(
+        [User(username=f"payer{i}", status=UserStatus.APPROVED) for i in range(len(payers))],
+        batch_size=1000,
+    )
     vendor = User.objects.create(
         username="vendor", role=UserRole.VENDOR, status=UserStatus.APPROVED
     )
     vendor_address = signing.Signer(b"\x42" * 32).address
     FastPayAccount.objects.create(user=vendor, address=vendor_address)
     started = time.perf_counter()
-    texts = _issue(client, committee, payers, payer_user, token, vendor_address)
+    texts = _issue(client, committee, payers, payer_users, token, vendor_address)
     print(f"setup: {n} vouchers certified and registered in {time.perf_counter() - started:.1f} s")
 
     groups = {node.proc.pid for node in nodes}
@@ -284,7 +290,7 @@ def _settle(nodes, payers, token, n: int, profile: bool) -> dict:
     return figures
 
 
-def _issue(client, committee, payers, payer_user, token, vendor_address) -> list[str]:
+def _issue(client, committee, payers, payer_users, token, vendor_address) -> list[str]:
     from datetime import UTC, datetime
 
     from fastpay_protocol import signing
@@ -313,7 +319,7 @@ def _issue(client, committee, payers, payer_user, token, vendor_address) -> list
         raise SystemExit(f"setup: {len(bad)} issue certificates failed: {bad[0]}")
     client.confirm_batch(certificates)
     rows, texts = [], []
-    for certificate, key in zip(certificates, keys, strict=True):
+    for certificate, key, payer_user in zip(certificates, keys, payer_users, strict=True):
         order = certificate.order
         digest = order_ticket_digest(committee.domain, order, not_before=nb, not_after=na)
         ticket = issuer.sign_digest(digest)

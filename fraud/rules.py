@@ -115,6 +115,9 @@ class PayerPast:
         self.earlier: list[_Earlier] = []
         self._figures: dict[tuple, dict] = {}
         self._active: dict[datetime, bool] = {}
+        # other payers' pasts at the same instant (a batch of many payers, e.g. a vendor's
+        # offline sync): the first one to need its window rows reads theirs too
+        self.neighbours: list[PayerPast] = []
 
     def _payments(self):
         return Payment.objects.filter(payer_id=self.payer.pk, created_at__lte=self.at)
@@ -133,13 +136,24 @@ class PayerPast:
     def _window_rows(self) -> list[tuple[datetime, int, int]]:
         # Rows, summed here: four filtered aggregates cost ~1 ms of ORM compilation per
         # payment, more than reading the few rows a payer makes in a day (the tier's
-        # day_count bounds what an honest payer has here).
-        return list(
-            self._payments()
-            .exclude(state=PaymentState.FAILED)
-            .filter(created_at__gte=min(self._starts))
-            .values_list("created_at", "amount", "token_id")
-        )
+        # day_count bounds what an honest payer has here). One query for this payer and
+        # its neighbours that have not read theirs yet (~0.5 ms of ORM per query saved).
+        group = [self] + [
+            p for p in self.neighbours if p is not self and "_window_rows" not in p.__dict__
+        ]
+        rows: dict[int, list] = {p.payer.pk: [] for p in group}
+        for start in range(0, len(group), 500):
+            payer_ids = [p.payer.pk for p in group[start : start + 500]]
+            for payer_id, *row in (
+                Payment.objects.filter(payer_id__in=payer_ids, created_at__lte=self.at)
+                .exclude(state=PaymentState.FAILED)
+                .filter(created_at__gte=min(self._starts))
+                .values_list("payer_id", "created_at", "amount", "token_id")
+            ):
+                rows[payer_id].append(tuple(row))
+        for past in group[1:]:
+            past.__dict__["_window_rows"] = rows[past.payer.pk]
+        return rows[self.payer.pk]
 
     def window(self, token_id: int, low: int, limit: int) -> dict:
         """Counts and sums of the payer's non-failed payments in the rules' windows, for a

@@ -61,8 +61,9 @@ def assess_many(subjects: Sequence[Subject]) -> list[RiskAssessment | PaymentsPa
     ones before it had been written: a result per subject, a refused one (online, breaker
     open) as its PaymentsPaused error, which is not counted for the next ones.
 
-    The payer's history is read once per batch (per payer and instant, `PayerPast`), the
-    risk profiles of every payer and payee in one query, the thresholds and the open
+    The payer's history is read once per batch (per payer and instant, `PayerPast`; the
+    window rows of every payer of one instant in one query, e.g. a vendor's offline sync),
+    the risk profiles of every payer and payee in one query, the thresholds and the open
     breakers once. Subjects of one payer with the same `occurred_at` see each other: item k
     counts items 0..k-1 in its windows, known payees, last location and activity.
     """
@@ -75,6 +76,16 @@ def assess_many(subjects: Sequence[Subject]) -> list[RiskAssessment | PaymentsPa
     for s in subjects:
         payees.setdefault((s.payer.pk, s.occurred_at), set()).add(s.payee.pk)
     pasts: dict[tuple, PayerPast] = {}
+    for s in subjects:
+        key = (s.payer.pk, s.occurred_at)
+        if key not in pasts:
+            pasts[key] = PayerPast(s.payer, s.occurred_at, thresholds, payees[key])
+    by_instant: dict = {}
+    for past in pasts.values():  # many payers at one instant share their history reads
+        by_instant.setdefault(past.at, []).append(past)
+    for group in by_instant.values():
+        for past in group:
+            past.neighbours = group
     enabled = [(rule, thresholds[name].params) for name, rule in RULES if thresholds[name].enabled]
     scoring = thresholds["scoring"].params
     results: list[RiskAssessment | PaymentsPaused] = []
@@ -84,12 +95,7 @@ def assess_many(subjects: Sequence[Subject]) -> list[RiskAssessment | PaymentsPa
         except PaymentsPaused as exc:
             results.append(exc)
             continue
-        key = (subject.payer.pk, subject.occurred_at)
-        past = pasts.get(key)
-        if past is None:
-            past = pasts[key] = PayerPast(
-                subject.payer, subject.occurred_at, thresholds, payees[key]
-            )
+        past = pasts[(subject.payer.pk, subject.occurred_at)]
         history = History(subject, thresholds, past=past, profiles=profiles)
         for rule, params in enabled:
             hit = rule(subject, history, params)

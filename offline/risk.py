@@ -1,8 +1,15 @@
-"""The fraud hook of the offline sync (setting FASTPAY_OFFLINE_RISK_ASSESSOR): given a
-validated redemption, allow it (PENDING) or hold it (FLAGGED). The default calls the fraud
-app's ``assess`` with channel=offline and stores the assessment; ``allow_all`` is the
-interface with no rules (benchmarks, or a platform without the fraud app)."""
+"""The fraud hook of the offline sync (setting FASTPAY_OFFLINE_RISK_ASSESSOR): given the
+validated redemptions of one sync, in order, allow each (PENDING) or hold it (FLAGGED).
+The default scores them with the fraud app's ``assess_many`` (channel=offline: one read of
+the thresholds, breakers and risk profiles per batch, each payer's history once, item k
+seeing items 0..k-1) and stores the assessments in bulk; ``allow_all`` is the interface
+with no rules (benchmarks, or a platform without the fraud app).
 
+A hook is called as ``hook(redemptions=[...])``, each redemption unsaved (its ``pk`` set)
+with its ``voucher`` (``voucher.user`` is the payer, ``voucher.token`` the token) and
+``vendor``; it returns one RiskAssessment per redemption, in order."""
+
+from collections.abc import Sequence
 from functools import cache
 
 from django.utils.module_loading import import_string
@@ -11,35 +18,40 @@ from offline import conf
 from wallets.risk import RiskAssessment, RiskDecision
 
 
-def allow_all(*, redemption, payer) -> RiskAssessment:
-    return RiskAssessment(RiskDecision.ALLOW, 0, [])
+def allow_all(*, redemptions: Sequence) -> list[RiskAssessment]:
+    return [RiskAssessment(RiskDecision.ALLOW, 0, []) for _ in redemptions]
 
 
-def fraud_assess(*, redemption, payer) -> RiskAssessment:
+def fraud_assess(*, redemptions: Sequence) -> list[RiskAssessment]:
     from fraud.models import Channel
-    from fraud.scoring import assess
-    from fraud.services.offline import redemption_assessment_record
+    from fraud.rules import Subject
+    from fraud.scoring import assess_many
+    from fraud.services.offline import redemptions_assessments_record
 
-    voucher = redemption.voucher
-    risk = assess(
-        payer=payer,
-        payee=redemption.vendor,
-        token=voucher.token,
-        amount=redemption.amount,
-        channel=Channel.OFFLINE,
-        occurred_at=redemption.created_at,
-        reference=f"redemption:{redemption.pk}",
+    results = assess_many(
+        [
+            Subject(
+                payer=r.voucher.user,
+                payee=r.vendor,
+                token=r.voucher.token,
+                amount=r.amount,
+                occurred_at=r.created_at,
+                channel=Channel.OFFLINE,
+                reference=f"redemption:{r.pk}",
+            )
+            for r in redemptions
+        ]
     )
-    redemption_assessment_record(
-        risk=risk,
-        redemption_id=redemption.pk,
-        payer=payer,
-        payee=redemption.vendor,
-        token=voucher.token,
-        amount=redemption.amount,
-        occurred_at=redemption.created_at,
-    )
-    return risk
+    # an offline redemption is already spent: a refusal (none is expected for the offline
+    # channel: an open breaker is a hit) holds it for review rather than failing the sync
+    risks = [
+        r
+        if isinstance(r, RiskAssessment)
+        else RiskAssessment(RiskDecision.REVIEW, 0, [{"rule": "refused", "text": str(r)}])
+        for r in results
+    ]
+    redemptions_assessments_record(list(zip(redemptions, risks, strict=True)))
+    return risks
 
 
 @cache
@@ -47,5 +59,11 @@ def _assessor(path: str):
     return import_string(path)
 
 
-def redemption_assess(*, redemption, payer) -> RiskAssessment:
-    return _assessor(conf.risk_assessor())(redemption=redemption, payer=payer)
+def redemptions_assess(redemptions: Sequence) -> list[RiskAssessment]:
+    """One RiskAssessment per redemption, in order, from the configured hook."""
+    if not redemptions:
+        return []
+    risks = list(_assessor(conf.risk_assessor())(redemptions=redemptions))
+    if len(risks) != len(redemptions):
+        raise RuntimeError(f"the offline risk hook returned {len(risks)} results")
+    return risks

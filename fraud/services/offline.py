@@ -71,3 +71,35 @@ def redemption_assessment_record(
             for rule, score in _hits(assessment.reasons)
         )
     return assessment
+
+
+def redemptions_assessments_record(pairs: list[tuple[object, RiskAssessment]]) -> None:
+    """Store the assessments of a sync's redemptions (payment=None), two bulk inserts, in
+    the sync's transaction: (redemption, assessment) with the redemption unsaved but its
+    pk, voucher (payer, token), vendor, amount and created_at set."""
+    if not pairs:
+        return
+    assessments = Assessment.objects.bulk_create(
+        [
+            Assessment(
+                subject=f"redemption:{redemption.pk}",
+                channel=Channel.OFFLINE,
+                payer_id=redemption.voucher.user_id,
+                payee_id=redemption.vendor_id,
+                token_id=redemption.voucher.token_id,
+                amount=redemption.amount,
+                decision=risk.decision,
+                score=max(0, min(100, risk.score)),
+                reasons=list(risk.reasons),
+                occurred_at=redemption.created_at,
+            )
+            for redemption, risk in pairs
+        ]
+    )
+    RuleHit.objects.bulk_create(
+        [
+            RuleHit(assessment=a, rule=rule, score=score, created_at=a.created_at)
+            for a in assessments
+            for rule, score in _hits(a.reasons)
+        ]
+    )

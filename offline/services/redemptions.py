@@ -24,7 +24,7 @@ from offline import committee as offline_committee
 from offline import conf
 from offline.errors import NotAVendor, WrongState
 from offline.models import LIVE_STATES, Redemption, RedemptionState, Voucher
-from offline.risk import redemption_assess
+from offline.risk import redemptions_assess
 from offline.services.vouchers import offline_suspend
 from wallets.models import User, UserRole
 from wallets.risk import RiskDecision
@@ -139,15 +139,31 @@ def redemptions_sync(*, vendor: User, payments: list[str]) -> list[Redemption]:
 
 
 class _Batch:
-    """The new redemptions of one sync, inserted together (bulk) with their events.
-    Runs inside the sync's transaction, holding the vouchers' row locks."""
+    """The new redemptions of one sync, assessed together (one call of the risk hook) and
+    inserted together (bulk) with their events. Runs inside the sync's transaction,
+    holding the vouchers' row locks."""
 
     def __init__(self, vendor: User, vouchers: dict, live: dict, now):
         self.vendor, self.vouchers, self.live, self.now = vendor, vouchers, live, now
         self.unsaved: list[Redemption] = []
+        self.validated: list[Redemption] = []  # in unsaved, waiting for the risk hook
         self.pending = 0
 
+    def assess(self) -> None:
+        """VALIDATED -> PENDING | FLAGGED for the redemptions validated since the last
+        call, in one call of the risk hook (item k sees items 0..k-1)."""
+        validated, self.validated = self.validated, []
+        for redemption, risk in zip(validated, redemptions_assess(validated), strict=True):
+            if risk.decision == RiskDecision.ALLOW:
+                redemption.state = RedemptionState.PENDING
+                self.pending += 1
+            else:
+                redemption.state = RedemptionState.FLAGGED
+                redemption.reason = f"risk_{risk.decision}"
+                redemption.detail = "; ".join(_reason_text(r) for r in risk.reasons)[:255]
+
     def flush(self) -> None:
+        self.assess()
         if not self.unsaved:
             return
         Redemption.objects.bulk_create(self.unsaved)
@@ -164,7 +180,7 @@ class _Batch:
 
     def redeem(self, item: _Item) -> Redemption:
         """RECEIVED -> VALIDATED -> PENDING | FLAGGED | REJECTED, in memory; the row is
-        written at its resulting state."""
+        written at its resulting state (a VALIDATED one's is decided by ``assess``)."""
         payment = item.payment
         redemption = Redemption(
             vendor=self.vendor,
@@ -193,20 +209,14 @@ class _Batch:
         redemption.voucher = voucher
         held = self.live.get(voucher.pk)
         if held is not None:
-            if held in self.unsaved:
-                self.flush()  # the evidence points at it: it must exist first
+            # the evidence may point at an unsaved one: it must exist first; and the
+            # payer's flag must be seen by the risk hook for the items after this one
+            self.flush()
             return _double_spend(redemption, held, voucher)
-        redemption.state = RedemptionState.VALIDATED
-        risk = redemption_assess(redemption=redemption, payer=voucher.user)
-        if risk.decision == RiskDecision.ALLOW:
-            redemption.state = RedemptionState.PENDING
-            self.pending += 1
-        else:
-            redemption.state = RedemptionState.FLAGGED
-            redemption.reason = f"risk_{risk.decision}"
-            redemption.detail = "; ".join(_reason_text(r) for r in risk.reasons)[:255]
+        redemption.state = RedemptionState.VALIDATED  # the risk hook decides at flush
         self.live[voucher.pk] = redemption
         self.unsaved.append(redemption)
+        self.validated.append(redemption)
         return redemption
 
 

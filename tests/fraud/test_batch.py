@@ -175,6 +175,28 @@ class TestOneReadPerBatch:
 
         assert len(results) == 100
 
+    def test_many_payers_at_one_instant_share_the_window_read(
+        self, bob, usdt, rule, django_assert_max_num_queries
+    ):
+        # given 30 payers (a vendor's offline sync), some with payments in the windows
+        rule("burst", max_count=2)
+        payers = [UserFactory(username=f"payer{i}") for i in range(30)]
+        for i, payer in enumerate(payers):
+            for m in range(i % 4):
+                PastPaymentFactory(payer=payer, payee=bob, ago=minutes(m + 1))
+        now = timezone.now()
+        batch = [subject(p, bob, usdt, 1, at=now) for p in payers + payers[:3]]
+        one_by_one = [alone(s) for s in batch[:30]]
+
+        # when they are assessed together: profiles and one window read for all
+        with django_assert_max_num_queries(2):
+            results = assess_many(batch)
+
+        # then each is what it is alone, and a payer's second item counts its first
+        assert results[:30] == one_by_one
+        assert ["burst" in rules_of(r) for r in results[:4]] == [False, False, True, True]
+        assert ["burst" in rules_of(r) for r in results[30:]] == [False, True, True]
+
 
 class TestItemsSeeEarlierItemsOfTheBatch:
     def test_burst_fires_on_the_item_after_max_count(self, alice, bob, usdt, rule):

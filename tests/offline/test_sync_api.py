@@ -218,3 +218,65 @@ def test_it_refuses_a_registered_voucher_with_a_stretched_window(
     )
     result = sync(client_for, vendor, [stretched.to_text()]).json()["results"][0]
     assert (result["state"], result["reason"]) == ("rejected", "bad_ticket")
+
+
+def test_the_fraud_hook_sees_a_batchs_earlier_items_and_holds_a_burst(
+    alice, bob, vendor_factory, voucher_of, committee, client_for
+):
+    # given one payer's seven spends and another payer's one in a single upload (the burst
+    # rule holds a payer's sixth payment within ten minutes)
+    from fraud.models import Assessment
+
+    vendor, terminal = vendor_factory()
+    alices = [voucher_of(alice)[1] for _ in range(7)]
+    texts = [v.pay(committee.hasher, vendor=terminal.vendor, amount=UNIT).to_text() for v in alices]
+    texts.insert(
+        3, voucher_of(bob)[1].pay(committee.hasher, vendor=terminal.vendor, amount=UNIT).to_text()
+    )
+
+    # when the vendor syncs them
+    results = sync(client_for, vendor, texts).json()["results"]
+
+    # then item k counted alice's items before it: her sixth and seventh are held
+    assert [(r["state"], r["reason"]) for r in results] == [("pending", "")] * 6 + [
+        ("flagged", "risk_review")
+    ] * 2
+    held = Redemption.objects.get(pk=results[-1]["id"])
+    assert "payment 7 within 10 min" in held.detail
+    # and every redemption's assessment is stored, once
+    stored = Assessment.objects.filter(channel="offline")
+    assert sorted(stored.values_list("subject", flat=True)) == sorted(
+        f"redemption:{r['id']}" for r in results
+    )
+    assert set(stored.filter(decision="review").values_list("subject", flat=True)) == {
+        f"redemption:{r['id']}" for r in results[-2:]
+    }
+    # and settlement leaves the held ones FLAGGED
+    from offline.services.settlement import redemptions_settle
+
+    assert redemptions_settle()["settled"] == 6
+    states = [Redemption.objects.get(pk=r["id"]).state for r in results]
+    assert states == [RedemptionState.SETTLED] * 6 + [RedemptionState.FLAGGED] * 2
+
+
+def test_a_double_spend_in_a_batch_holds_the_payers_later_items(
+    alice, vendor_factory, voucher_of, committee, client_for
+):
+    # given a payer's voucher spent twice in one upload, then another of its vouchers
+    vendor, terminal = vendor_factory()
+    _, first = voucher_of(alice)
+    _, second = voucher_of(alice)
+    texts = [
+        first.pay(committee.hasher, vendor=terminal.vendor, amount=UNIT).to_text(),
+        first.pay(committee.hasher, vendor=terminal.vendor, amount=2 * UNIT).to_text(),
+        second.pay(committee.hasher, vendor=terminal.vendor, amount=UNIT).to_text(),
+    ]
+
+    results = sync(client_for, vendor, texts).json()["results"]
+
+    # then the spend after the double spend sees the payer's flag: held, blocked
+    assert [(r["state"], r["reason"]) for r in results] == [
+        ("pending", ""),
+        ("rejected", "double_spend"),
+        ("flagged", "risk_block"),
+    ]
