@@ -25,29 +25,45 @@ class CommitteeUnavailable(DomainError):
 
 
 class Gateway:
-    def __init__(self, committee: Committee, platform_key: bytes | None, timeout_s: float):
-        self.committee = committee
+    def __init__(
+        self,
+        committee: Committee,
+        platform_key: bytes | None,
+        timeout_s: float,
+        previous: dict[int, Committee] | None = None,
+    ):
+        self.committee = committee  # the current epoch's
+        # every epoch known: certificates of older epochs verify against their committee,
+        # and outstanding offline spends of a previous epoch are certified by it
+        self.committees = {**(previous or {}), committee.epoch: committee}
         self.platform_key = platform_key
         self.timeout_s = timeout_s
         self.platform_address = Account.from_key(platform_key).address if platform_key else None
         self._lock = threading.Lock()
-        self._client = None
+        self._clients: dict = {}
 
     def epoch(self) -> int:
         return self.committee.epoch
 
+    def committee_of(self, epoch: int | None = None) -> Committee | None:
+        return self.committee if epoch is None else self.committees.get(epoch)
+
     def order(self, *, sender, recipient, token, amount, sequence, epoch) -> td.TransferOrder:
         return td.TransferOrder(sender, recipient, token, amount, sequence, epoch)
 
-    def client(self):
-        """The one committee client of this process (it is thread-safe: each calling thread
-        gets its own keep-alive connections, and its worker pool is shared)."""
+    def client(self, epoch: int | None = None):
+        """The one committee client of this process for ``epoch`` (default: the current
+        one; None for an epoch it does not know). Thread-safe: each calling thread gets its
+        own keep-alive connections, and its worker pool is shared."""
+        committee = self.committee_of(epoch)
+        if committee is None:
+            return None
         with self._lock:
-            if self._client is None:
+            if committee.epoch not in self._clients:
                 from fastpay_protocol.committee import CommitteeClient
 
-                self._client = CommitteeClient(self.committee, timeout=self.timeout_s)
-            return self._client
+                self._clients[committee.epoch] = CommitteeClient(committee, timeout=self.timeout_s)
+            return self._clients[committee.epoch]
 
     def certify_and_confirm(self, order: td.TransferOrder) -> dict:
         """Sign `order` with the platform's key, gather a quorum, confirm; the certificate
@@ -66,7 +82,10 @@ class Gateway:
         """The certified order; ValueError when it is malformed or not a quorum."""
         try:
             parsed = Certificate.from_json(certificate, "certificate")
-            parsed.verify(self.committee)
+            committee = self.committee_of(parsed.order.epoch)
+            if committee is None:
+                raise InvalidCertificate(f"unknown epoch {parsed.order.epoch}")
+            parsed.verify(committee)
         except (MessageError, InvalidCertificate) as exc:
             raise ValueError(str(exc)) from None
         return parsed.order
@@ -75,7 +94,8 @@ class Gateway:
         from fastpay_protocol.committee_errors import CommitteeError
 
         try:
-            self.client().confirm(Certificate.from_json(certificate, "certificate"))
+            parsed = Certificate.from_json(certificate, "certificate")
+            (self.client(parsed.order.epoch) or self.client()).confirm(parsed)
         except CommitteeError as exc:
             raise CommitteeUnavailable(str(exc)) from exc
 
@@ -91,14 +111,30 @@ class Gateway:
 @cache
 def _load(committee_file: str, key_file: str, kek: str, timeout_s: int) -> Gateway:
     try:
-        committee = Committee.from_json(json.loads(Path(committee_file).read_text()))
+        committee, previous = committees_from_document(json.loads(Path(committee_file).read_text()))
     except (OSError, ValueError) as exc:
         message = f"cannot load the committee file {committee_file}: {exc}"
         raise CommitteeUnavailable(message) from None
     key = None
     if kek and Path(key_file).exists():
         key = unseal(Path(key_file).read_text(), kek_from_text(kek))
-    return Gateway(committee, key, timeout_s)
+    return Gateway(committee, key, timeout_s, previous)
+
+
+def committees_from_document(data: dict) -> tuple[Committee, dict[int, Committee]]:
+    """The committee file (docs/authorities.md): the current committee and those of
+    ``previous_epochs`` (same chain, contracts and redemption address)."""
+    committee = Committee.from_json(data)
+    previous = {}
+    for i, old in enumerate(data.get("previous_epochs") or []):
+        if not isinstance(old, dict):
+            raise MessageError(f"previous_epochs[{i}]", "must be an object")
+        previous_committee = Committee.from_json(
+            {**committee.to_json(), "epoch": old.get("epoch"), "members": old.get("members")},
+            f"previous_epochs[{i}]",
+        )
+        previous[previous_committee.epoch] = previous_committee
+    return committee, previous
 
 
 def gateway() -> Gateway:

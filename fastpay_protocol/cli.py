@@ -230,15 +230,16 @@ def pos_init(args) -> int:
         with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
             config = json.loads(response.read())
         committee = Committee.from_json(config["committee"])
+        previous = tuple(Committee.from_json(c) for c in config.get("previous_committees", []))
         vendor, issuer = args.vendor or config["vendor"], args.issuer or config["issuer"]
     else:
         from fastpay_protocol.committee import fetch_committee
 
-        committee = fetch_committee(args.committee)
+        committee, previous = fetch_committee(args.committee), ()
         vendor, issuer = args.vendor, args.issuer
     if not vendor or not issuer:
         raise SystemExit("need the vendor address and the ticket issuer (or --platform)")
-    Terminal.create(args.pos, vendor=vendor, issuer=issuer, committee=committee)
+    Terminal.create(args.pos, vendor=vendor, issuer=issuer, committee=committee, previous=previous)
     print(
         f"terminal {args.pos}: vendor {vendor}, committee epoch {committee.epoch} "
         f"({len(committee.members)} authorities), issuer {issuer}"

@@ -68,10 +68,25 @@ class Terminal:
         self.vendor = config["vendor"]
         self.issuer = config["issuer"]
         self.committee = Committee.from_json(json.loads(config["committee"]))
-        self.verifier = OfflineVerifier(self.committee, self.issuer, self.vendor)
+        self.previous = tuple(
+            Committee.from_json(c) for c in json.loads(config.get("previous_committees", "[]"))
+        )
+        self.verifier = OfflineVerifier(
+            self.committee, self.issuer, self.vendor, previous=self.previous
+        )
 
     @classmethod
-    def create(cls, path: str, *, vendor: str, issuer: str, committee: Committee) -> Terminal:
+    def create(
+        cls,
+        path: str,
+        *,
+        vendor: str,
+        issuer: str,
+        committee: Committee,
+        previous: tuple[Committee, ...] = (),
+    ) -> Terminal:
+        """``previous``: committees of earlier epochs whose vouchers are still accepted
+        (the platform's terminal config lists them after a committee change)."""
         db = sqlite3.connect(path, isolation_level=None)
         db.executescript(SCHEMA)
         with db:
@@ -83,18 +98,26 @@ class Terminal:
                     ("vendor", vendor),
                     ("issuer", issuer),
                     ("committee", json.dumps(committee.to_json())),
+                    ("previous_committees", json.dumps([c.to_json() for c in previous])),
                 ],
             )
         db.close()
         return cls(path)
 
-    def update_committee(self, committee: Committee) -> None:
-        """Online: cache a new committee (after checking it against the chain)."""
-        self.db.execute(
-            "UPDATE config SET value=? WHERE name='committee'", (json.dumps(committee.to_json()),)
-        )
-        self.committee = committee
-        self.verifier = OfflineVerifier(committee, self.issuer, self.vendor)
+    def update_committee(self, committee: Committee, previous: tuple[Committee, ...] = ()) -> None:
+        """Online: cache a new committee (after checking it against the chain), and the
+        previous epochs' committees whose vouchers are still accepted."""
+        with self.db:
+            self.db.execute("BEGIN")
+            self.db.executemany(
+                "INSERT OR REPLACE INTO config VALUES (?, ?)",
+                [
+                    ("committee", json.dumps(committee.to_json())),
+                    ("previous_committees", json.dumps([c.to_json() for c in previous])),
+                ],
+            )
+        self.committee, self.previous = committee, tuple(previous)
+        self.verifier = OfflineVerifier(committee, self.issuer, self.vendor, previous=previous)
 
     def close(self) -> None:
         self.db.close()

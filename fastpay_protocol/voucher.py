@@ -28,6 +28,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import struct
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import NamedTuple
@@ -417,12 +418,24 @@ class OfflineVerifier:
     accepts only inside the window); the platform applies it at sync.
     """
 
-    def __init__(self, committee: Committee, issuer: str, vendor: str | None = None):
+    def __init__(
+        self,
+        committee: Committee,
+        issuer: str,
+        vendor: str | None = None,
+        previous: Iterable[Committee] = (),
+    ):
         self.committee = committee
         self.hasher = committee.hasher
         self.issuer = signing.address_bytes(to_checksum_address(issuer))
         self.vendor = None if vendor is None else to_checksum_address(vendor)
-        self._members = {signing.address_bytes(a): w for a, w in committee.stakes.items()}
+        # vouchers are signed for their issue epoch: after a committee change, those of
+        # the previous epochs the platform still settles stay acceptable
+        self._members_by_epoch = {
+            c.epoch: {signing.address_bytes(a): w for a, w in c.stakes.items()}
+            for c in (*previous, committee)
+            if c.domain == committee.domain
+        }
 
     def parse(self, payment: Payment | str | bytes) -> Payment:
         if isinstance(payment, Payment):
@@ -452,10 +465,10 @@ class OfflineVerifier:
         payment = self.parse(payment)
         body = payment.body
         expected_vendor = _checksummed(vendor) if vendor else self.vendor
-        if body.epoch != self.committee.epoch:
+        if body.epoch not in self._members_by_epoch:
+            known = ", ".join(str(epoch) for epoch in sorted(self._members_by_epoch))
             raise Refused(
-                "unknown_epoch",
-                f"voucher of epoch {body.epoch}, this terminal knows epoch {self.committee.epoch}",
+                "unknown_epoch", f"voucher of epoch {body.epoch}, this terminal knows {known}"
             )
         if expected_vendor is not None and payment.vendor != expected_vendor:
             raise Refused("wrong_vendor", f"the payment is to {payment.vendor}")
@@ -495,6 +508,7 @@ class OfflineVerifier:
             )
 
     def _check_quorum(self, body: VoucherBody) -> None:
+        members = self._members_by_epoch[body.epoch]
         digest = self.hasher.vote_digest(body._issue_fields())
         voters: set[bytes] = set()
         for signature in body.votes:
@@ -502,11 +516,11 @@ class OfflineVerifier:
                 voter = signing.recover_digest_bytes(digest, signature)
             except td.InvalidSignature:
                 raise Refused("bad_certificate", "an invalid vote signature") from None
-            if voter not in self._members:
+            if voter not in members:
                 raise Refused("bad_certificate", "a vote from outside the committee")
             if voter in voters:
                 raise Refused("bad_certificate", "two votes from one authority")
             voters.add(voter)
-        signed = sum(self._members[v] for v in voters)
-        if 3 * signed <= 2 * sum(self._members.values()):
+        signed = sum(members[v] for v in voters)
+        if 3 * signed <= 2 * sum(members.values()):
             raise Refused("bad_certificate", "the votes' stake is not more than 2/3")

@@ -11,8 +11,10 @@ from fastpay_protocol.messages import Committee
 from fastpay_protocol.voucher import OfflineVerifier
 
 
-def committee() -> Committee:
-    return gateway().committee
+def committee(epoch: int | None = None) -> Committee | None:
+    """The current committee, or that of ``epoch`` (None when the platform does not know
+    it)."""
+    return gateway().committee_of(epoch)
 
 
 def issuer() -> signing.Signer | None:
@@ -33,13 +35,23 @@ def verifier() -> OfflineVerifier:
         from authorities.services.offline import PlatformNotConfigured
 
         raise PlatformNotConfigured()
-    return _verifier(committee(), signer.address)
+    return _verifier(committee(), tuple(previous_committees()), signer.address)
+
+
+def previous_committees() -> list[Committee]:
+    """The committees of previous epochs the platform still settles spends of (the
+    committee file's ``previous_epochs``), oldest first."""
+    current = gateway().committee
+    return [c for e, c in sorted(gateway().committees.items()) if e != current.epoch]
 
 
 @cache
-def _verifier(current: Committee, issuer_address: str) -> OfflineVerifier:
-    return OfflineVerifier(current, issuer_address)
+def _verifier(
+    current: Committee, previous: tuple[Committee, ...], issuer_address: str
+) -> OfflineVerifier:
+    return OfflineVerifier(current, issuer_address, previous=previous)
 
 
-def client() -> CommitteeClient:
-    return gateway().client()
+def client(epoch: int | None = None) -> CommitteeClient | None:
+    """The client of the current committee, or of ``epoch``'s (None when unknown)."""
+    return gateway().client(epoch)

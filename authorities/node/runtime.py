@@ -48,6 +48,8 @@ class NodeRuntime:
     digests: Hasher
     committee: Committee  # the current epoch's
     committees: dict[int, Committee] = field(hash=False)  # every epoch it knows
+    # previous epochs it still votes in, until these unix seconds (docs/authorities.md)
+    voting_until: dict[int, int] = field(default_factory=dict, hash=False)
     redemption_address: str = ""  # lower-case; "" when unknown
     token_ids: dict[str, int] = field(default_factory=dict, hash=False)  # vault token ids
     byzantine: bool = False
@@ -56,6 +58,13 @@ class NodeRuntime:
     @property
     def epoch(self) -> int:
         return self.committee.epoch
+
+    def votes_in(self, epoch: int, now: float) -> bool:
+        """Whether this node votes for an order of ``epoch`` at ``now`` (unix seconds)."""
+        if epoch == self.committee.epoch:
+            return True
+        until = self.voting_until.get(epoch)
+        return until is not None and now <= until
 
 
 _lock = threading.Lock()
@@ -135,13 +144,22 @@ def parse_committee_file(text: str) -> dict:
             f"({exc.__class__.__name__}: {exc})"
         ) from None
     committees = {epoch: committee_of(epoch, _members(data.get("members"), "members"))}
+    voting_until = {}
     for i, old in enumerate(data.get("previous_epochs", [])):
         try:
             old_epoch = int(old["epoch"])
-        except (KeyError, TypeError, ValueError):
+            until = old.get("voting_until")
+            if until is not None:
+                voting_until[old_epoch] = int(until)
+        except (KeyError, TypeError, ValueError, AttributeError):
             raise ImproperlyConfigured(
-                f"AUTHORITY_COMMITTEE_FILE: previous_epochs[{i}].epoch must be an integer"
+                f"AUTHORITY_COMMITTEE_FILE: previous_epochs[{i}].epoch and .voting_until "
+                f"must be integers (voting_until: unix seconds, optional)"
             ) from None
+        if old_epoch >= epoch:
+            raise ImproperlyConfigured(
+                f"AUTHORITY_COMMITTEE_FILE: previous_epochs[{i}].epoch must be below {epoch}"
+            )
         committees[old_epoch] = committee_of(
             old_epoch, _members(old.get("members"), f"previous_epochs[{i}].members")
         )
@@ -153,6 +171,7 @@ def parse_committee_file(text: str) -> dict:
         "epoch": epoch,
         "domain": Domain(chain_id=chain_id, verifying_contract=verifying_contract),
         "committees": committees,
+        "voting_until": voting_until,
         "redemption_address": _address(redemption, "redemption_address") if redemption else "",
         "token_ids": token_ids,
     }
@@ -177,6 +196,13 @@ def load() -> NodeRuntime:
             f"AUTHORITY_KEY_FILE: this key's address {signer.address} is not a member of "
             f"epoch {committee.epoch} in AUTHORITY_COMMITTEE_FILE"
         )
+    # previous epochs this node still votes in (outstanding offline vouchers are signed
+    # for the epoch they were issued in): only where it was a member
+    voting = {
+        old: until
+        for old, until in parsed["voting_until"].items()
+        if address in parsed["committees"][old].stakes
+    }
     return NodeRuntime(
         name=settings.AUTHORITY_NAME,
         signer=signer,
@@ -185,6 +211,7 @@ def load() -> NodeRuntime:
         digests=Hasher(parsed["domain"]),
         committee=committee,
         committees=parsed["committees"],
+        voting_until=voting,
         redemption_address=parsed["redemption_address"],
         token_ids=parsed["token_ids"],
         byzantine=settings.AUTHORITY_BYZANTINE,

@@ -92,6 +92,10 @@ class SyncResultSerializer(serializers.Serializer):
 
 class TerminalConfigSerializer(serializers.Serializer):
     committee = serializers.DictField(help_text="GET /committee of the authorities")
+    previous_committees = serializers.ListField(
+        child=serializers.DictField(),
+        help_text="Committees of previous epochs whose vouchers are still accepted",
+    )
     issuer = serializers.CharField(help_text="The address that signs voucher tickets")
     vendor = serializers.CharField(allow_null=True, help_text="Your FastPay address")
     grace_s = serializers.IntegerField(help_text="Sync within the window plus this to be paid")

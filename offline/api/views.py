@@ -93,6 +93,9 @@ class TerminalConfigApi(APIView):
         return Response(
             {
                 "committee": offline_committee.committee().to_json(),
+                "previous_committees": [
+                    c.to_json() for c in offline_committee.previous_committees()
+                ],
                 "issuer": _issuer(),
                 "vendor": account.address if account else None,
                 "grace_s": conf.grace_s(),

@@ -15,7 +15,9 @@ Outcomes the committee can give for a valid spend:
 - no quorum (authorities down): stays PENDING and is retried by the next run.
 """
 
-from django.db import transaction
+from collections import defaultdict
+
+from django.db import connection, transaction
 from django.utils import timezone
 
 from fastpay.events import events_record
@@ -51,21 +53,41 @@ def redemptions_settle(*, limit: int | None = None) -> dict[str, int]:
     counts = {"settled": 0, "flagged": 0, "retry": 0}
     if not pending:
         return counts
-    client = offline_committee.client()
-    certified = client.certify_batch([_signed_spend(r) for r in pending])
+    outcomes: dict = {}
+    evidence: dict = {}
+    # a spend is signed for its voucher's epoch: certified by that epoch's committee
+    # (nodes keep voting in a previous epoch for a while after a change, docs/offline.md)
+    by_epoch: dict[int, list[Redemption]] = defaultdict(list)
+    for redemption in pending:
+        by_epoch[redemption.epoch].append(redemption)
+    for epoch, group in sorted(by_epoch.items()):
+        client = offline_committee.client(epoch)
+        if client is None:
+            for redemption in group:
+                outcomes[redemption.pk] = ("retry", "", f"no committee known for epoch {epoch}")
+            continue
+        _settle_group(client, group, outcomes, evidence)
+    _record(pending, outcomes, counts, evidence)
+    return counts
+
+
+def _settle_group(client, group: list[Redemption], outcomes: dict, evidence: dict) -> None:
+    """Certify and confirm the spends of one epoch; write each outcome into ``outcomes``
+    (and the proof of a taken voucher into ``evidence``). HTTP only, no transaction."""
+    certified = client.certify_batch([_signed_spend(r) for r in group])
     # a voucher account some authorities have not funded yet (its issue certificate was
     # confirmed at a quorum only): push the issue certificates, then certify those again
     unfunded = [i for i, result in enumerate(certified) if _unfunded(result)]
     if unfunded:
         client.confirm_batch(
-            [Certificate.from_json(pending[i].voucher.certificate) for i in unfunded],
+            [Certificate.from_json(group[i].voucher.certificate) for i in unfunded],
             wait_all=True,
         )
-        again = client.certify_batch([_signed_spend(pending[i]) for i in unfunded])
+        again = client.certify_batch([_signed_spend(group[i]) for i in unfunded])
         for i, result in zip(unfunded, again, strict=True):
             certified[i] = result
-    ready, outcomes, evidence = [], {}, {}
-    for redemption, result in zip(pending, certified, strict=True):
+    ready = []
+    for redemption, result in zip(group, certified, strict=True):
         if isinstance(result, Certificate):
             ready.append((redemption, result))
         elif _taken(result):
@@ -79,8 +101,6 @@ def redemptions_settle(*, limit: int | None = None) -> dict[str, int]:
             outcomes[redemption.pk] = ("retry", "", str(confirmation)[:255])
         else:
             outcomes[redemption.pk] = ("settled", "", certificate.to_json())
-    _record(pending, outcomes, counts, evidence)
-    return counts
 
 
 def _taken_evidence(redemption: Redemption, error) -> dict:
@@ -93,7 +113,7 @@ def _taken_evidence(redemption: Redemption, error) -> dict:
         held = next(iter(error.conflicts.values()), None)
         if held is not None:
             other = {"order": held.order.as_message(), "vote": held.vote.to_json()}
-    certificate = _applied_certificate(redemption.voucher_address)
+    certificate = _applied_certificate(redemption.voucher_address, redemption.epoch)
     if certificate is not None:
         other = {"certificate": certificate.to_json()}
     return {
@@ -107,10 +127,10 @@ def _taken_evidence(redemption: Redemption, error) -> dict:
     }
 
 
-def _applied_certificate(voucher: str) -> Certificate | None:
+def _applied_certificate(voucher: str, epoch: int) -> Certificate | None:
     """The voucher's sequence-0 certificate from the first authority that has it
-    (verified against the committee: a lying node cannot frame a payer)."""
-    committee = offline_committee.committee()
+    (verified against its epoch's committee: a lying node cannot frame a payer)."""
+    committee = offline_committee.committee(epoch)
     transport = HttpTransport(timeout=3)
     try:
         for member in committee.members:
@@ -123,7 +143,7 @@ def _applied_certificate(voucher: str) -> Certificate | None:
                 if status != 200 or not body.get("certificates"):
                     continue
                 certificate = Certificate.from_json(body["certificates"][0])
-                certificate.verify(committee)
+                certificate.verify(offline_committee.committee(certificate.order.epoch))
             except (TransportError, MessageError, InvalidCertificate, AttributeError):
                 continue
             if certificate.order.sender == voucher and certificate.order.sequence == 0:
@@ -165,31 +185,28 @@ def _record(
 ) -> None:
     """Write every outcome in one transaction, each as a compare-and-set on the PENDING
     state (another settlement run may have written some meanwhile: only the rows still
-    PENDING are ours), then mark the vouchers and record the events in bulk. One UPDATE
-    per row: Django's bulk_update builds a CASE per field and row and is slower here."""
+    PENDING are ours), then mark the vouchers and record the events in bulk. The settled
+    ones (nearly all) in two statements per 500 (``_settled_write``); the others, rare,
+    with one UPDATE per row."""
     now = timezone.now()
     written = []
     with transaction.atomic(durable=True):
+        settled = _settled_write(
+            [(r.pk, outcomes[r.pk][2]) for r in pending if outcomes[r.pk][0] == "settled"], now
+        )
         for redemption in pending:
             outcome, reason, data = outcomes[redemption.pk]
             counts[outcome] += 1
+            if outcome == "settled":
+                if redemption.pk in settled:
+                    written.append((redemption, RedemptionState.SETTLED, reason))
+                continue
             still = Redemption.objects.filter(pk=redemption.pk, state=RedemptionState.PENDING)
             if outcome == "retry":
                 still.update(attempts=redemption.attempts + 1, detail=data, updated_at=now)
                 continue
-            if outcome == "settled":
-                state = RedemptionState.SETTLED
-                changed = still.update(
-                    state=state,
-                    certificate=data,
-                    settled_at=now,
-                    reason="",
-                    detail="",
-                    updated_at=now,
-                )
-            else:
-                state = RedemptionState.FLAGGED
-                changed = still.update(state=state, reason=reason, detail=data, updated_at=now)
+            state = RedemptionState.FLAGGED
+            changed = still.update(state=state, reason=reason, detail=data, updated_at=now)
             if changed:
                 written.append((redemption, state, reason))
                 if reason == "voucher_taken":
@@ -216,6 +233,52 @@ def _record(
             )
             for r, state, reason in written
         )
+
+
+def _settled_write(certified: list[tuple[object, dict]], now) -> set:
+    """PENDING -> SETTLED with its certificate for each (redemption id, certificate JSON),
+    as a compare-and-set: the rows still PENDING are locked (PostgreSQL; SQLite's
+    IMMEDIATE transaction already holds the database's write lock) and only they are
+    updated, in one executemany, each UPDATE still guarded on state=PENDING. Returns the
+    ids written. Caller holds the transaction. Django's bulk_update would build a CASE per
+    field and row, and filter().update() per row costs ~0.3 ms of ORM each."""
+    written: set = set()
+    for start in range(0, len(certified), 500):
+        chunk = certified[start : start + 500]
+        written |= set(
+            Redemption.objects.select_for_update()
+            .filter(pk__in=[pk for pk, _ in chunk], state=RedemptionState.PENDING)
+            .values_list("pk", flat=True)
+        )
+    rows = [(pk, certificate) for pk, certificate in certified if pk in written]
+    if not rows:
+        return written
+    field = Redemption._meta.get_field
+    prep = {name: field(name).get_db_prep_save for name in ("id", "certificate", "settled_at")}
+    col = {
+        name: connection.ops.quote_name(field(name).column)
+        for name in ("id", "state", "certificate", "settled_at", "reason", "detail", "updated_at")
+    }
+    table = connection.ops.quote_name(Redemption._meta.db_table)
+    stamp = prep["settled_at"](now, connection)
+    with connection.cursor() as cursor:
+        cursor.executemany(
+            f"UPDATE {table} SET {col['state']} = %s, {col['certificate']} = %s, "  # noqa: S608 - names from _meta
+            f"{col['settled_at']} = %s, {col['reason']} = '', {col['detail']} = '', "
+            f"{col['updated_at']} = %s WHERE {col['id']} = %s AND {col['state']} = %s",
+            [
+                (
+                    RedemptionState.SETTLED.value,
+                    prep["certificate"](certificate, connection),
+                    stamp,
+                    stamp,
+                    prep["id"](pk, connection),
+                    RedemptionState.PENDING.value,
+                )
+                for pk, certificate in rows
+            ],
+        )
+    return written
 
 
 def _flag_payer(redemption: Redemption, evidence: dict) -> None:

@@ -65,7 +65,11 @@ def platform_gateway(committee, monkeypatch, committee_client):
     monkeypatch.setattr(offline_committee, "gateway", lambda: gateway)
     monkeypatch.setattr("offline.services.vouchers.gateway", lambda: gateway)
     monkeypatch.setattr("authorities.services.offline.gateway", lambda: gateway)
-    monkeypatch.setattr(offline_committee, "client", lambda: committee_client)
+    monkeypatch.setattr(
+        offline_committee,
+        "client",
+        lambda epoch=None: committee_client if epoch in (None, committee.epoch) else None,
+    )
     return gateway
 
 
