@@ -139,7 +139,7 @@ step = st.one_of(
 
 @pytest.mark.django_db
 @settings(
-    max_examples=25,
+    max_examples=40,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )

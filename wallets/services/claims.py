@@ -104,8 +104,18 @@ def covers_post(covers: Sequence[Cover], *, created_by: User | None = None) -> l
         )
         for claim, cover in zip(claims, covers, strict=True)
     )
-    _recover(claims, locked)
-    return claims
+    # the debtors' older open claims come first (oldest first), then these
+    debtors = {(cover.debtor.pk, cover.token.pk) for cover in covers}
+    open_claims = [
+        claim
+        for claim in Claim.objects.select_for_update(no_key=True)
+        .filter(user_id__in={user for user, _ in debtors}, recovered__lt=F("amount"))
+        .order_by("pk")
+        if (claim.user_id, claim.token_id) in debtors
+    ]
+    _recover(open_claims, locked)
+    by_pk = {claim.pk: claim for claim in open_claims}
+    return [by_pk.get(claim.pk, claim) for claim in claims]
 
 
 def claims_recover(*, user: User, token: Token) -> int:
