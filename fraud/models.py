@@ -111,6 +111,12 @@ class Assessment(models.Model):
         indexes = [
             models.Index(fields=["token", "created_at"], name="assessment_token_created"),
             models.Index(fields=["payee", "created_at"], name="assessment_payee_created"),
+            # the payer's offline spends, read by the rules' history (fraud.rules.PayerPast)
+            models.Index(
+                fields=["payer", "occurred_at"],
+                condition=Q(channel="offline"),
+                name="assessment_payer_offline",
+            ),
         ]
         constraints = [
             models.CheckConstraint(condition=Q(score__lte=100), name="assessment_score_0_100"),

@@ -13,7 +13,7 @@ from functools import cached_property
 
 from fastpay.money import format_units
 from fraud.geo import duration_text, haversine_km
-from fraud.models import Channel, RiskProfile, VerificationTier
+from fraud.models import Assessment, Channel, RiskProfile, VerificationTier
 from wallets.models import Payment, PaymentState
 
 REVIEW = "review"
@@ -122,6 +122,15 @@ class PayerPast:
     def _payments(self):
         return Payment.objects.filter(payer_id=self.payer.pk, created_at__lte=self.at)
 
+    def _offline(self):
+        """The payer's offline spends, as the sync assessed them (one Assessment per
+        redemption; its ``occurred_at`` is when the vendor synced it): money the payer
+        really spent, so they count in every window, payee and activity check as
+        payments do (limits apply across channels)."""
+        return Assessment.objects.filter(
+            payer_id=self.payer.pk, channel=Channel.OFFLINE, occurred_at__lte=self.at
+        )
+
     @cached_property
     def _starts(self) -> tuple[datetime, datetime, datetime]:
         burst = self.thresholds["burst"].params
@@ -144,12 +153,24 @@ class PayerPast:
         rows: dict[int, list] = {p.payer.pk: [] for p in group}
         for start in range(0, len(group), 500):
             payer_ids = [p.payer.pk for p in group[start : start + 500]]
-            for payer_id, *row in (
+            online = (
                 Payment.objects.filter(payer_id__in=payer_ids, created_at__lte=self.at)
                 .exclude(state=PaymentState.FAILED)
                 .filter(created_at__gte=min(self._starts))
                 .values_list("payer_id", "created_at", "amount", "token_id")
-            ):
+                .order_by()
+            )
+            offline = (
+                Assessment.objects.filter(
+                    payer_id__in=payer_ids,
+                    channel=Channel.OFFLINE,
+                    occurred_at__lte=self.at,
+                    occurred_at__gte=min(self._starts),
+                )
+                .values_list("payer_id", "occurred_at", "amount", "token_id")
+                .order_by()
+            )
+            for payer_id, *row in online.union(offline, all=True):
                 rows[payer_id].append(tuple(row))
         for past in group[1:]:
             past.__dict__["_window_rows"] = rows[past.payer.pk]
@@ -211,31 +232,38 @@ class PayerPast:
 
     @cached_property
     def _payees_paid(self) -> set[int]:
-        return set(
+        online = (
             self._payments()
             .filter(payee_id__in=self.payee_ids)
             .exclude(state=PaymentState.FAILED)
             .values_list("payee_id", flat=True)
-            .distinct()
+            .order_by()
         )
+        offline = (
+            self._offline().filter(payee_id__in=self.payee_ids).values_list("payee_id").order_by()
+        )
+        return set(online.union(offline))
 
     def paid_payee_before(self, payee_id: int) -> bool:
         if any(item.payee_id == payee_id and not item.failed for item in self.earlier):
             return True
         if payee_id not in self.payee_ids:  # not announced for the batch: ask alone
             return (
-                self._payments()
-                .filter(payee_id=payee_id)
-                .exclude(state=PaymentState.FAILED)
-                .exists()
-            )
+                self._payments().filter(payee_id=payee_id).exclude(state=PaymentState.FAILED)
+            ).exists() or self._offline().filter(payee_id=payee_id).exists()
         return payee_id in self._payees_paid
 
     def active_since(self, since: datetime) -> bool:
         if self.earlier and since <= self.at:  # failed payments are activity too
             return True
         if since not in self._active:
-            self._active[since] = self._payments().filter(created_at__gte=since).exists()
+            online = (
+                self._payments().filter(created_at__gte=since).values_list("payer_id").order_by()
+            )
+            offline = (
+                self._offline().filter(occurred_at__gte=since).values_list("payer_id").order_by()
+            )
+            self._active[since] = bool(list(online.union(offline, all=True)[:1]))
         return self._active[since]
 
     def add(self, subject: "Subject", *, failed: bool) -> None:

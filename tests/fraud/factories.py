@@ -3,9 +3,10 @@ from datetime import timedelta
 import factory
 from django.utils import timezone
 
-from fraud.models import RiskProfile
+from fraud.models import Assessment, Channel, RiskProfile
 from tests.wallets.factories import UserFactory
 from wallets.models import Payment, PaymentState, Token, UserRole
+from wallets.risk import RiskDecision
 
 # One degree of latitude along a meridian, in km (fraud.geo's Earth radius).
 KM_PER_DEGREE = 111.19508
@@ -61,3 +62,25 @@ def minutes(n: float) -> timedelta:
 def rules_of(assessment) -> set[str]:
     """The rules that fired in a RiskAssessment."""
     return {reason["rule"] for reason in assessment.reasons}
+
+
+class PastOfflineSpendFactory(factory.django.DjangoModelFactory):
+    """An offline redemption as the sync assessed it (channel offline): the payer's offline
+    spending in the rules' history. `ago` back-dates when it was synced."""
+
+    class Meta:
+        model = Assessment
+
+    subject = factory.Sequence(lambda n: f"redemption:past-{n}")
+    channel = Channel.OFFLINE
+    payer = factory.SubFactory(UserFactory)
+    payee = factory.SubFactory(UserFactory)
+    token = factory.LazyFunction(lambda: Token.objects.get(symbol="USDT"))
+    amount = 1_000_000
+    decision = RiskDecision.ALLOW
+    score = 0
+
+    @classmethod
+    def _create(cls, model_class, *args, ago=timedelta(0), **kwargs):
+        kwargs.setdefault("occurred_at", timezone.now() - ago)
+        return super()._create(model_class, *args, **kwargs)

@@ -8,7 +8,13 @@ import pytest
 from django.utils import timezone
 
 from fraud.models import VerificationTier
-from tests.fraud.factories import PastPaymentFactory, RiskProfileFactory, minutes, rules_of
+from tests.fraud.factories import (
+    PastOfflineSpendFactory,
+    PastPaymentFactory,
+    RiskProfileFactory,
+    minutes,
+    rules_of,
+)
 from wallets.models import PaymentState
 from wallets.risk import RiskDecision
 
@@ -173,3 +179,50 @@ class TestDormant:
 
     def test_a_new_account_is_not_dormant(self, alice, bob, assess_for):
         assert assess_for(alice, bob, 300).decision == RiskDecision.ALLOW
+
+
+class TestOfflineSpendingCounts:
+    """Offline redemptions (as the sync assessed them) are the payer's spending too: the
+    limits, the payees paid before and activity span both channels."""
+
+    def test_offline_spends_count_in_the_24h_sum(self, alice, known_payee, assess_for):
+        for hours in range(3, 12):  # 9 x 1,000 synced in the last 24 h (+ 1 online)
+            PastOfflineSpendFactory(
+                payer=alice, payee=known_payee, amount=1_000 * USDT, ago=timedelta(hours=hours)
+            )
+        PastOfflineSpendFactory(payer=alice, amount=5_000 * USDT, ago=timedelta(hours=25))
+
+        assert assess_for(alice, known_payee, units=999 * USDT).decision == RiskDecision.ALLOW
+        result = assess_for(alice, known_payee, units=999 * USDT + 1)
+        assert "24 h total 10000.000001 USDT over 10000 USDT" in result.reasons[0]["text"]
+
+    def test_offline_spends_count_in_a_burst(self, alice, known_payee, assess_for):
+        for ago in range(1, 6):
+            PastOfflineSpendFactory(payer=alice, payee=known_payee, ago=minutes(ago))
+
+        assert rules_of(assess_for(alice, known_payee)) == {"burst"}
+
+    def test_a_vendor_paid_offline_is_not_a_new_payee(self, alice, bob, assess_for):
+        assert rules_of(assess_for(alice, bob, 900)) == {"new_payee"}
+
+        PastOfflineSpendFactory(payer=alice, payee=bob, ago=timedelta(days=3))
+
+        assert assess_for(alice, bob, 900).decision == RiskDecision.ALLOW
+
+    def test_another_payers_offline_spends_do_not_count(self, alice, bob, known_payee, assess_for):
+        for hours in range(1, 11):
+            PastOfflineSpendFactory(payer=bob, amount=1_000 * USDT, ago=timedelta(hours=hours))
+
+        assert assess_for(alice, known_payee, 1_500).decision == RiskDecision.ALLOW
+
+    def test_offline_activity_is_not_dormancy(self, alice, bob, assess_for):
+        type(alice).objects.filter(pk=alice.pk).update(
+            date_joined=timezone.now() - timedelta(days=400)
+        )
+        alice.refresh_from_db()
+        PastPaymentFactory(payer=alice, payee=bob, ago=timedelta(days=200))
+        assert rules_of(assess_for(alice, bob, 200)) == {"dormant"}
+
+        PastOfflineSpendFactory(payer=alice, payee=bob, ago=timedelta(days=10))
+
+        assert assess_for(alice, bob, 200).decision == RiskDecision.ALLOW
