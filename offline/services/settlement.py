@@ -185,20 +185,27 @@ def _record(
 ) -> None:
     """Write every outcome in one transaction, each as a compare-and-set on the PENDING
     state (another settlement run may have written some meanwhile: only the rows still
-    PENDING are ours), then mark the vouchers and record the events in bulk. The settled
-    ones (nearly all) in two statements per 500 (``_settled_write``); the others, rare,
-    with one UPDATE per row."""
+    PENDING are ours), then mark the vouchers and record the events in bulk. The rows
+    still PENDING are locked first, all at once in pk order (two runs cannot deadlock);
+    the settled ones (nearly all) are then written with one executemany
+    (``_settled_write``), the others, rare, with one UPDATE per row."""
     now = timezone.now()
     written = []
     with transaction.atomic(durable=True):
-        settled = _settled_write(
-            [(r.pk, outcomes[r.pk][2]) for r in pending if outcomes[r.pk][0] == "settled"], now
+        ours = _pending_lock([r.pk for r in pending])
+        _settled_write(
+            [
+                (r.pk, outcomes[r.pk][2])
+                for r in pending
+                if outcomes[r.pk][0] == "settled" and r.pk in ours
+            ],
+            now,
         )
         for redemption in pending:
             outcome, reason, data = outcomes[redemption.pk]
             counts[outcome] += 1
             if outcome == "settled":
-                if redemption.pk in settled:
+                if redemption.pk in ours:
                     written.append((redemption, RedemptionState.SETTLED, reason))
                 continue
             still = Redemption.objects.filter(pk=redemption.pk, state=RedemptionState.PENDING)
@@ -235,24 +242,31 @@ def _record(
         )
 
 
-def _settled_write(certified: list[tuple[object, dict]], now) -> set:
-    """PENDING -> SETTLED with its certificate for each (redemption id, certificate JSON),
-    as a compare-and-set: the rows still PENDING are locked (PostgreSQL; SQLite's
-    IMMEDIATE transaction already holds the database's write lock) and only they are
-    updated, in one executemany, each UPDATE still guarded on state=PENDING. Returns the
-    ids written. Caller holds the transaction. Django's bulk_update would build a CASE per
-    field and row, and filter().update() per row costs ~0.3 ms of ORM each."""
-    written: set = set()
-    for start in range(0, len(certified), 500):
-        chunk = certified[start : start + 500]
-        written |= set(
-            Redemption.objects.select_for_update()
-            .filter(pk__in=[pk for pk, _ in chunk], state=RedemptionState.PENDING)
+def _pending_lock(ids: list) -> set:
+    """The ids among ``ids`` whose row is still PENDING, locked until the transaction ends
+    (PostgreSQL, in pk order; SQLite's IMMEDIATE transaction already holds the database's
+    write lock). FOR NO KEY UPDATE, what the UPDATE itself takes: a sync inserting a
+    double spend that points at one of them (KEY SHARE) while holding its voucher's lock
+    must not wait for us while we wait for that voucher. Caller holds the transaction."""
+    ours: set = set()
+    ids = sorted(ids)  # pk order across the chunks too
+    for start in range(0, len(ids), 500):
+        ours |= set(
+            Redemption.objects.select_for_update(no_key=True)
+            .filter(pk__in=ids[start : start + 500], state=RedemptionState.PENDING)
+            .order_by("pk")
             .values_list("pk", flat=True)
         )
-    rows = [(pk, certificate) for pk, certificate in certified if pk in written]
+    return ours
+
+
+def _settled_write(rows: list[tuple[object, dict]], now) -> None:
+    """PENDING -> SETTLED with its certificate for each (redemption id, certificate JSON),
+    rows the caller locked (``_pending_lock``), in one executemany, each UPDATE still
+    guarded on state=PENDING. Django's bulk_update would build a CASE per field and row,
+    and filter().update() per row costs ~0.3 ms of ORM each."""
     if not rows:
-        return written
+        return
     field = Redemption._meta.get_field
     prep = {name: field(name).get_db_prep_save for name in ("id", "certificate", "settled_at")}
     col = {
@@ -278,7 +292,6 @@ def _settled_write(certified: list[tuple[object, dict]], now) -> set:
                 for pk, certificate in rows
             ],
         )
-    return written
 
 
 def _flag_payer(redemption: Redemption, evidence: dict) -> None:
