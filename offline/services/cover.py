@@ -79,7 +79,7 @@ def redemption_cover(*, redemption: Redemption, by=None) -> Redemption:
     """Admin: cover a FLAGGED ``voucher_taken`` redemption (above the automatic limit)."""
     with transaction.atomic():
         locked = (
-            Redemption.objects.select_for_update(no_key=True)
+            Redemption.objects.select_for_update(no_key=True, of=("self",))
             .select_related("voucher__user", "voucher__token", "vendor")
             .get(pk=redemption.pk)
         )
