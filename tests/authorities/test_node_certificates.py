@@ -112,6 +112,27 @@ def test_a_forged_vote_is_refused(nodes, domain, user):
     )
 
 
+def test_a_vote_in_the_name_of_the_node_that_voted_is_still_checked(nodes, domain, user):
+    # node 0 voted for the order (it knows its own vote without a recovery); a vote in its
+    # name with other bytes, or the high-s twin of its real one, is recovered and refused
+    order = make_order(user)
+    cert = certify(nodes, domain, order, user)
+    real = bytes.fromhex(cert["votes"][0]["signature"][2:])
+    n = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
+    twin = real[:32] + (n - int.from_bytes(real[32:64], "big")).to_bytes(32, "big")
+    twin += bytes([55 - real[64]])
+    forged = td.sign_vote(domain, order, Account.create().key)
+    for signature in (forged, twin):
+        votes = [{**cert["votes"][0], "signature": "0x" + signature.hex()}, *cert["votes"][1:]]
+        status, body = nodes[0].post("/authority/v1/certificates", {**cert, "votes": votes})
+        assert (status, body["error"]["code"], body["error"]["param"]) == (
+            400,
+            "invalid_certificate",
+            "votes[0]",
+        )
+    assert nodes[0].post("/authority/v1/certificates", cert)[0] == 200
+
+
 def test_a_certificate_without_the_senders_signature_is_refused(nodes, domain, user):
     order = make_order(user)
     cert = certify(nodes, domain, order, user)

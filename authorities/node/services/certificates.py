@@ -12,8 +12,8 @@ from authorities.node.services.locks import (
     rows_update,
     write_transaction,
 )
+from authorities.node.services.recoveries import signer_of
 from authorities.node.wire import WireCertificate, checksum, hex0x, order_columns
-from fastpay_protocol.signing import recover_digest_bytes
 from fastpay_protocol.typed_data import InvalidSignature
 
 
@@ -36,11 +36,11 @@ def certificate_verify(rt: NodeRuntime, cert: WireCertificate) -> errors.NodeErr
                 return errors.InvalidCertificate("not a committee member", param=param)
             if vote.authority in signers:
                 return errors.InvalidCertificate("duplicate signer", param=param)
-            if "0x" + recover_digest_bytes(vote_digest, vote.signature).hex() != vote.authority:
+            if "0x" + signer_of(vote_digest, vote.signature).hex() != vote.authority:
                 return errors.InvalidCertificate("vote not signed by its authority", param=param)
             signers.add(vote.authority)
         param = "signature"
-        if "0x" + recover_digest_bytes(order_digest, cert.signature).hex() != order.sender:
+        if "0x" + signer_of(order_digest, cert.signature).hex() != order.sender:
             return errors.InvalidCertificate("not signed by the sender", param="signature")
     except InvalidSignature as exc:
         return errors.InvalidCertificate(str(exc), param=param)

@@ -38,8 +38,13 @@ def accounts_lock(addresses: Iterable[str], *, create: bool) -> dict[str, Accoun
     if not wanted:
         return {}
     if create:
+        # insert only the missing ones (an INSERT ... ON CONFLICT of every address costs
+        # more than the batch's other writes); still before taking any lock, as before
+        present = set(Account.objects.filter(address__in=wanted).values_list("address", flat=True))
         Account.objects.bulk_create(
-            [Account(address=a) for a in wanted], ignore_conflicts=True, batch_size=500
+            [Account(address=a) for a in wanted if a not in present],
+            ignore_conflicts=True,
+            batch_size=500,
         )
     rows = Account.objects.select_for_update(no_key=True).filter(address__in=wanted).order_by("pk")
     return {row.address: row for row in rows}
@@ -53,12 +58,19 @@ def balances_get(
     pairs = {(account.pk, token) for account, token in pairs}
     if not pairs:
         return {}
-    if create:
+    found = _balances_read(pairs)
+    missing = pairs - found.keys()
+    if create and missing:  # only those (ignore_conflicts: a concurrent insert of one)
         Balance.objects.bulk_create(
-            [Balance(account_id=a, token=t, units=0) for a, t in pairs],
+            [Balance(account_id=a, token=t, units=0) for a, t in missing],
             ignore_conflicts=True,
             batch_size=500,
         )
+        found.update(_balances_read(missing))
+    return found
+
+
+def _balances_read(pairs: set[tuple[int, str]]) -> dict[tuple[int, str], Balance]:
     rows = Balance.objects.filter(
         account_id__in={a for a, _ in pairs}, token__in={t for _, t in pairs}
     )

@@ -14,6 +14,7 @@ from authorities.node.services.locks import (
     rows_update,
     write_transaction,
 )
+from authorities.node.services.recoveries import signer_note
 from authorities.node.wire import (
     Order,
     SignedOrder,
@@ -50,6 +51,7 @@ def _check(signed: SignedOrder) -> tuple[bytes, None] | tuple[None, errors.NodeE
         return None, errors.InvalidSignature(str(exc), param="signature")
     if "0x" + signer.hex() != order.sender:
         return None, errors.InvalidSignature("not signed by the order's sender", param="signature")
+    signer_note(order_digest, signed.signature, signer)  # its certificate needs no recovery
     return vote_digest, None
 
 
@@ -143,11 +145,13 @@ def _decide(rt, candidates, results) -> None:
 
 
 def _new_vote(rt, signed: SignedOrder, digest: bytes, *, conflicting: bool) -> Vote:
+    signature = rt.signer.sign_digest(digest)
+    signer_note(digest, signature, bytes.fromhex(rt.address[2:]))
     return Vote(
         **order_columns(signed.order),
         order_signature=hex0x(signed.signature),
         digest=hex0x(digest),
-        signature=hex0x(rt.signer.sign_digest(digest)),
+        signature=hex0x(signature),
         conflicting=conflicting,
     )
 
