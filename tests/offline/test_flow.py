@@ -147,30 +147,30 @@ def test_a_double_spend_to_two_vendors_pays_one_keeps_evidence_and_flags_the_pay
     assert suspended.value.code == "offline_suspended"
 
 
+@pytest.fixture
 def reclaimed_early(
     alice, payer_wallet, vendor_factory, api_platform, committee, committee_client, usdt_address
 ):
-    """The payer pays a vendor offline, then takes the voucher back at the authorities
-    before the vendor syncs; the vendor's first sync leaves it PENDING for settlement."""
-    wallet = payer_wallet(alice)
-    vendor, terminal = vendor_factory()
-    voucher = issue(wallet, committee_client, api_platform(alice), usdt_address)
-    terminal.accept(wallet.pay(committee, vendor=terminal.vendor, amount=TOKEN_UNITS).to_text())
-    assert [s.outcome for s in wallet.sweep(committee_client, grace_s=0, force=True)] == ["swept"]
-    assert terminal.sync(api_platform(vendor)) == {"pending": 1}
-    return wallet, vendor, terminal, voucher
+    """make() -> (wallet, vendor, terminal, voucher): the payer pays a vendor offline, then
+    takes the voucher back at the authorities before the vendor syncs; the vendor's first
+    sync leaves it PENDING for settlement."""
+
+    def make():
+        wallet = payer_wallet(alice)
+        vendor, terminal = vendor_factory()
+        voucher = issue(wallet, committee_client, api_platform(alice), usdt_address)
+        terminal.accept(wallet.pay(committee, vendor=terminal.vendor, amount=TOKEN_UNITS).to_text())
+        assert [s.outcome for s in wallet.sweep(committee_client, grace_s=0, force=True)] == [
+            "swept"
+        ]
+        assert terminal.sync(api_platform(vendor)) == {"pending": 1}
+        return wallet, vendor, terminal, voucher
+
+    return make
 
 
 def test_a_voucher_reclaimed_early_is_covered_by_the_platform_and_claimed_from_the_payer(
-    alice,
-    payer_wallet,
-    vendor_factory,
-    api_platform,
-    committee,
-    committee_client,
-    usdt_address,
-    usdt,
-    client_for,
+    alice, reclaimed_early, api_platform, committee_client, usdt_address, usdt, client_for
 ):
     from authorities.services.offline import _platform_address
     from fraud.models import DoubleSpendEvidence
@@ -178,15 +178,7 @@ def test_a_voucher_reclaimed_early_is_covered_by_the_platform_and_claimed_from_t
     from wallets.services.checks import ledger_check_run
     from wallets.services.ledger import user_account
 
-    wallet, vendor, terminal, voucher = reclaimed_early(
-        alice,
-        payer_wallet,
-        vendor_factory,
-        api_platform,
-        committee,
-        committee_client,
-        usdt_address,
-    )
+    wallet, vendor, terminal, voucher = reclaimed_early()
 
     assert terminal.sync(api_platform(vendor)) == {"settled": 1}
 
@@ -225,16 +217,7 @@ def test_a_voucher_reclaimed_early_is_covered_by_the_platform_and_claimed_from_t
 
 
 def test_a_large_taken_voucher_waits_for_an_admin_to_cover_it(
-    alice,
-    payer_wallet,
-    vendor_factory,
-    api_platform,
-    committee,
-    committee_client,
-    usdt_address,
-    usdt,
-    settings,
-    operator,
+    reclaimed_early, api_platform, usdt, settings, operator
 ):
     from django.test import Client
 
@@ -244,15 +227,7 @@ def test_a_large_taken_voucher_waits_for_an_admin_to_cover_it(
     from wallets.services.ledger import user_account
 
     settings.FASTPAY_OFFLINE_AUTO_COVER_MAX_UNITS = TOKEN_UNITS - 1
-    _, vendor, terminal, voucher = reclaimed_early(
-        alice,
-        payer_wallet,
-        vendor_factory,
-        api_platform,
-        committee,
-        committee_client,
-        usdt_address,
-    )
+    _, vendor, terminal, voucher = reclaimed_early()
 
     assert terminal.sync(api_platform(vendor)) == {"flagged": 1}
     redemption = Redemption.objects.get(voucher__address=voucher.address)

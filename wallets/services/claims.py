@@ -90,17 +90,12 @@ def covers_post(covers: Sequence[Cover], *, created_by: User | None = None) -> l
         ]
     )
     events_record(
-        OutboxEvent(
-            topic="claim.opened",
-            aggregate_type="claim",
-            aggregate_id=claim.reference,
-            payload={
-                "reference": claim.reference,
-                "user_id": cover.debtor.pk,
-                "payee_id": cover.payee.pk,
-                "token": cover.token.symbol,
-                "amount_units": cover.amount,
-            },
+        _event(
+            "claim.opened",
+            claim,
+            payee_id=cover.payee.pk,
+            token=cover.token.symbol,
+            amount_units=cover.amount,
         )
         for claim, cover in zip(claims, covers, strict=True)
     )
@@ -225,17 +220,16 @@ def _recover(claims: Iterable[Claim], locked: dict[int, LedgerAccount]) -> int:
         claim.updated_at = now
     Claim.objects.bulk_update([claim for claim, _ in touched], ["recovered", "updated_at"])
     events_record(
-        OutboxEvent(
-            topic="claim.recovered",
-            aggregate_type="claim",
-            aggregate_id=claim.reference,
-            payload={
-                "reference": claim.reference,
-                "user_id": claim.user_id,
-                "recovered_units": take,
-                "outstanding_units": claim.outstanding,
-            },
-        )
+        _event("claim.recovered", claim, recovered_units=take, outstanding_units=claim.outstanding)
         for claim, take in touched
     )
     return sum(take for _, take in touched)
+
+
+def _event(topic: str, claim: Claim, **payload) -> OutboxEvent:
+    return OutboxEvent(
+        topic=topic,
+        aggregate_type="claim",
+        aggregate_id=claim.reference,
+        payload={"reference": claim.reference, "user_id": claim.user_id, **payload},
+    )
