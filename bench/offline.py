@@ -23,6 +23,7 @@ Last line: one JSON object with every figure.
 """
 
 import argparse
+import contextlib
 import json
 import os
 import statistics
@@ -48,6 +49,12 @@ def parse_args():
         choices=["fraud", "allow_all"],
         default="fraud",
         help="the sync's fraud hook: the fraud app's rules, or none",
+    )
+    parser.add_argument(
+        "--worker",
+        choices=["thread", "eager"],
+        default="thread",
+        help="settlement in a worker thread while the next upload runs, or inline after it",
     )
     parser.add_argument("--database-url", default="", help="default: a temporary SQLite file")
     parser.add_argument("--profile", action="store_true", help="cProfile the timed settlement")
@@ -191,7 +198,9 @@ def django_setup(database_url: str, tmp: Path, risk: str):
     logging.getLogger("celery").setLevel(logging.WARNING)
 
 
-def bench_settle(n: int, risk: str, database_url: str, profile: bool = False) -> dict:
+def bench_settle(
+    n: int, risk: str, database_url: str, profile: bool = False, worker: str = "thread"
+) -> dict:
     from fastpay_protocol import signing
     from tests.authorities.nodes import local_committee
 
@@ -206,10 +215,10 @@ def bench_settle(n: int, risk: str, database_url: str, profile: bool = False) ->
         started = time.perf_counter()
         with local_committee(tmp / "nodes", genesis=genesis) as nodes:
             print(f"four nodes up with {n} funded payers in {time.perf_counter() - started:.1f} s")
-            return _settle(nodes, payers, token, n, profile)
+            return _settle(nodes, payers, token, n, profile, worker)
 
 
-def _settle(nodes, payers, token, n: int, profile: bool) -> dict:
+def _settle(nodes, payers, token, n: int, profile: bool, worker: str) -> dict:
     from django.db.models import Count
 
     from authorities import gateway as gateway_module
@@ -227,7 +236,7 @@ def _settle(nodes, payers, token, n: int, profile: bool) -> dict:
     client = CommitteeClient(committee, timeout=30)
     gateway_module.gateway = lambda: gateway
     offline_committee.gateway = lambda: gateway
-    offline_committee.client = lambda: client
+    offline_committee.client = lambda epoch=None: client
 
     payer_users = User.objects.bulk_create(
         [User(username=f"payer{i}", status=UserStatus.APPROVED) for i in range(len(payers))],
@@ -251,8 +260,9 @@ def _settle(nodes, payers, token, n: int, profile: bool) -> dict:
         profiler = cProfile.Profile()
         profiler.enable()
     started = time.perf_counter()
-    for i in range(0, n, 1000):
-        redemptions_sync(vendor=vendor, payments=texts[i : i + 1000])  # + eager settlement
+    with _settlement_worker(worker):
+        for i in range(0, n, 1000):
+            redemptions_sync(vendor=vendor, payments=texts[i : i + 1000])
     if profiler is not None:
         import pstats
 
@@ -288,6 +298,49 @@ def _settle(nodes, payers, token, n: int, profile: bool) -> dict:
         f"({os.cpu_count()} cores, load average {figures['load_average_1m']:.1f})"
     )
     return figures
+
+
+@contextlib.contextmanager
+def _settlement_worker(kind: str):
+    """Where the settlement task queued by each sync runs. "eager": inline, after the
+    upload commits (Celery's eager mode: the next upload waits for it). "thread": a stand-in
+    for a Celery worker, a thread of this process that runs the task whenever a sync queued
+    it, while the next upload is parsed and stored (a worker process would not even share
+    this process's GIL). Exiting waits until the worker is idle."""
+    if kind == "eager":
+        yield
+        return
+    import queue
+    import threading
+
+    from django.db import connection
+
+    from offline.services import redemptions
+    from offline.tasks import redemptions_settle_task
+
+    queued: queue.Queue = queue.Queue()
+
+    def work():
+        try:
+            while queued.get() is not None:
+                while not queued.empty():  # one run settles everything pending
+                    if queued.get() is None:
+                        queued.put(None)
+                        break
+                redemptions_settle_task.apply().get()
+        finally:
+            connection.close()
+
+    enqueue = redemptions._enqueue_settlement
+    redemptions._enqueue_settlement = lambda: queued.put(1)
+    worker = threading.Thread(target=work, name="settlement-worker")
+    worker.start()
+    try:
+        yield
+    finally:
+        queued.put(None)
+        worker.join()
+        redemptions._enqueue_settlement = enqueue
 
 
 def _issue(client, committee, payers, payer_users, token, vendor_address) -> list[str]:
@@ -347,7 +400,10 @@ def _issue(client, committee, payers, payer_users, token, vendor_address) -> lis
 def main() -> None:
     args = parse_args()
     figures = {"verify": bench_verify(args.verify, args.accept)}
-    figures["settle"] = bench_settle(args.settle, args.risk, args.database_url, args.profile)
+    figures["settle"] = bench_settle(
+        args.settle, args.risk, args.database_url, args.profile, args.worker
+    )
+    figures["settle_worker"] = args.worker
     figures["risk_hook"] = args.risk
     figures["targets"] = {
         "verify_per_s_min": 1000,

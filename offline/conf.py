@@ -35,6 +35,12 @@ def settle_batch() -> int:
     return _get("FASTPAY_OFFLINE_SETTLE_BATCH", 1000)
 
 
+def settle_chunk() -> int:
+    """Settlement pipelines a run's redemptions in chunks of this many (certify the next
+    chunk while confirming and recording this one)."""
+    return _get("FASTPAY_OFFLINE_SETTLE_CHUNK", 250)
+
+
 def auto_cover_max_units() -> int:
     """Settlement pays a vendor whose voucher the payer took back early up to this amount
     (ledger units) at once; a larger one waits for an admin."""

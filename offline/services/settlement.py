@@ -16,6 +16,7 @@ Outcomes the committee can give for a valid spend:
 """
 
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 
 from django.db import connection, transaction
 from django.utils import timezone
@@ -53,27 +54,46 @@ def redemptions_settle(*, limit: int | None = None) -> dict[str, int]:
     counts = {"settled": 0, "flagged": 0, "retry": 0}
     if not pending:
         return counts
-    outcomes: dict = {}
-    evidence: dict = {}
     # a spend is signed for its voucher's epoch: certified by that epoch's committee
     # (nodes keep voting in a previous epoch for a while after a change, docs/offline.md)
     by_epoch: dict[int, list[Redemption]] = defaultdict(list)
     for redemption in pending:
         by_epoch[redemption.epoch].append(redemption)
+    chunks = []
+    size = conf.settle_chunk()
     for epoch, group in sorted(by_epoch.items()):
         client = offline_committee.client(epoch)
         if client is None:
-            for redemption in group:
-                outcomes[redemption.pk] = ("retry", "", f"no committee known for epoch {epoch}")
+            outcome = ("retry", "", f"no committee known for epoch {epoch}")
+            _record(group, dict.fromkeys((r.pk for r in group), outcome), counts, {})
             continue
-        _settle_group(client, group, outcomes, evidence)
-    _record(pending, outcomes, counts, evidence)
+        chunks += [(client, group[i : i + size]) for i in range(0, len(group), size)]
+    _settle_chunks(chunks, counts)
     return counts
 
 
-def _settle_group(client, group: list[Redemption], outcomes: dict, evidence: dict) -> None:
-    """Certify and confirm the spends of one epoch; write each outcome into ``outcomes``
-    (and the proof of a taken voucher into ``evidence``). HTTP only, no transaction."""
+def _settle_chunks(chunks: list[tuple[object, list[Redemption]]], counts: dict) -> None:
+    """Certify, confirm and record chunk after chunk, as a pipeline: while this thread
+    confirms chunk k and records its outcomes, a helper thread already has the committee
+    certify chunk k+1 (the authorities work on it while the platform works on chunk k).
+    The helper only does HTTP and checks the votes (the rows and their vouchers are loaded
+    already): every database access stays in this thread and its transactions."""
+    if not chunks:
+        return
+    with ThreadPoolExecutor(1, thread_name_prefix="settle-certify") as helper:
+        ahead = helper.submit(_certify, *chunks[0])
+        for k, (client, chunk) in enumerate(chunks):
+            certified = ahead.result()
+            if k + 1 < len(chunks):
+                ahead = helper.submit(_certify, *chunks[k + 1])
+            outcomes: dict = {}
+            evidence: dict = {}
+            _confirm(client, chunk, certified, outcomes, evidence)
+            _record(chunk, outcomes, counts, evidence)
+
+
+def _certify(client, group: list[Redemption]) -> list:
+    """A certificate or the committee's error per spend (HTTP only: no database access)."""
     certified = client.certify_batch([_signed_spend(r) for r in group])
     # a voucher account some authorities have not funded yet (its issue certificate was
     # confirmed at a quorum only): push the issue certificates, then certify those again
@@ -86,6 +106,12 @@ def _settle_group(client, group: list[Redemption], outcomes: dict, evidence: dic
         again = client.certify_batch([_signed_spend(group[i]) for i in unfunded])
         for i, result in zip(unfunded, again, strict=True):
             certified[i] = result
+    return certified
+
+
+def _confirm(client, group: list[Redemption], certified: list, outcomes: dict, evidence: dict):
+    """Confirm the certified spends; write each outcome into ``outcomes`` (and the proof of
+    a taken voucher into ``evidence``). HTTP only, no transaction."""
     ready = []
     for redemption, result in zip(group, certified, strict=True):
         if isinstance(result, Certificate):

@@ -280,3 +280,32 @@ def test_a_double_spend_in_a_batch_holds_the_payers_later_items(
         ("rejected", "double_spend"),
         ("flagged", "risk_block"),
     ]
+
+
+@pytest.mark.usefixtures("allow_all_risk")
+def test_settlement_pipelines_its_run_in_chunks(
+    alice, vendor_factory, voucher_of, committee, client_for, settings, committee_client, usdt
+):
+    # given five pending spends and chunks of two (certify the next chunk while this one
+    # is confirmed and recorded)
+    from offline.services.settlement import redemptions_settle
+
+    settings.FASTPAY_OFFLINE_SETTLE_CHUNK = 2
+    vendor, terminal = vendor_factory()
+    texts = [
+        voucher_of(alice)[1].pay(committee.hasher, vendor=terminal.vendor, amount=UNIT).to_text()
+        for _ in range(5)
+    ]
+    results = sync(client_for, vendor, texts).json()["results"]
+
+    # when one settlement run takes them all
+    counts = redemptions_settle()
+
+    # then each chunk was certified, confirmed and recorded
+    assert counts == {"settled": 5, "flagged": 0, "retry": 0}
+    rows = Redemption.objects.filter(pk__in=[r["id"] for r in results])
+    assert {r.state for r in rows} == {RedemptionState.SETTLED}
+    assert all(r.certificate["order"]["recipient"] == terminal.vendor for r in rows)
+    assert committee_client.account_state(terminal.vendor).balance(usdt.contract_address) == (
+        5 * UNIT
+    )
