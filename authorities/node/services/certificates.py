@@ -9,6 +9,7 @@ from authorities.node.services.group_commit import GroupCommit
 from authorities.node.services.locks import (
     accounts_lock,
     balances_get,
+    rows_insert,
     rows_update,
     write_transaction,
 )
@@ -126,7 +127,7 @@ def _apply(rt: NodeRuntime, valid, results) -> None:
         applied.append(_row(cert, is_redemption))
         results[i] = {"applied": True, "next_sequence": sender.next_sequence}
     if applied:
-        Certificate.objects.bulk_create(applied, batch_size=500)
+        rows_insert(Certificate, applied)
         rows_update(Balance, ["units"], changed_balances.values())
         rows_update(Account, ["next_sequence", "pending_vote"], changed_accounts.values())
 

@@ -11,6 +11,7 @@ import threading
 from collections.abc import Iterable, Iterator
 
 from django.db import connection, transaction
+from django.utils import timezone
 
 from authorities.node.models import Account, Balance
 
@@ -93,3 +94,58 @@ def rows_update(model, fields: list[str], rows: Iterable) -> None:
             f"UPDATE {table} SET {assignments} WHERE id = %s",  # noqa: S608 - names from _meta
             [[getattr(row, c) for c in columns] + [row.pk] for row in rows],
         )
+
+
+#: columns whose Python value the database drivers take as it is (sqlite3, psycopg)
+_PLAIN = {
+    "CharField",
+    "TextField",
+    "IntegerField",
+    "BigIntegerField",
+    "PositiveIntegerField",
+    "PositiveBigIntegerField",
+    "BooleanField",
+    "ForeignKey",
+}
+
+
+def rows_insert(model, rows: list, *, returning: bool = False) -> None:
+    """INSERT the unsaved model instances ``rows`` in multi-row statements of 500 and, with
+    ``returning``, set their ids (RETURNING, as bulk_create does). Plain columns go to the
+    driver as they are, the others (JSON, dates) through their field's get_db_prep_save;
+    auto_now(_add) dates get one timestamp for the batch. Django's bulk_create compiles
+    every value through the ORM: ~40 us per 10-column row, more than the rest of the
+    node's work on it."""
+    if not rows:
+        return
+    if returning and not connection.features.can_return_rows_from_bulk_insert:
+        model.objects.bulk_create(rows, batch_size=500)
+        return
+    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+    now = timezone.now()
+    for field in fields:
+        if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
+            for row in rows:
+                setattr(row, field.attname, now)
+    preps = [None if f.get_internal_type() in _PLAIN else f.get_db_prep_save for f in fields]
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(f.column) for f in fields)
+    one = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    suffix = f" RETURNING {quote(model._meta.pk.column)}" if returning else ""
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), 500):
+            chunk = rows[start : start + 500]
+            params = []
+            for row in chunk:
+                for field, prep in zip(fields, preps, strict=True):
+                    value = getattr(row, field.attname)
+                    params.append(value if prep is None else prep(value, connection))
+            cursor.execute(
+                f"INSERT INTO {quote(model._meta.db_table)} ({columns}) "  # noqa: S608 - names from _meta
+                f"VALUES {', '.join([one] * len(chunk))}{suffix}",
+                params,
+            )
+            if returning:
+                for row, (pk,) in zip(chunk, cursor.fetchall(), strict=True):
+                    row.pk = pk
+                    row._state.adding = False

@@ -11,6 +11,7 @@ from authorities.node.services.group_commit import GroupCommit
 from authorities.node.services.locks import (
     accounts_lock,
     balances_get,
+    rows_insert,
     rows_update,
     write_transaction,
 )
@@ -133,7 +134,7 @@ def _decide(rt, candidates, results) -> None:
         pending[order.sender] = vote
         results[i] = {"vote": {"authority": me, "signature": vote.signature}}
     if new_votes:
-        Vote.objects.bulk_create(new_votes, batch_size=500)
+        rows_insert(Vote, new_votes, returning=True)
         changed = []
         for address, vote in pending.items():
             account = accounts.get(address)
