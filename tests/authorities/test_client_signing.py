@@ -77,3 +77,16 @@ def test_high_s_and_malformed_signatures_are_refused():
     assert not sg.signed_by(digest, signature[:64] + b"\x01", SENDER.address)
     assert not sg.signed_by(digest, signature[:64], SENDER.address)
     assert not sg.signed_by(digest, b"\x00" * 65, SENDER.address)
+
+
+def test_keccak_is_pycryptodomes_keccak256_at_every_length():
+    import os
+
+    from Crypto.Hash import keccak as reference
+
+    from fastpay_protocol.signing import keccak
+
+    for size in [0, 1, 31, 32, 33, 135, 136, 137, 271, 272, 1000]:
+        data = os.urandom(size)
+        assert keccak(data) == reference.new(data=data, digest_bits=256).digest()
+    assert keccak(text="abc") == reference.new(data=b"abc", digest_bits=256).digest()
