@@ -1,5 +1,6 @@
 """ASGI entry point: HTTP through Django, WebSockets through Channels (served by daphne)."""
 
+import gc
 import os
 
 from django.core.asgi import get_asgi_application
@@ -22,3 +23,9 @@ application = ProtocolTypeRouter(
         ),
     }
 )
+
+# What is loaded by now (Django, the apps, the eth libraries) lives as long as the process:
+# keep it out of the cyclic collector's full passes, which otherwise scan it all again and
+# again under load (tens of ms each; bench/offline.py).
+gc.collect()
+gc.freeze()
