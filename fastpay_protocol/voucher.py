@@ -100,11 +100,17 @@ def b32decode(text: str) -> bytes:
         bad = next(c for c in cleaned if c not in _RFC4648_CHARS)
         raise Refused("malformed", f"{bad!r} is not a base32 character")
     size = len(cleaned) * 5 // 8
-    padded = cleaned + "A" * (-len(cleaned) % 8)  # zero bits, cut off below
-    return base64.b32decode(padded)[:size]
+    if not cleaned:
+        return b""
+    # the characters as the digits of one base-32 integer (int() parses a power-of-two base
+    # in C; base64.b32decode loops in Python: ~60 us for a payment), the bits past the last
+    # whole byte dropped as before
+    value = int(cleaned.translate(_TO_DIGITS), 32)
+    return (value >> (len(cleaned) * 5 - size * 8)).to_bytes(size, "big")
 
 
 _RFC4648_CHARS = frozenset(_RFC4648)
+_TO_DIGITS = str.maketrans(_RFC4648, "0123456789abcdefghijklmnopqrstuv")
 
 
 def _checksum(data: bytes) -> bytes:

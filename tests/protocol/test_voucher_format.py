@@ -177,3 +177,21 @@ def test_verification_is_well_under_50_ms(verifier):
     for _ in range(20):
         verifier.verify(text, now=time.time())
     assert (time.perf_counter() - start) / 20 < 0.05
+
+
+def test_b32decode_is_the_rfc4648_decoding_cut_to_whole_bytes():
+    import base64
+    import os
+
+    from fastpay_protocol.voucher import _FROM_CROCKFORD, b32decode, b32encode
+
+    def reference(text):
+        cleaned = text.upper().translate(_FROM_CROCKFORD)
+        padded = cleaned + "A" * (-len(cleaned) % 8)
+        return base64.b32decode(padded)[: len(cleaned) * 5 // 8]
+
+    for size in [*range(12), 463]:
+        text = b32encode(os.urandom(size))
+        for cut in range(len(text) + 1):  # truncated texts decode the same way too
+            assert b32decode(text[:cut]) == reference(text[:cut])
+        assert b32decode(text.lower()) == b32decode(text)
