@@ -7,6 +7,8 @@ from authorities.node.models import Account, Balance, Certificate
 from authorities.node.runtime import NodeRuntime, node
 from authorities.node.services.group_commit import GroupCommit
 from authorities.node.services.locks import (
+    AccountRow,
+    BalanceRow,
     accounts_lock,
     balances_get,
     rows_insert,
@@ -98,8 +100,8 @@ def _apply(rt: NodeRuntime, valid, results) -> None:
         if c.order.recipient != redemption
     ]
     balances = balances_get(pairs, create=True)
-    changed_accounts: dict[int, Account] = {}
-    changed_balances: dict[int, Balance] = {}
+    changed_accounts: dict[int, AccountRow] = {}
+    changed_balances: dict[int, BalanceRow] = {}
     applied: list[Certificate] = []
     for i, cert in valid:
         order = cert.order
