@@ -55,7 +55,17 @@ _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
 
 #: checksumming costs several keccaks; payers, tokens and vendors repeat across payments
-_checksummed = lru_cache(maxsize=8192)(to_checksum_address)
+@lru_cache(maxsize=8192)
+def _checksummed(address: bytes | str) -> str:
+    """EIP-55 form of an address: 20 raw bytes with our keccak (~5x faster than eth_utils,
+    a payment carries two addresses seen once), anything else through eth_utils."""
+    if not isinstance(address, bytes) or len(address) != 20:
+        return to_checksum_address(address)
+    lower = address.hex()
+    digest = signing.keccak(lower.encode()).hex()
+    return "0x" + "".join(
+        c.upper() if c > "9" and digest[i] > "7" else c for i, c in enumerate(lower)
+    )
 
 
 class _Order(NamedTuple):
