@@ -13,6 +13,7 @@ from fastpay_protocol import typed_data as td
 @pytest.fixture(autouse=True)
 def empty(monkeypatch):
     monkeypatch.setattr(recoveries, "_known", {})
+    monkeypatch.setattr(recoveries, "_digests", {})
 
 
 def test_a_noted_pair_is_not_recovered_again(monkeypatch):
@@ -49,3 +50,22 @@ def test_the_oldest_entries_go_first_when_full(monkeypatch):
     assert len(recoveries._known) == 7
     assert (bytes([0]) * 32, b"s") not in recoveries._known
     assert (bytes([8]) * 32, b"s") in recoveries._known
+
+
+def test_an_orders_digests_are_computed_once():
+    from authorities.node.wire import Order
+
+    hasher = signing.Hasher(td.Domain(chain_id=1, verifying_contract="0x" + "ab" * 20))
+    order = Order("0x" + "11" * 20, "0x" + "22" * 20, "0x" + "33" * 20, 5, 0, 1)
+    calls = []
+
+    class Counting:
+        def order_and_vote(self, order):
+            calls.append(order)
+            return hasher.order_and_vote(order)
+
+    first = recoveries.digests_of(Counting(), order)
+    again = recoveries.digests_of(Counting(), Order(*order))
+
+    assert first == again == hasher.order_and_vote(order)
+    assert len(calls) == 1

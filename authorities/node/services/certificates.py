@@ -15,7 +15,7 @@ from authorities.node.services.locks import (
     rows_update,
     write_transaction,
 )
-from authorities.node.services.recoveries import signer_of
+from authorities.node.services.recoveries import digests_of, signer_of
 from authorities.node.wire import WireCertificate, checksum, hex0x, order_columns
 from fastpay_protocol.typed_data import InvalidSignature
 
@@ -29,7 +29,7 @@ def certificate_verify(rt: NodeRuntime, cert: WireCertificate) -> errors.NodeErr
         return errors.InvalidCertificate(f"unknown epoch {order.epoch}", param="order.epoch")
     if not committee.quorum({v.authority for v in cert.votes}):  # before any recovery
         return errors.InvalidCertificate("the votes' stake is not more than 2/3", param="votes")
-    order_digest, vote_digest = rt.digests.order_and_vote(order)
+    order_digest, vote_digest = digests_of(rt.digests, order)
     signers: set[str] = set()
     param = "votes"
     try:

@@ -15,7 +15,7 @@ from authorities.node.services.locks import (
     rows_update,
     write_transaction,
 )
-from authorities.node.services.recoveries import signer_note
+from authorities.node.services.recoveries import digests_of, signer_note
 from authorities.node.wire import (
     Order,
     SignedOrder,
@@ -45,7 +45,7 @@ def _check(signed: SignedOrder) -> tuple[bytes, None] | tuple[None, errors.NodeE
         return None, errors.WrongEpoch(epoch=rt.epoch)
     if order.amount == 0:
         return None, errors.InvalidRequest("amount must be positive", param="order.amount")
-    order_digest, vote_digest = rt.digests.order_and_vote(order)
+    order_digest, vote_digest = digests_of(rt.digests, order)
     try:
         signer = recover_digest_bytes(order_digest, signed.signature)
     except InvalidSignature as exc:
