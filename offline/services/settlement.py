@@ -49,6 +49,9 @@ def redemptions_settle(*, limit: int | None = None) -> dict[str, int]:
     pending = list(
         Redemption.objects.filter(state=RedemptionState.PENDING)
         .select_related("voucher", "voucher__token")
+        # what settling a spend does not read (the issue certificate only for an
+        # unfunded voucher: fetched then, in this thread)
+        .defer("payment", "voucher__certificate", "voucher__ticket")
         .order_by("created_at")[:limit]
     )
     counts = {"settled": 0, "flagged": 0, "retry": 0}
@@ -86,6 +89,7 @@ def _settle_chunks(chunks: list[tuple[object, list[Redemption]]], counts: dict) 
             certified = ahead.result()
             if k + 1 < len(chunks):
                 ahead = helper.submit(_certify, *chunks[k + 1])
+            _fund_unfunded(client, chunk, certified)
             outcomes: dict = {}
             evidence: dict = {}
             _confirm(client, chunk, certified, outcomes, evidence)
@@ -94,19 +98,27 @@ def _settle_chunks(chunks: list[tuple[object, list[Redemption]]], counts: dict) 
 
 def _certify(client, group: list[Redemption]) -> list:
     """A certificate or the committee's error per spend (HTTP only: no database access)."""
-    certified = client.certify_batch([_signed_spend(r) for r in group])
-    # a voucher account some authorities have not funded yet (its issue certificate was
-    # confirmed at a quorum only): push the issue certificates, then certify those again
+    return client.certify_batch([_signed_spend(r) for r in group])
+
+
+def _fund_unfunded(client, group: list[Redemption], certified: list) -> None:
+    """A voucher account some authorities have not funded yet (its issue certificate was
+    confirmed at a quorum only): push the issue certificates, then certify those spends
+    again, in place in ``certified``. Reads the certificates: the caller's thread."""
     unfunded = [i for i, result in enumerate(certified) if _unfunded(result)]
-    if unfunded:
-        client.confirm_batch(
-            [Certificate.from_json(group[i].voucher.certificate) for i in unfunded],
-            wait_all=True,
+    if not unfunded:
+        return
+    issued = dict(
+        Voucher.objects.filter(pk__in=[group[i].voucher_id for i in unfunded]).values_list(
+            "pk", "certificate"
         )
-        again = client.certify_batch([_signed_spend(group[i]) for i in unfunded])
-        for i, result in zip(unfunded, again, strict=True):
-            certified[i] = result
-    return certified
+    )
+    client.confirm_batch(
+        [Certificate.from_json(issued[group[i].voucher_id]) for i in unfunded], wait_all=True
+    )
+    again = client.certify_batch([_signed_spend(group[i]) for i in unfunded])
+    for i, result in zip(unfunded, again, strict=True):
+        certified[i] = result
 
 
 def _confirm(client, group: list[Redemption], certified: list, outcomes: dict, evidence: dict):

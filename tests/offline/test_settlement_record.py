@@ -118,3 +118,58 @@ def test_two_runs_recording_the_same_rows_at_once_settle_each_once(pending):
     certificates = [r.certificate for r in Redemption.objects.filter(pk__in=[r.pk for r in rows])]
     assert len(certificates) == 40 and len({c["by"] for c in certificates}) == 1
     assert sorted(settled_events()) == sorted(str(r.pk) for r in rows)
+
+
+def test_an_unfunded_voucher_has_its_issue_certificate_pushed_then_its_spend_certified(
+    pending, monkeypatch
+):
+    # given a pending spend whose voucher account some authorities have not funded yet
+    from eth_utils import to_checksum_address
+
+    from fastpay_protocol import typed_data as td
+    from fastpay_protocol.committee_errors import AuthorityFailure, NoQuorum
+    from fastpay_protocol.messages import Certificate, Vote
+    from offline import committee as offline_committee
+    from offline.services.settlement import redemptions_settle
+
+    (row,) = pending(1)
+    token = row.voucher.token.contract_address
+    issue = Certificate(
+        td.TransferOrder("0x" + "a" * 40, row.voucher_address, token, 5 * UNIT, 0, 1),
+        bytes(64) + b"\x1b",
+        (Vote(to_checksum_address("0x" + "b" * 40), bytes(64) + b"\x1c"),),
+    )
+    Voucher.objects.filter(pk=row.voucher_id).update(certificate=issue.to_json())
+    Redemption.objects.filter(pk=row.pk).update(
+        recipient="0x" + "c" * 40, signature="0x" + "11" * 64 + "1b"
+    )
+
+    class Committee:
+        """certify: insufficient_balance until the issue certificate was confirmed."""
+
+        def __init__(self):
+            self.confirmed = []
+
+        def certify_batch(self, signed):
+            if not self.confirmed:
+                failure = AuthorityFailure("0xb", "refused", "", "insufficient_balance", 409)
+                return [NoQuorum("no", failures={"0xb": failure}) for _ in signed]
+            return [Certificate(s.order, s.signature, issue.votes) for s in signed]
+
+        def confirm_batch(self, certificates, wait_all=False):
+            self.confirmed.append((list(certificates), wait_all))
+            return [object() for _ in certificates]
+
+    committee = Committee()
+    monkeypatch.setattr(offline_committee, "client", lambda epoch=None: committee)
+
+    # when settlement runs
+    counts = redemptions_settle()
+
+    # then the issue certificate went to every authority first, and the spend settled
+    assert counts == {"settled": 1, "flagged": 0, "retry": 0}
+    (pushed, wait_all), (spends, _) = committee.confirmed
+    assert (pushed, wait_all) == ([issue], True)
+    assert spends[0].order.sender.lower() == row.voucher_address
+    row.refresh_from_db()
+    assert row.state == RedemptionState.SETTLED
