@@ -160,15 +160,3 @@ def render_order(order: Order) -> dict:
         "sequence": order.sequence,
         "epoch": order.epoch,
     }
-
-
-def order_columns(order: Order) -> dict:
-    """The order's fields as the node's Vote and Certificate rows store them."""
-    return {
-        "sender": order.sender,
-        "sequence": order.sequence,
-        "recipient": order.recipient,
-        "token": order.token,
-        "amount": order.amount,
-        "epoch": order.epoch,
-    }

@@ -21,7 +21,6 @@ from authorities.node.wire import (
     SignedOrder,
     checksum,
     hex0x,
-    order_columns,
     render_order,
 )
 from fastpay_protocol.signing import recover_digest_bytes
@@ -101,7 +100,7 @@ def _decide(rt, candidates, results) -> None:
     pending_ids = [a.pending_vote_id for a in accounts.values() if a.pending_vote_id]
     pending = {v.sender: v for v in Vote.objects.filter(pk__in=pending_ids)} if pending_ids else {}
     me = checksum(rt.address)
-    new_votes: list[Vote] = []
+    new_votes: list[VoteRow] = []
     for i, signed, digest in candidates:
         order = signed.order
         account = accounts.get(order.sender)
@@ -145,14 +144,47 @@ def _decide(rt, candidates, results) -> None:
             rows_update(Account, ["pending_vote"], changed)
 
 
-def _new_vote(rt, signed: SignedOrder, digest: bytes, *, conflicting: bool) -> Vote:
+class VoteRow:
+    """A new Vote row's columns, as rows_insert writes them (it sets ``id`` and
+    ``created_at``); read like a Vote instance, which costs ~25 us more to build."""
+
+    __slots__ = (
+        "amount",
+        "conflicting",
+        "created_at",
+        "digest",
+        "epoch",
+        "id",
+        "order_signature",
+        "recipient",
+        "sender",
+        "sequence",
+        "signature",
+        "token",
+    )
+
+    def __init__(
+        self, order: Order, order_signature: str, digest: str, signature: str, *, conflicting: bool
+    ):
+        self.sender, self.sequence, self.recipient = order.sender, order.sequence, order.recipient
+        self.token, self.amount, self.epoch = order.token, order.amount, order.epoch
+        self.order_signature, self.digest, self.signature = order_signature, digest, signature
+        self.conflicting = conflicting
+        self.id = None
+
+    @property
+    def pk(self) -> int | None:
+        return self.id
+
+
+def _new_vote(rt, signed: SignedOrder, digest: bytes, *, conflicting: bool) -> VoteRow:
     signature = rt.signer.sign_digest(digest)
     signer_note(digest, signature, bytes.fromhex(rt.address[2:]))
-    return Vote(
-        **order_columns(signed.order),
-        order_signature=hex0x(signed.signature),
-        digest=hex0x(digest),
-        signature=hex0x(signature),
+    return VoteRow(
+        signed.order,
+        hex0x(signed.signature),
+        hex0x(digest),
+        hex0x(signature),
         conflicting=conflicting,
     )
 
