@@ -8,6 +8,7 @@ from collections.abc import Iterable
 
 from django.db import transaction
 
+from fastpay.bulk_insert import rows_insert
 from fastpay.models import OutboxEvent
 
 
@@ -20,9 +21,9 @@ def event_record(*, topic: str, aggregate_type: str, aggregate_id, payload: dict
 
 
 def events_record(events: Iterable[OutboxEvent]) -> list[OutboxEvent]:
-    """Write many unsaved OutboxEvent rows at once (batch payments)."""
+    """Write many unsaved OutboxEvent rows at once (batch payments, offline syncs)."""
     _require_transaction()
-    return OutboxEvent.objects.bulk_create(list(events))
+    return rows_insert(OutboxEvent, list(events))
 
 
 def _require_transaction() -> None:

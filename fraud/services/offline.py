@@ -3,6 +3,7 @@
 from django.db import transaction
 from django.utils import timezone
 
+from fastpay.bulk_insert import rows_insert
 from fastpay.events import event_record
 from fraud.models import (
     Assessment,
@@ -79,7 +80,8 @@ def redemptions_assessments_record(pairs: list[tuple[object, RiskAssessment]]) -
     pk, voucher (payer, token), vendor, amount and created_at set."""
     if not pairs:
         return
-    assessments = Assessment.objects.bulk_create(
+    assessments = rows_insert(
+        Assessment,
         [
             Assessment(
                 subject=f"redemption:{redemption.pk}",
@@ -94,12 +96,13 @@ def redemptions_assessments_record(pairs: list[tuple[object, RiskAssessment]]) -
                 occurred_at=redemption.created_at,
             )
             for redemption, risk in pairs
-        ]
+        ],
     )
-    RuleHit.objects.bulk_create(
+    rows_insert(
+        RuleHit,
         [
             RuleHit(assessment=a, rule=rule, score=score, created_at=a.created_at)
             for a in assessments
             for rule, score in _hits(a.reasons)
-        ]
+        ],
     )

@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from authorities.models import FastPayAccount
 from authorities.services.offline import NoFastPayAccount
+from fastpay.bulk_insert import rows_insert
 from fastpay.events import event_record, events_record
 from fastpay.models import OutboxEvent
 from fastpay_protocol.messages import hex_signature
@@ -166,7 +167,7 @@ class _Batch:
         self.assess()
         if not self.unsaved:
             return
-        Redemption.objects.bulk_create(self.unsaved)
+        rows_insert(Redemption, self.unsaved)
         events_record(
             OutboxEvent(
                 topic="offline.redemption_received",
