@@ -14,8 +14,8 @@ from fastpay_protocol.signing import keccak
 
 UINT64_MAX = 2**64 - 1
 UINT256_MAX = 2**256 - 1
-_HEX_ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
-_HEX_SIGNATURE = re.compile(r"^0x[0-9a-fA-F]{130}$")
+_HEX_ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
+_HEX_SIGNATURE = re.compile(r"0x[0-9a-fA-F]{130}")
 ORDER_FIELDS = ("sender", "recipient", "token", "amount", "sequence", "epoch")
 
 
@@ -60,7 +60,7 @@ def _checksum_ok(text: str) -> bool:
 
 
 def parse_address(value: Any, param: str) -> str:
-    if not isinstance(value, str) or not _HEX_ADDRESS.match(value):
+    if not isinstance(value, str) or not _HEX_ADDRESS.fullmatch(value):
         raise InvalidRequest("expected a 0x-prefixed 20-byte hex address", param=param)
     body = value[2:]
     lower = body.lower()
@@ -77,7 +77,7 @@ def parse_uint(value: Any, param: str, maximum: int) -> int:
 
 
 def parse_signature(value: Any, param: str) -> bytes:
-    if not isinstance(value, str) or not _HEX_SIGNATURE.match(value):
+    if not isinstance(value, str) or not _HEX_SIGNATURE.fullmatch(value):
         raise InvalidRequest("expected a 0x-prefixed 65-byte hex signature", param=param)
     return bytes.fromhex(value[2:])
 
