@@ -217,21 +217,36 @@ def wallet_sweep(args) -> int:
 # ---------------------------------------------------------------------------- pos
 
 
+def _terminal_config(args) -> tuple[Committee, tuple[Committee, ...], str, str]:
+    """(committee, previous committees, vendor, issuer) from the platform."""
+    try:
+        config = _platform(args).terminal_config()
+        committee = Committee.from_json(config["committee"])
+        previous = tuple(Committee.from_json(c) for c in config.get("previous_committees", []))
+    except PlatformError as exc:
+        raise SystemExit(f"the platform refused: {exc.code}: {exc.message}") from None
+    except (KeyError, TypeError, ValueError) as exc:
+        raise SystemExit(f"the platform's terminal configuration is not usable: {exc}") from None
+    return committee, previous, config.get("vendor") or "", config.get("issuer") or ""
+
+
+def _terminal(path: str):
+    from fastpay_protocol.pos import Terminal
+
+    if not Path(path).exists():
+        raise SystemExit(f"{path}: no such terminal store (run `pos init` first)")
+    try:
+        return Terminal(path)
+    except ValueError as exc:  # not a configured terminal
+        raise SystemExit(str(exc)) from None
+
+
 def pos_init(args) -> int:
     from fastpay_protocol.pos import Terminal
 
     if args.platform:
-        import urllib.request
-
-        request = urllib.request.Request(  # noqa: S310 - PlatformClient checked the scheme
-            _platform(args).base_url + "/api/v1/offline/terminal/",
-            headers={"Authorization": f"Bearer {os.environ['FASTPAY_API_TOKEN']}"},
-        )
-        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
-            config = json.loads(response.read())
-        committee = Committee.from_json(config["committee"])
-        previous = tuple(Committee.from_json(c) for c in config.get("previous_committees", []))
-        vendor, issuer = args.vendor or config["vendor"], args.issuer or config["issuer"]
+        committee, previous, vendor, issuer = _terminal_config(args)
+        vendor, issuer = args.vendor or vendor, args.issuer or issuer
     else:
         from fastpay_protocol.committee import fetch_committee
 
@@ -247,12 +262,34 @@ def pos_init(args) -> int:
     return 0
 
 
+def pos_refresh(args) -> int:
+    """Online: cache the platform's current committee and the previous ones whose
+    vouchers are still accepted (after a committee change)."""
+
+    committee, previous, _, issuer = _terminal_config(args)
+    terminal = _terminal(args.pos)
+    try:
+        if issuer and issuer.lower() != terminal.issuer.lower():
+            raise SystemExit(
+                f"the platform's ticket issuer is {issuer}, this terminal trusts "
+                f"{terminal.issuer}: run `pos init` again if that change is expected"
+            )
+        terminal.update_committee(committee, previous)
+    finally:
+        terminal.close()
+    epochs = ", ".join(str(c.epoch) for c in previous) or "none"
+    print(
+        f"terminal {args.pos}: committee epoch {committee.epoch} "
+        f"({len(committee.members)} authorities); previous epochs still accepted: {epochs}"
+    )
+    return 0
+
+
 def pos_accept(args) -> int:
     """Offline: verify and queue one payment."""
-    from fastpay_protocol.pos import Terminal
 
     text = Path(args.file).read_text() if args.file else args.payment
-    terminal = Terminal(args.pos)
+    terminal = _terminal(args.pos)
     start = time.perf_counter()
     try:
         queued = terminal.accept(text.strip())
@@ -268,9 +305,8 @@ def pos_accept(args) -> int:
 
 
 def pos_queue(args) -> int:
-    from fastpay_protocol.pos import Terminal
 
-    terminal = Terminal(args.pos)
+    terminal = _terminal(args.pos)
     print(f"{'accepted':20}  {'voucher':42}  {'amount':>10}  state")
     for p in terminal.payments():
         reason = f" ({p.reason})" if p.reason else ""
@@ -282,9 +318,8 @@ def pos_queue(args) -> int:
 
 
 def pos_sync(args) -> int:
-    from fastpay_protocol.pos import Terminal
 
-    terminal = Terminal(args.pos)
+    terminal = _terminal(args.pos)
     try:
         counts = terminal.sync(_platform(args))
     except PlatformError as exc:
@@ -353,6 +388,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--committee", help="or: URL of one authority node")
     sub.add_argument("--vendor", help="or: your FastPay address")
     sub.add_argument("--issuer", help="or: the platform's ticket-signing address")
+    sub = pos_cmd("refresh", pos_refresh, "online: cache the committee after a change")
+    sub.add_argument("--platform", required=True)
     sub = pos_cmd("accept", pos_accept, "offline: verify and queue a payment")
     sub.add_argument("payment", nargs="?", help="the payment string")
     sub.add_argument("--file", help="read the payment string from a file")

@@ -1,5 +1,6 @@
 """The platform's offline endpoints as a wallet or terminal calls them (stdlib HTTP, no
-Django): register a voucher (limits checked, ticket signed) and sync redemptions."""
+Django): register a voucher (limits checked, ticket signed), sync redemptions, read the
+terminal configuration."""
 
 from __future__ import annotations
 
@@ -31,16 +32,21 @@ class PlatformClient:
         self.timeout = timeout
 
     def _post(self, path: str, body: Any, idempotency_key: str | None = None) -> Any:
-        headers = {
-            "Content-Type": "application/json",
-            "Accept": "application/json",
-            "Authorization": f"Bearer {self.token}",
-        }
+        return self._request("POST", path, body, idempotency_key)
+
+    def _request(
+        self, method: str, path: str, body: Any = None, idempotency_key: str | None = None
+    ) -> Any:
+        headers = {"Accept": "application/json", "Authorization": f"Bearer {self.token}"}
+        data = None
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+            data = json.dumps(body).encode()
         if idempotency_key:
             headers["Idempotency-Key"] = idempotency_key
         # http(s) only: checked in __init__
         request = urllib.request.Request(  # noqa: S310
-            self.base_url + path, json.dumps(body).encode(), headers, method="POST"
+            self.base_url + path, data, headers, method=method
         )
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310
@@ -66,3 +72,8 @@ class PlatformClient:
         return self._post(
             "/api/v1/offline/redemptions/sync/", {"items": [{"payment": p} for p in payments]}
         )
+
+    def terminal_config(self) -> dict:
+        """What a terminal caches: {"committee", "previous_committees", "issuer", "vendor",
+        "grace_s"}."""
+        return self._request("GET", "/api/v1/offline/terminal/")

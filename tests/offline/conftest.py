@@ -99,6 +99,13 @@ class ApiPlatform:
             "/api/v1/offline/vouchers/", {"certificate": certificate, "validity_s": validity_s}
         )
 
+    def terminal_config(self):
+        response = self.client.get("/api/v1/offline/terminal/")
+        if response.status_code >= 400:
+            error = response.json()["error"]
+            raise PlatformError(error["code"], error["message"], response.status_code)
+        return response.json()
+
     def redemptions_sync(self, payments):
         return self._post(
             "/api/v1/offline/redemptions/sync/", {"items": [{"payment": p} for p in payments]}

@@ -120,3 +120,73 @@ def test_amounts_are_parsed_without_floats():
     assert cli.format_units(2_500_000) == "2.5"
     with pytest.raises(argparse.ArgumentTypeError):
         cli.parse_units("0.0000001")
+
+
+def test_pos_init_and_refresh_read_the_platforms_terminal_config(
+    tmp_path, capsys, monkeypatch, platform_gateway, vendor_factory, api_platform, committee
+):
+    from authorities.models import FastPayAccount
+    from fastpay_protocol.messages import Committee
+    from fastpay_protocol.pos import Terminal
+
+    monkeypatch.setenv("FASTPAY_API_TOKEN", "unused-by-the-test-platform")
+    vendor, _ = vendor_factory()
+    monkeypatch.setattr(cli, "_platform", lambda args: api_platform(vendor))
+    pos = tmp_path / "refresh.pos"
+
+    code, out = run(capsys, "pos", "init", "--pos", pos, "--platform", "http://platform")
+    assert code == 0 and f"committee epoch {committee.epoch}" in out
+    terminal = Terminal(str(pos))
+    assert terminal.vendor == FastPayAccount.objects.get(user=vendor).address
+    assert terminal.previous == ()
+    terminal.close()
+
+    # the committee changed: the platform now also settles the previous epoch's vouchers
+    newer = Committee.from_json({**committee.to_json(), "epoch": committee.epoch + 1})
+    platform_gateway.committees[newer.epoch] = newer
+    platform_gateway.committee = newer
+    code, out = run(capsys, "pos", "refresh", "--pos", pos, "--platform", "http://platform")
+    assert code == 0
+    assert f"epoch {committee.epoch + 1}" in out
+    assert f"previous epochs still accepted: {committee.epoch}" in out
+    terminal = Terminal(str(pos))
+    assert (terminal.committee.epoch, [c.epoch for c in terminal.previous]) == (
+        committee.epoch + 1,
+        [committee.epoch],
+    )
+    terminal.close()
+
+
+def test_pos_commands_on_a_missing_store_say_what_to_do(tmp_path, monkeypatch):
+    monkeypatch.setenv("FASTPAY_API_TOKEN", "x")
+    with pytest.raises(SystemExit) as error:
+        cli.main(["pos", "queue", "--pos", str(tmp_path / "nope.pos")])
+    assert "run `pos init` first" in str(error.value)
+
+
+def test_pos_refresh_refuses_another_ticket_issuer(
+    tmp_path, capsys, monkeypatch, platform_gateway, vendor_factory, api_platform, nodes
+):
+    monkeypatch.setenv("FASTPAY_API_TOKEN", "unused-by-the-test-platform")
+    vendor, _ = vendor_factory()
+    monkeypatch.setattr(cli, "_platform", lambda args: api_platform(vendor))
+    pos = tmp_path / "other.pos"
+    other = signing.Signer(b"\x55" * 32).address
+    code, _ = run(
+        capsys,
+        "pos",
+        "init",
+        "--pos",
+        pos,
+        "--committee",
+        nodes[0].url,
+        "--vendor",
+        other,
+        "--issuer",
+        other,
+    )
+    assert code == 0
+
+    with pytest.raises(SystemExit) as error:
+        cli.main(["pos", "refresh", "--pos", str(pos), "--platform", "http://platform"])
+    assert "ticket issuer" in str(error.value)
