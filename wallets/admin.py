@@ -3,11 +3,11 @@ every action calls a service."""
 
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin
-from django.db.models import F
 
 from fastpay.admin_mixins import ReadOnlyAdmin, run_service_action
 from fastpay.money import format_units
 from wallets.models import (
+    CLAIM_OPEN,
     Claim,
     JournalEntry,
     LedgerAccount,
@@ -186,13 +186,13 @@ class ClaimOpenFilter(admin.SimpleListFilter):
     parameter_name = "open"
 
     def lookups(self, request, model_admin):
-        return [("yes", "Open"), ("no", "Recovered")]
+        return [("yes", "Open"), ("no", "Closed (recovered or written off)")]
 
     def queryset(self, request, queryset):
         if self.value() == "yes":
-            return queryset.filter(recovered__lt=F("amount"))
+            return queryset.filter(CLAIM_OPEN)
         if self.value() == "no":
-            return queryset.filter(recovered=F("amount"))
+            return queryset.exclude(CLAIM_OPEN)
         return queryset
 
 
@@ -207,6 +207,7 @@ class ClaimAdmin(AmountMixin, ReadOnlyAdmin):
         "reference",
         "amount_display",
         "recovered_display",
+        "written_off_display",
         "updated_at",
     ]
     list_filter = [ClaimOpenFilter, "token"]
@@ -217,6 +218,10 @@ class ClaimAdmin(AmountMixin, ReadOnlyAdmin):
     @admin.display(description="recovered")
     def recovered_display(self, obj):
         return f"{format_units(obj.recovered, obj.token.ledger_decimals)} {obj.token.symbol}"
+
+    @admin.display(description="written off")
+    def written_off_display(self, obj):
+        return f"{format_units(obj.written_off, obj.token.ledger_decimals)} {obj.token.symbol}"
 
     def has_recover_permission(self, request):
         return request.user.has_perm("wallets.adjust_balance")

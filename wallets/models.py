@@ -83,6 +83,8 @@ class AccountKind(models.TextChoices):
     CLEARING = "clearing", "Clearing"
     # what users owe the platform (negative: the sum of open claims, e.g. an offline cover)
     RECEIVABLE = "receivable", "Receivable (claims on users)"
+    # claims the platform gave up on (its losses), positive
+    WRITE_OFF = "write_off", "Claims written off"
 
 
 USER_KINDS = (AccountKind.AVAILABLE, AccountKind.HELD)
@@ -92,6 +94,7 @@ SYSTEM_KINDS = (
     AccountKind.ESCROW,
     AccountKind.CLEARING,
     AccountKind.RECEIVABLE,
+    AccountKind.WRITE_OFF,
 )
 
 
@@ -145,6 +148,7 @@ class EntryKind(models.TextChoices):
     OFFLINE_DEFUND = "offline_defund", "Offline to online"
     OFFLINE_COVER = "offline_cover", "Offline voucher covered by the platform"
     CLAIM_RECOVERY = "claim_recovery", "Claim recovered from a user"
+    CLAIM_WRITE_OFF = "claim_write_off", "Claim written off"
 
 
 class JournalEntry(models.Model):
@@ -287,6 +291,10 @@ class LedgerCheckRun(models.Model):
         return f"{self.ran_at:%Y-%m-%d %H:%M} drift={self.drift_count}"
 
 
+#: a claim with something still owed (neither recovered nor written off in full)
+CLAIM_OPEN = Q(recovered__lt=models.F("amount") - models.F("written_off"))
+
+
 class Claim(models.Model):
     """Money a user owes the platform, e.g. an offline payment the platform paid the vendor
     for after the payer took the voucher back early. Opened against the RECEIVABLE system
@@ -297,6 +305,8 @@ class Claim(models.Model):
     token = models.ForeignKey(Token, on_delete=models.PROTECT, related_name="+")
     amount = models.BigIntegerField(help_text="Ledger units owed.")
     recovered = models.BigIntegerField(default=0, help_text="Ledger units recovered so far.")
+    written_off = models.BigIntegerField(default=0, help_text="Ledger units given up on.")
+    written_off_reason = models.CharField(max_length=255, blank=True)
     reference = models.CharField(
         max_length=64, unique=True, help_text="What it is for, e.g. redemption:<id> (once)."
     )
@@ -312,16 +322,14 @@ class Claim(models.Model):
         constraints = [
             models.CheckConstraint(condition=Q(amount__gt=0), name="claim_amount_positive"),
             models.CheckConstraint(
-                condition=Q(recovered__gte=0) & Q(recovered__lte=models.F("amount")),
+                condition=Q(recovered__gte=0)
+                & Q(written_off__gte=0)
+                & Q(recovered__lte=models.F("amount") - models.F("written_off")),
                 name="claim_recovered_within_amount",
             ),
         ]
         indexes = [
-            models.Index(
-                fields=["user", "token"],
-                condition=Q(recovered__lt=models.F("amount")),
-                name="claim_open_by_user",
-            )
+            models.Index(fields=["user", "token"], condition=CLAIM_OPEN, name="claim_open_by_user")
         ]
 
     def __str__(self) -> str:
@@ -329,4 +337,4 @@ class Claim(models.Model):
 
     @property
     def outstanding(self) -> int:
-        return self.amount - self.recovered
+        return self.amount - self.recovered - self.written_off

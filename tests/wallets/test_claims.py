@@ -12,9 +12,16 @@ from hypothesis import strategies as st
 from fastpay.models import OutboxEvent
 from tests.wallets.factories import UserFactory
 from wallets.models import AccountKind, Claim, EntryKind, JournalEntry, LedgerAccount, Token
-from wallets.services.adjustments import ledger_adjust
+from wallets.services.adjustments import NotAnOperator, ReasonRequired, ledger_adjust
 from wallets.services.checks import ledger_check_run
-from wallets.services.claims import Cover, claims_recover, claims_recover_all, covers_post
+from wallets.services.claims import (
+    ClaimClosed,
+    Cover,
+    claim_write_off,
+    claims_recover,
+    claims_recover_all,
+    covers_post,
+)
 from wallets.services.ledger import user_account
 from wallets.tasks import claims_recover_task
 
@@ -134,6 +141,7 @@ step = st.one_of(
     st.tuples(st.just("credit"), st.integers(0, 2), st.integers(1, 9)),
     st.tuples(st.just("recover"), st.integers(0, 2), st.just(0)),
     st.tuples(st.just("recover_all"), st.just(0), st.just(0)),
+    st.tuples(st.just("write_off"), st.integers(0, 2), st.just(0)),
 )
 
 
@@ -165,6 +173,12 @@ def test_random_covers_and_recoveries_keep_the_ledger_and_a_model_in_step(steps)
             elif op == "recover":
                 claims_recover(user=users[who], token=token)
                 _model_take(model_owed, model_balance, who)
+            elif op == "write_off":  # the debtor's oldest open claim
+                oldest = Claim.objects.filter(user=users[who], written_off=0).order_by("pk")
+                oldest = [c for c in oldest if c.outstanding][:1]
+                if oldest:
+                    claim_write_off(claim=oldest[0], reason="model", operator=None)
+                    model_owed[who].pop(0)
             else:
                 claims_recover_all()
                 for i in range(len(users)):
@@ -182,3 +196,56 @@ def _model_take(owed, balance, who):
         owed[who][i] -= take
         balance[who] -= take
     owed[who] = [a for a in owed[who] if a]
+
+
+class TestWriteOff:
+    def test_the_outstanding_part_moves_to_write_off_once(self, alice, bob, usdt, operator):
+        credit(alice, usdt, UNIT)
+        claim = cover(alice, bob, usdt, 3 * UNIT, "redemption:lost")  # 1 recovered, 2 owed
+
+        claim = claim_write_off(claim=claim, reason="payer gone", operator=operator)
+
+        assert (claim.recovered, claim.written_off, claim.outstanding) == (UNIT, 2 * UNIT, 0)
+        assert receivable(usdt) == 0
+        losses = LedgerAccount.objects.get(owner=None, token=usdt, kind=AccountKind.WRITE_OFF)
+        assert losses.balance == -2 * UNIT
+        assert OutboxEvent.objects.get(topic="claim.written_off").payload["operator"] == (
+            operator.username
+        )
+        with pytest.raises(ClaimClosed):
+            claim_write_off(claim=claim, reason="again", operator=operator)
+        credit(alice, usdt, 5 * UNIT)  # later money is the payer's: nothing left to recover
+        assert claims_recover(user=alice, token=usdt) == 0
+        assert ledger_check_run(record=False).drift_count == 0
+
+    def test_it_needs_a_reason_and_an_operator(self, alice, bob, usdt, reviewer):
+        claim = cover(alice, bob, usdt, UNIT, "redemption:kept")
+
+        with pytest.raises(ReasonRequired):
+            claim_write_off(claim=claim, reason="  ", operator=None)
+        with pytest.raises(NotAnOperator):
+            claim_write_off(claim=claim, reason="why not", operator=reviewer)
+
+        claim.refresh_from_db()
+        assert claim.outstanding == UNIT
+
+    def test_the_command_names_what_to_fix(self, alice, bob, usdt, operator):
+        from django.core.management import CommandError, call_command
+
+        cover(alice, bob, usdt, UNIT, "redemption:cmd")
+        with pytest.raises(CommandError, match="--reference"):
+            call_command("claim_write_off", reference="nope", reason="x", operator="x")
+        with pytest.raises(CommandError, match="--operator"):
+            call_command("claim_write_off", reference="redemption:cmd", reason="x", operator="x")
+        with pytest.raises(CommandError, match="--reason"):
+            call_command(
+                "claim_write_off",
+                reference="redemption:cmd",
+                reason=" ",
+                operator=operator.username,
+            )
+
+        call_command(
+            "claim_write_off", reference="redemption:cmd", reason="lost", operator=operator.username
+        )
+        assert Claim.objects.get(reference="redemption:cmd").written_off == UNIT

@@ -7,8 +7,9 @@ the caller's transaction: RECEIVABLE -> payee AVAILABLE (an OFFLINE_COVER entry)
 ``Claim`` on the debtor, and at once whatever the debtor's AVAILABLE balance allows back
 (CLAIM_RECOVERY: debtor AVAILABLE -> RECEIVABLE). What stays open is recovered later:
 when the debtor defunds offline money (authorities.services.offline), by the hourly beat
-task, or by an admin action. RECEIVABLE always equals minus the outstanding claims, per
-token; ``ledger_check`` verifies it.
+task, or by an admin action; an operator may write the rest off (``claim_write_off``:
+RECEIVABLE -> WRITE_OFF, with a reason). RECEIVABLE always equals minus the outstanding
+claims, per token; ``ledger_check`` verifies it.
 
 Locks: ledger accounts first (in id order, through ``accounts_lock``), then claim rows.
 """
@@ -18,16 +19,18 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from django.db import transaction
-from django.db.models import F
 from django.utils import timezone
 
+from fastpay.errors import Conflict
 from fastpay.events import events_record
 from fastpay.models import OutboxEvent
-from wallets.models import AccountKind, Claim, EntryKind, LedgerAccount, Token, User
+from wallets.models import CLAIM_OPEN, AccountKind, Claim, EntryKind, LedgerAccount, Token, User
+from wallets.services.adjustments import OPERATOR_PERMISSION, NotAnOperator, ReasonRequired
 from wallets.services.ledger import (
     Line,
     PostingBatchItem,
     accounts_lock,
+    ledger_post,
     ledger_post_many,
     system_account,
     user_account,
@@ -104,7 +107,7 @@ def covers_post(covers: Sequence[Cover], *, created_by: User | None = None) -> l
     open_claims = [
         claim
         for claim in Claim.objects.select_for_update(no_key=True)
-        .filter(user_id__in={user for user, _ in debtors}, recovered__lt=F("amount"))
+        .filter(CLAIM_OPEN, user_id__in={user for user, _ in debtors})
         .order_by("pk")
         if (claim.user_id, claim.token_id) in debtors
     ]
@@ -128,14 +131,14 @@ def claims_recover_locked(*, user: User, token: Token, locked: dict | None) -> i
         locked = accounts_lock(account.id for account in recovery_accounts(user, token))
     claims = list(
         Claim.objects.select_for_update(no_key=True)
-        .filter(user=user, token=token, recovered__lt=F("amount"))
+        .filter(CLAIM_OPEN, user=user, token=token)
         .order_by("pk")
     )
     return _recover(claims, locked)
 
 
 def claims_open_exist(user: User, token: Token) -> bool:
-    return Claim.objects.filter(user=user, token=token, recovered__lt=F("amount")).exists()
+    return Claim.objects.filter(CLAIM_OPEN, user=user, token=token).exists()
 
 
 def recovery_accounts(user: User, token: Token) -> list[LedgerAccount]:
@@ -147,7 +150,7 @@ def claims_recover_all() -> int:
     """Beat: try every open claim again (one transaction per user and token). Returns the
     units recovered."""
     pairs = (
-        Claim.objects.filter(recovered__lt=F("amount"))
+        Claim.objects.filter(CLAIM_OPEN)
         .values_list("user_id", "token_id")
         .distinct()
         .order_by("user_id", "token_id")
@@ -164,13 +167,62 @@ def claims_recover_all() -> int:
     return total
 
 
+class ClaimClosed(Conflict):
+    code = "claim_closed"
+    default_message = "Nothing is owed on this claim any more."
+
+
+def claim_write_off(*, claim: Claim, reason: str, operator: User | None) -> Claim:
+    """Give up on what is still owed: RECEIVABLE -> WRITE_OFF (the platform's loss, entry
+    ``claim_write_off``), with a mandatory reason; an operator with
+    wallets.adjust_balance (``operator=None``: the system). Once per claim: what is
+    written off is never recovered later."""
+    if operator is not None and not operator.has_perm(OPERATOR_PERMISSION):
+        raise NotAnOperator()
+    if not reason or not reason.strip():
+        raise ReasonRequired(param="reason")
+    token = claim.token
+    receivable = system_account(token, AccountKind.RECEIVABLE)
+    losses = system_account(token, AccountKind.WRITE_OFF)
+    with transaction.atomic():
+        locked = accounts_lock([receivable.id, losses.id])
+        claim = Claim.objects.select_for_update(no_key=True).get(pk=claim.pk)
+        amount = claim.outstanding
+        if amount <= 0:
+            raise ClaimClosed()
+        ledger_post(
+            kind=EntryKind.CLAIM_WRITE_OFF,
+            reference=f"claim:{claim.pk}",
+            lines=[Line(receivable, amount), Line(losses, -amount)],
+            memo=reason.strip()[:255],
+            idempotency_key=f"write_off:{claim.reference}",
+            created_by=operator,
+            locked=locked,
+        )
+        claim.written_off += amount
+        claim.written_off_reason = reason.strip()[:255]
+        claim.save(update_fields=["written_off", "written_off_reason", "updated_at"])
+        events_record(
+            [
+                _event(
+                    "claim.written_off",
+                    claim,
+                    written_off_units=amount,
+                    reason=claim.written_off_reason,
+                    operator=operator.username if operator else None,
+                )
+            ]
+        )
+    return claim
+
+
 def outstanding_by_token() -> dict[int, int]:
     """Units still owed, per token id (what RECEIVABLE must equal, negated)."""
     totals: dict[int, int] = defaultdict(int)
-    for token_id, amount, recovered in Claim.objects.filter(recovered__lt=F("amount")).values_list(
-        "token_id", "amount", "recovered"
+    for token_id, amount, recovered, written_off in Claim.objects.filter(CLAIM_OPEN).values_list(
+        "token_id", "amount", "recovered", "written_off"
     ):
-        totals[token_id] += amount - recovered
+        totals[token_id] += amount - recovered - written_off
     return dict(totals)
 
 
