@@ -122,22 +122,28 @@ def test_amounts_are_parsed_without_floats():
         cli.parse_units("0.0000001")
 
 
+@pytest.fixture
+def platform_vendor(monkeypatch, vendor_factory, api_platform):
+    """A vendor whose CLI talks to the test platform."""
+    monkeypatch.setenv("FASTPAY_API_TOKEN", "unused-by-the-test-platform")
+    vendor, _ = vendor_factory()
+    monkeypatch.setattr(cli, "_platform", lambda args: api_platform(vendor))
+    return vendor
+
+
 def test_pos_init_and_refresh_read_the_platforms_terminal_config(
-    tmp_path, capsys, monkeypatch, platform_gateway, vendor_factory, api_platform, committee
+    tmp_path, capsys, platform_gateway, platform_vendor, committee
 ):
     from authorities.models import FastPayAccount
     from fastpay_protocol.messages import Committee
     from fastpay_protocol.pos import Terminal
 
-    monkeypatch.setenv("FASTPAY_API_TOKEN", "unused-by-the-test-platform")
-    vendor, _ = vendor_factory()
-    monkeypatch.setattr(cli, "_platform", lambda args: api_platform(vendor))
     pos = tmp_path / "refresh.pos"
 
     code, out = run(capsys, "pos", "init", "--pos", pos, "--platform", "http://platform")
     assert code == 0 and f"committee epoch {committee.epoch}" in out
     terminal = Terminal(str(pos))
-    assert terminal.vendor == FastPayAccount.objects.get(user=vendor).address
+    assert terminal.vendor == FastPayAccount.objects.get(user=platform_vendor).address
     assert terminal.previous == ()
     terminal.close()
 
@@ -164,12 +170,7 @@ def test_pos_commands_on_a_missing_store_say_what_to_do(tmp_path, monkeypatch):
     assert "run `pos init` first" in str(error.value)
 
 
-def test_pos_refresh_refuses_another_ticket_issuer(
-    tmp_path, capsys, monkeypatch, platform_gateway, vendor_factory, api_platform, nodes
-):
-    monkeypatch.setenv("FASTPAY_API_TOKEN", "unused-by-the-test-platform")
-    vendor, _ = vendor_factory()
-    monkeypatch.setattr(cli, "_platform", lambda args: api_platform(vendor))
+def test_pos_refresh_refuses_another_ticket_issuer(tmp_path, capsys, platform_vendor, nodes):
     pos = tmp_path / "other.pos"
     other = signing.Signer(b"\x55" * 32).address
     code, _ = run(
