@@ -2,11 +2,12 @@
 
 ``bulk_create`` runs every value of every row through the SQL compiler (pre_save,
 get_db_prep_save, a placeholder each): ~40 us for a 15-column row, the largest share of an
-offline sync's CPU. ``rows_insert`` writes the same rows: auto_now(_add) dates through
-their field's pre_save (one timestamp per row, as bulk_create does), values of exact types
-the drivers take as they are (str, int, bool, None) for text, integer and boolean columns
-passed through, every other value through its field's get_db_prep_save. Models it does not
-cover (inheritance, database defaults, generated columns) go to bulk_create.
+offline sync's CPU and of an authority node's. ``rows_insert`` writes the same rows:
+auto_now(_add) dates through their field's pre_save (one timestamp per row, as
+bulk_create does), values of exact types the drivers take as they are (str, int, bool,
+None) for text, integer and boolean columns passed through, every other value through its
+field's get_db_prep_save. Models it does not cover (inheritance, database defaults,
+generated columns) go to bulk_create.
 """
 
 from __future__ import annotations
@@ -50,10 +51,14 @@ def _exact(field) -> tuple:
     return _EXACT.get(target.get_internal_type(), ())
 
 
-def rows_insert(model, rows: list) -> list:
-    """INSERT the unsaved instances ``rows`` of ``model`` (like ``bulk_create(rows)``: no
-    save() and no signals; ids of auto primary keys set from RETURNING) and return them.
-    Must run inside the caller's transaction when the rows belong to a larger change."""
+def rows_insert(model, rows: list, *, returning: bool | None = None) -> list:
+    """INSERT ``rows`` of ``model`` (like ``bulk_create(rows)``: no save() and no signals)
+    and return them. A row is an unsaved instance of ``model`` or a light object with an
+    attribute per concrete field's attname, e.g. a ``__slots__`` class (the authority
+    node's vote and certificate rows: an instance costs ~25 us more to build). Rows
+    without an auto primary key get it from RETURNING unless ``returning=False`` (the
+    caller does not need the ids). Must run inside the caller's transaction when the rows
+    belong to a larger change."""
     rows = list(rows)
     if not rows:
         return rows
@@ -61,14 +66,16 @@ def rows_insert(model, rows: list) -> list:
     connection = connections[db]
     meta = model._meta
     pk = meta.pk
-    returning = pk.db_returning and any(row.pk is None for row in rows)
+    missing = [getattr(row, pk.attname, None) is None for row in rows]
+    auto = pk.db_returning and any(missing)
+    returning = auto if returning is None else returning and auto
     if not _covered(model) or (
         returning and not connection.features.can_return_rows_from_bulk_insert
     ):
         return model.objects.bulk_create(rows)
-    if returning and not all(row.pk is None for row in rows):
+    if auto and not all(missing):
         return model.objects.bulk_create(rows)  # mixed: let the ORM sort them out
-    fields = [f for f in meta.concrete_fields if not (returning and f is pk)]
+    fields = [f for f in meta.concrete_fields if not (auto and f is pk)]
     stamped = [
         f for f in fields if getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False)
     ]
@@ -99,5 +106,6 @@ def rows_insert(model, rows: list) -> list:
                 for row, (value,) in zip(chunk, cursor.fetchall(), strict=True):
                     setattr(row, pk.attname, value)
     for row in rows:
-        row._state.adding, row._state.db = False, db
+        if isinstance(row, model):
+            row._state.adding, row._state.db = False, db
     return rows

@@ -11,12 +11,12 @@ from authorities.node.services.locks import (
     BalanceRow,
     accounts_lock,
     balances_get,
-    rows_insert,
     rows_update,
     write_transaction,
 )
 from authorities.node.services.recoveries import digests_of, signer_of
 from authorities.node.wire import WireCertificate, checksum, hex0x
+from fastpay.bulk_insert import rows_insert
 from fastpay_protocol.typed_data import InvalidSignature
 
 
@@ -129,7 +129,7 @@ def _apply(rt: NodeRuntime, valid, results) -> None:
         applied.append(_row(cert, is_redemption))
         results[i] = {"applied": True, "next_sequence": sender.next_sequence}
     if applied:
-        rows_insert(Certificate, applied)
+        rows_insert(Certificate, applied, returning=False)
         rows_update(Balance, ["units"], changed_balances.values())
         rows_update(Account, ["next_sequence", "pending_vote"], changed_accounts.values())
 

@@ -11,7 +11,6 @@ import threading
 from collections.abc import Iterable, Iterator
 
 from django.db import connection, transaction
-from django.utils import timezone
 
 from authorities.node.models import Account, Balance
 
@@ -145,65 +144,3 @@ def rows_update(model, fields: list[str], rows: Iterable) -> None:
             f"UPDATE {table} SET {assignments} WHERE id = %s",  # noqa: S608 - names from _meta
             [[getattr(row, c) for c in columns] + [row.pk] for row in rows],
         )
-
-
-#: columns whose Python value the database drivers take as it is (sqlite3, psycopg)
-_PLAIN = {
-    "CharField",
-    "TextField",
-    "IntegerField",
-    "BigIntegerField",
-    "PositiveIntegerField",
-    "PositiveBigIntegerField",
-    "BooleanField",
-    "ForeignKey",
-}
-
-
-def rows_insert(model, rows: list, *, returning: bool = False) -> None:
-    """INSERT ``rows`` in multi-row statements of 500 and, with ``returning``, set their
-    ids (RETURNING, as bulk_create does). A row is an unsaved model instance or any object
-    with an attribute per concrete field's attname (auto_now(_add) dates excepted: one
-    timestamp is set for the batch), e.g. a ``__slots__`` class: a model instance costs
-    ~25 us to build. Plain columns go to the driver as they are, the others (JSON, dates)
-    through their field's get_db_prep_save. Django's bulk_create compiles every value
-    through the ORM: ~40 us per 10-column row, more than the rest of the node's work on it."""
-    if not rows:
-        return
-    if returning and not connection.features.can_return_rows_from_bulk_insert:
-        model.objects.bulk_create(rows, batch_size=500)
-        return
-    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
-    now = timezone.now()
-    preps: list = []
-    for field in fields:
-        if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
-            for row in rows:
-                setattr(row, field.attname, now)
-            prepared = field.get_db_prep_save(now, connection)  # the same for every row
-            preps.append(lambda _value, _connection, prepared=prepared: prepared)
-        else:
-            preps.append(None if field.get_internal_type() in _PLAIN else field.get_db_prep_save)
-    quote = connection.ops.quote_name
-    columns = ", ".join(quote(f.column) for f in fields)
-    one = "(" + ", ".join(["%s"] * len(fields)) + ")"
-    suffix = f" RETURNING {quote(model._meta.pk.column)}" if returning else ""
-    with connection.cursor() as cursor:
-        for start in range(0, len(rows), 500):
-            chunk = rows[start : start + 500]
-            params = []
-            for row in chunk:
-                for field, prep in zip(fields, preps, strict=True):
-                    value = getattr(row, field.attname)
-                    params.append(value if prep is None else prep(value, connection))
-            cursor.execute(
-                f"INSERT INTO {quote(model._meta.db_table)} ({columns}) "  # noqa: S608 - names from _meta
-                f"VALUES {', '.join([one] * len(chunk))}{suffix}",
-                params,
-            )
-            if returning:
-                pk_name = model._meta.pk.attname
-                for row, (pk,) in zip(chunk, cursor.fetchall(), strict=True):
-                    setattr(row, pk_name, pk)
-                    if isinstance(row, model):
-                        row._state.adding = False

@@ -11,7 +11,6 @@ from authorities.node.services.group_commit import GroupCommit
 from authorities.node.services.locks import (
     accounts_lock,
     balances_get,
-    rows_insert,
     rows_update,
     write_transaction,
 )
@@ -23,6 +22,7 @@ from authorities.node.wire import (
     hex0x,
     render_order,
 )
+from fastpay.bulk_insert import rows_insert
 from fastpay_protocol.signing import recover_digest_bytes
 from fastpay_protocol.typed_data import InvalidSignature
 
