@@ -18,7 +18,6 @@ from offline import conf
 from offline.errors import WrongState
 from offline.models import Redemption, RedemptionState
 from offline.services.redemptions import redemption_payload
-from wallets.models import EntryKind
 from wallets.services.claims import Cover, covers_post
 
 COVERED = "covered"
@@ -59,7 +58,6 @@ def redemptions_cover(redemptions: list[Redemption], *, by=None) -> list[Redempt
                 amount=r.amount,
                 reference=f"redemption:{r.pk}",
                 memo=f"voucher {r.voucher_address} taken back before the vendor synced",
-                kind=EntryKind.OFFLINE_COVER,
             )
             for r in covered
         ],

@@ -25,6 +25,15 @@ class NotAnOperator(DomainError):
     default_message = "Only operators may adjust balances."
 
 
+def operator_and_reason_check(operator: User | None, reason: str) -> None:
+    """What every operator money move needs: the wallets.adjust_balance permission
+    (``operator=None`` is the system itself) and a reason."""
+    if operator is not None and not operator.has_perm(OPERATOR_PERMISSION):
+        raise NotAnOperator()
+    if not reason or not reason.strip():
+        raise ReasonRequired(param="reason")
+
+
 def ledger_adjust(
     *,
     user: User,
@@ -37,10 +46,7 @@ def ledger_adjust(
     """Credit (amount > 0) or debit (amount < 0) the user's AVAILABLE account against
     CUSTODY, once per idempotency key. `operator=None` is the system itself (chain watcher,
     demo seeding); a person must hold the wallets.adjust_balance permission."""
-    if operator is not None and not operator.has_perm(OPERATOR_PERMISSION):
-        raise NotAnOperator()
-    if not reason or not reason.strip():
-        raise ReasonRequired(param="reason")
+    operator_and_reason_check(operator, reason)
     if not isinstance(amount, int) or amount == 0:
         raise DomainError(
             "the amount must be a non-zero number of ledger units",

@@ -25,7 +25,7 @@ from fastpay.errors import Conflict
 from fastpay.events import events_record
 from fastpay.models import OutboxEvent
 from wallets.models import CLAIM_OPEN, AccountKind, Claim, EntryKind, LedgerAccount, Token, User
-from wallets.services.adjustments import OPERATOR_PERMISSION, NotAnOperator, ReasonRequired
+from wallets.services.adjustments import operator_and_reason_check
 from wallets.services.ledger import (
     Line,
     PostingBatchItem,
@@ -103,14 +103,7 @@ def covers_post(covers: Sequence[Cover], *, created_by: User | None = None) -> l
         for claim, cover in zip(claims, covers, strict=True)
     )
     # the debtors' older open claims come first (oldest first), then these
-    debtors = {(cover.debtor.pk, cover.token.pk) for cover in covers}
-    open_claims = [
-        claim
-        for claim in Claim.objects.select_for_update(no_key=True)
-        .filter(CLAIM_OPEN, user_id__in={user for user, _ in debtors})
-        .order_by("pk")
-        if (claim.user_id, claim.token_id) in debtors
-    ]
+    open_claims = _open_claims_locked({(cover.debtor.pk, cover.token.pk) for cover in covers})
     _recover(open_claims, locked)
     by_pk = {claim.pk: claim for claim in open_claims}
     return [by_pk.get(claim.pk, claim) for claim in claims]
@@ -129,12 +122,7 @@ def claims_recover_locked(*, user: User, token: Token, locked: dict | None) -> i
     they are locked here."""
     if locked is None:
         locked = accounts_lock(account.id for account in recovery_accounts(user, token))
-    claims = list(
-        Claim.objects.select_for_update(no_key=True)
-        .filter(CLAIM_OPEN, user=user, token=token)
-        .order_by("pk")
-    )
-    return _recover(claims, locked)
+    return _recover(_open_claims_locked({(user.pk, token.pk)}), locked)
 
 
 def claims_open_exist(user: User, token: Token) -> bool:
@@ -155,16 +143,12 @@ def claims_recover_all() -> int:
         .distinct()
         .order_by("user_id", "token_id")
     )
-    users = {}
-    tokens = {}
-    total = 0
-    for user_id, token_id in list(pairs):
-        if user_id not in users:
-            users[user_id] = User.objects.get(pk=user_id)
-        if token_id not in tokens:
-            tokens[token_id] = Token.objects.get(pk=token_id)
-        total += claims_recover(user=users[user_id], token=tokens[token_id])
-    return total
+    pairs = list(pairs)
+    users = User.objects.in_bulk({user_id for user_id, _ in pairs})
+    tokens = Token.objects.in_bulk({token_id for _, token_id in pairs})
+    return sum(
+        claims_recover(user=users[user_id], token=tokens[token_id]) for user_id, token_id in pairs
+    )
 
 
 class ClaimClosed(Conflict):
@@ -177,10 +161,7 @@ def claim_write_off(*, claim: Claim, reason: str, operator: User | None) -> Clai
     ``claim_write_off``), with a mandatory reason; an operator with
     wallets.adjust_balance (``operator=None``: the system). Once per claim: what is
     written off is never recovered later."""
-    if operator is not None and not operator.has_perm(OPERATOR_PERMISSION):
-        raise NotAnOperator()
-    if not reason or not reason.strip():
-        raise ReasonRequired(param="reason")
+    operator_and_reason_check(operator, reason)
     token = claim.token
     receivable = system_account(token, AccountKind.RECEIVABLE)
     losses = system_account(token, AccountKind.WRITE_OFF)
@@ -224,6 +205,17 @@ def outstanding_by_token() -> dict[int, int]:
     ):
         totals[token_id] += amount - recovered - written_off
     return dict(totals)
+
+
+def _open_claims_locked(pairs: set[tuple[int, int]]) -> list[Claim]:
+    """The open claims of these (user id, token id) pairs, locked, oldest first."""
+    return [
+        claim
+        for claim in Claim.objects.select_for_update(no_key=True)
+        .filter(CLAIM_OPEN, user_id__in={user_id for user_id, _ in pairs})
+        .order_by("pk")
+        if (claim.user_id, claim.token_id) in pairs
+    ]
 
 
 def _accounts_of(user: User, token: Token) -> dict:
