@@ -2,6 +2,7 @@ from rest_framework import serializers
 
 from fastpay.money import format_units
 from offline.models import Redemption, Voucher
+from offline.services.redemptions import MAX_BATCH
 
 
 class VoucherRegisterSerializer(serializers.Serializer):
@@ -63,7 +64,7 @@ class SyncItemSerializer(serializers.Serializer):
 
 
 class SyncSerializer(serializers.Serializer):
-    items = SyncItemSerializer(many=True, allow_empty=False, max_length=1000)
+    items = SyncItemSerializer(many=True, allow_empty=False, max_length=MAX_BATCH)
 
 
 class RedemptionSerializer(serializers.ModelSerializer):

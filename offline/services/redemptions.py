@@ -225,11 +225,19 @@ def _reason_text(reason) -> str:
     return reason.get("text", "") if isinstance(reason, dict) else str(reason)
 
 
+def payer_flag_and_suspend(*, payer: User, voucher: str, evidence: dict, reason: str) -> None:
+    """Two voucher-key signatures at sequence 0 (a double spend, or a voucher taken back
+    early): the fraud flag with the evidence, and the payer's offline suspension. Caller
+    holds the transaction."""
+    from fraud.services.offline import payer_flag_double_spend
+
+    payer_flag_double_spend(payer=payer, voucher=voucher, evidence=evidence)
+    offline_suspend(user=payer, reason=reason)
+
+
 def _double_spend(redemption: Redemption, live: Redemption, voucher: Voucher) -> Redemption:
     """The voucher is already claimed by ``live``: keep both voucher-key signatures as
     evidence, flag and suspend the payer, tell the admins and both vendors."""
-    from fraud.services.offline import payer_flag_double_spend
-
     redemption.state = RedemptionState.REJECTED
     redemption.reason = "double_spend"
     redemption.detail = f"voucher already redeemed by redemption {live.pk}"
@@ -240,8 +248,12 @@ def _double_spend(redemption: Redemption, live: Redemption, voucher: Voucher) ->
         "first": _spend_evidence(live),
         "second": _spend_evidence(redemption),
     }
-    payer_flag_double_spend(payer=voucher.user, voucher=voucher.address, evidence=evidence)
-    offline_suspend(user=voucher.user, reason=f"double spend of voucher {voucher.address}")
+    payer_flag_and_suspend(
+        payer=voucher.user,
+        voucher=voucher.address,
+        evidence=evidence,
+        reason=f"double spend of voucher {voucher.address}",
+    )
     event_record(
         topic="offline.double_spend",
         aggregate_type="voucher",

@@ -37,6 +37,7 @@ from offline import committee as offline_committee
 from offline import conf
 from offline.models import Redemption, RedemptionState, Voucher, VoucherState
 from offline.services.cover import COVERED, auto_coverable, redemptions_cover
+from offline.services.redemptions import payer_flag_and_suspend, redemption_payload
 
 #: committee refusals meaning the voucher's sequence 0 went to another order
 TAKEN_CODES = {"sequence_mismatch", "sequence_locked"}
@@ -191,11 +192,15 @@ def _applied_certificate(voucher: str, epoch: int) -> Certificate | None:
     return None
 
 
+def _codes(result) -> set:
+    """The committee's refusal codes in ``result`` (none for a certificate, or an error
+    that carries none)."""
+    codes = getattr(result, "codes", None)
+    return codes() if callable(codes) else set()
+
+
 def _unfunded(result) -> bool:
-    return (
-        isinstance(result, CommitteeError)
-        and "insufficient_balance" in getattr(result, "codes", set)()
-    )
+    return "insufficient_balance" in _codes(result)
 
 
 def _signed_spend(redemption: Redemption):
@@ -214,8 +219,7 @@ def _signed_spend(redemption: Redemption):
 def _taken(error) -> bool:
     if isinstance(error, ConflictingOrder):
         return True
-    codes = error.codes() if hasattr(error, "codes") else set()
-    return bool(codes & TAKEN_CODES)
+    return bool(_codes(error) & TAKEN_CODES)
 
 
 def _record(
@@ -262,19 +266,14 @@ def _record(
         Voucher.objects.filter(pk__in=[r.voucher_id for r, _, _ in written]).update(
             state=VoucherState.REDEEMED
         )
+        # state and reason as written here: a covered row is in ``written`` twice (flagged,
+        # then settled), and rows settled by _settled_write are stale in memory
         events_record(
             OutboxEvent(
                 topic=f"offline.redemption_{state}",
                 aggregate_type="redemption",
                 aggregate_id=str(r.pk),
-                payload={
-                    "redemption_id": str(r.pk),
-                    "vendor_id": r.vendor_id,
-                    "voucher": r.voucher_address,
-                    "amount_units": r.amount,
-                    "state": state,
-                    "reason": reason,
-                },
+                payload={**redemption_payload(r), "state": state, "reason": reason},
             )
             for r, state, reason in written
         )
@@ -333,11 +332,11 @@ def _settled_write(rows: list[tuple[object, dict]], now) -> None:
 
 
 def _flag_payer(redemption: Redemption, evidence: dict) -> None:
-    """Caller holds the transaction: the same evidence path as a double spend between two
-    vendors (fraud flag, offline suspension, outbox event)."""
-    from fraud.services.offline import payer_flag_double_spend
-    from offline.services.vouchers import offline_suspend
-
-    payer = redemption.voucher.user
-    payer_flag_double_spend(payer=payer, voucher=redemption.voucher_address, evidence=evidence)
-    offline_suspend(user=payer, reason=f"voucher {redemption.voucher_address} taken early")
+    """Caller holds the transaction: flagged and suspended as for a double spend between
+    two vendors (the settlement's own event says why)."""
+    payer_flag_and_suspend(
+        payer=redemption.voucher.user,
+        voucher=redemption.voucher_address,
+        evidence=evidence,
+        reason=f"voucher {redemption.voucher_address} taken early",
+    )
