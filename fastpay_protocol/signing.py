@@ -13,8 +13,6 @@ refusals apply: 65-byte signatures, v in {27, 28}, low s.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 import coincurve
 from Crypto.Hash import keccak as _keccak_module  # pycryptodome: eth-hash's backend here
 from eth_utils import to_checksum_address
@@ -194,8 +192,3 @@ def signed_by(digest: bytes, signature: bytes, address: str) -> bool:
         return recover_digest_bytes(digest, signature) == address_bytes(address)
     except (td.InvalidSignature, ValueError):
         return False
-
-
-def sign_orders(hasher: Hasher, orders: Iterable[td.TransferOrder], signer: Signer) -> list[bytes]:
-    """The sender's signatures on many orders (bench and wallets batching payments)."""
-    return [signer.sign_digest(hasher.order_digest(order)) for order in orders]

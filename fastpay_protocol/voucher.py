@@ -47,7 +47,6 @@ TICKET_TAG = b"FastPay voucher ticket v1"
 _HEAD = struct.Struct(">BBHQ20s20s20sQQQQ65sB")
 _SIG = 65
 _CHECKSUM = 4
-_U64 = 2**64 - 1
 
 # Crockford base32: no I, L, O, U; decoding maps I/L to 1 and O to 0, ignores case, dashes
 # and spaces, so a string read aloud or typed on a keypad survives.

@@ -1,10 +1,11 @@
 """The risk hook online payments call before money moves.
 
-`payment_risk_assess` loads the assessor named by FASTPAY_RISK_ASSESSOR (the fraud app's
-rules and score by default; `large_amount_review` is the minimal fallback).
-`payment_risk_assess_many` assesses a batch's drafts in order with the batch assessor: the
-one named by FASTPAY_RISK_BATCH_ASSESSOR if set, else the per-item assessor's `assess_many`
-attribute (the fraud app's has one), else the per-item assessor called once per draft.
+The assessor is named by FASTPAY_RISK_ASSESSOR (the fraud app's rules and score by
+default; `large_amount_review` is the minimal fallback). `payment_risk_assess_many`
+assesses a batch's drafts in order with the batch assessor: the one named by
+FASTPAY_RISK_BATCH_ASSESSOR if set, else the per-item assessor's `assess_many` attribute
+(the fraud app's has one), else the per-item assessor called once per draft (a single
+payment is a batch of one).
 `payment_risk_record` hands the created payments with their assessments to the recorder named
 by FASTPAY_RISK_RECORDER (empty: nothing is recorded beyond the payment's own columns).
 """
@@ -60,10 +61,6 @@ def large_amount_review(draft: PaymentDraft) -> RiskAssessment:
 @cache
 def _assessor(path: str):
     return import_string(path)
-
-
-def payment_risk_assess(draft: PaymentDraft) -> RiskAssessment:
-    return _assessor(settings.FASTPAY_RISK_ASSESSOR)(draft)
 
 
 def payment_risk_assess_many(drafts: Sequence[PaymentDraft]) -> list:

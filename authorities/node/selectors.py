@@ -10,10 +10,8 @@ CERTIFICATES_PAGE = 100
 
 
 def _vote_json(vote: Vote) -> dict:
-    from authorities.node.services.orders import vote_order
-
     return {
-        "order": render_order(vote_order(vote)),
+        "order": render_order(vote),  # a Vote row has the order's fields
         "vote": {"authority": checksum(node().address), "signature": vote.signature},
     }
 
@@ -36,14 +34,7 @@ def account_info(address: str) -> dict:
 
 def certificate_json(row: Certificate) -> dict:
     return {
-        "order": {
-            "sender": checksum(row.sender),
-            "recipient": checksum(row.recipient),
-            "token": checksum(row.token),
-            "amount": row.amount,
-            "sequence": row.sequence,
-            "epoch": row.epoch,
-        },
+        "order": render_order(row),  # a Certificate row has the order's fields
         "signature": row.order_signature,
         "votes": row.votes,
     }

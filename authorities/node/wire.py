@@ -16,7 +16,6 @@ UINT64_MAX = 2**64 - 1
 UINT256_MAX = 2**256 - 1
 _HEX_ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
 _HEX_SIGNATURE = re.compile(r"0x[0-9a-fA-F]{130}")
-ORDER_FIELDS = ("sender", "recipient", "token", "amount", "sequence", "epoch")
 
 
 class Order(NamedTuple):

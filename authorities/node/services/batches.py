@@ -63,11 +63,15 @@ def _record(rt, epoch: int, batch_id: int, certificates, hashed: bytes) -> dict:
         if earlier.items_hash == hex0x(hashed) and earlier.epoch == epoch:
             return {"authority": me, "signature": earlier.signature, "items_hash": hex0x(hashed)}
         raise errors.InvalidBatch("this batch id was signed with other items", param="batch_id")
-    rows = {}
-    for cert in certificates:
-        order = cert.order
-        for row in Certificate.objects.filter(sender=order.sender, sequence=order.sequence):
-            rows[(order.sender, order.sequence)] = row
+    wanted = {(cert.order.sender, cert.order.sequence) for cert in certificates}
+    rows = {
+        (row.sender, row.sequence): row
+        for row in Certificate.objects.filter(
+            sender__in={sender for sender, _ in wanted},
+            sequence__in={sequence for _, sequence in wanted},
+        )
+        if (row.sender, row.sequence) in wanted
+    }
     for i, cert in enumerate(certificates):
         order = cert.order
         row = rows.get((order.sender, order.sequence))

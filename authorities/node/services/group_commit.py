@@ -41,14 +41,7 @@ class GroupCommit:
             with self._writer:
                 if slot.done:
                     break
-                with self._mutex:
-                    group, size = [], 0
-                    while self._queue and (
-                        not group or size + len(self._queue[0].items) <= self._max_items
-                    ):
-                        group.append(self._queue.pop(0))
-                        size += len(group[-1].items)
-                self._run(group)
+                self._run(self._take())
             if slot.done:
                 break
         if slot.error is not None:

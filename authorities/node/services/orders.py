@@ -27,11 +27,6 @@ from fastpay_protocol.signing import recover_digest_bytes
 from fastpay_protocol.typed_data import InvalidSignature
 
 
-def vote_body(vote: Vote) -> dict:
-    rt = node()
-    return {"authority": checksum(rt.address), "signature": vote.signature}
-
-
 def vote_order(vote: Vote) -> Order:
     return Order(vote.sender, vote.recipient, vote.token, vote.amount, vote.sequence, vote.epoch)
 
