@@ -84,6 +84,11 @@ def format_units(units: int, ledger_decimals: int) -> str:
     return f"{sign}{whole}.{frac:0{ledger_decimals}d}"
 
 
+def format_amount(units: int, token) -> str:
+    """Ledger units of ``token`` as "12.500000 USDT" (its full ledger precision)."""
+    return f"{format_units(units, token.ledger_decimals)} {token.symbol}"
+
+
 def units_to_onchain(units: int, *, decimals: int, ledger_decimals: int) -> int:
     return units * 10 ** (decimals - ledger_decimals)
 

@@ -17,7 +17,7 @@ from django.utils.safestring import mark_safe
 
 from fastpay.admin_mixins import ReadOnlyAdmin, run_service_action
 from fastpay.errors import DomainError
-from fastpay.money import format_units
+from fastpay.money import format_amount
 from fraud import charts, selectors
 from fraud.models import (
     Assessment,
@@ -37,11 +37,6 @@ from fraud.services.reviews import REVIEW_PERMISSION, review_decide
 from fraud.services.thresholds import PROFILE_FIELDS, risk_profile_update, rule_config_update
 from fraud.thresholds import DESCRIPTIONS, ThresholdError, params_validate
 from wallets.models import PaymentState, Token
-
-
-def _amount(units: int, token) -> str:
-    return f"{format_units(units, token.ledger_decimals)} {token.symbol}"
-
 
 # --- the review queue -------------------------------------------------------------------
 
@@ -177,7 +172,7 @@ class ReviewAdmin(ReviewerOnly, ReadOnlyAdmin):
 
     @admin.display(description="amount", ordering="payment__amount")
     def amount_display(self, obj):
-        return _amount(obj.payment.amount, obj.payment.token)
+        return format_amount(obj.payment.amount, obj.payment.token)
 
     @admin.display(description="payer")
     def payer(self, obj):
@@ -240,18 +235,18 @@ class ReviewAdmin(ReviewerOnly, ReadOnlyAdmin):
             "title": f"Review of payment {payment.id}",
             "opts": self.model._meta,
             "review": review,
-            "amount": _amount(payment.amount, payment.token),
+            "amount": format_amount(payment.amount, payment.token),
             "party": request.user.pk in (payment.payer_id, payment.payee_id),
             "already_decided": any(
                 d.reviewer_id == request.user.pk for d in review.decisions.all()
             ),
             "can_decide": review.state == ReviewState.OPEN,
-            "format_amount": _amount,
+            "format_amount": format_amount,
         }
         context["recent_rows"] = [
             (
                 p,
-                _amount(p.amount, p.token),
+                format_amount(p.amount, p.token),
                 "sent" if p.payer_id == payment.payer_id else "received",
             )
             for p in context["recent"]
@@ -259,8 +254,8 @@ class ReviewAdmin(ReviewerOnly, ReadOnlyAdmin):
         context["balance_rows"] = [
             (
                 row["token"].symbol,
-                _amount(row["available"], row["token"]),
-                _amount(row["held"], row["token"]),
+                format_amount(row["available"], row["token"]),
+                format_amount(row["held"], row["token"]),
             )
             for row in context["payer_balances"]
         ]

@@ -14,8 +14,8 @@ from fraud.models import (
     ReviewState,
     RuleHit,
 )
-from wallets.models import Payment, PaymentState
-from wallets.selectors import balance_list
+from wallets.models import PaymentState
+from wallets.selectors import balance_list, payment_list
 
 AGE_BUCKETS = [("< 1 h", 0, 1), ("1-4 h", 1, 4), ("4-24 h", 4, 24), ("> 24 h", 24, None)]
 
@@ -32,12 +32,7 @@ def review_queue() -> QuerySet[Review]:
 def review_page(*, review: Review, history: int = 15) -> dict:
     """Everything a reviewer needs on one screen."""
     payment = review.payment
-    recent = (
-        Payment.objects.filter(Q(payer=payment.payer) | Q(payee=payment.payer))
-        .exclude(pk=payment.pk)
-        .select_related("payer", "payee", "token")
-        .order_by("-created_at")[:history]
-    )
+    recent = payment_list(user=payment.payer).exclude(pk=payment.pk)[:history]
     reasons = review.assessment.reasons if review.assessment else payment.risk_reasons
     return {
         "payment": payment,

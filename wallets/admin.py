@@ -5,7 +5,7 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin
 
 from fastpay.admin_mixins import ReadOnlyAdmin, run_service_action
-from fastpay.money import format_units
+from fastpay.money import format_amount
 from wallets.models import (
     CLAIM_OPEN,
     Claim,
@@ -87,7 +87,7 @@ class TokenAdmin(admin.ModelAdmin):
 class AmountMixin:
     @admin.display(description="amount")
     def amount_display(self, obj):
-        return f"{format_units(obj.amount, obj.token.ledger_decimals)} {obj.token.symbol}"
+        return format_amount(obj.amount, obj.token)
 
 
 @admin.register(LedgerAccount)
@@ -99,7 +99,7 @@ class LedgerAccountAdmin(ReadOnlyAdmin):
 
     @admin.display(description="balance", ordering="balance")
     def balance_display(self, obj):
-        return f"{format_units(obj.balance, obj.token.ledger_decimals)} {obj.token.symbol}"
+        return format_amount(obj.balance, obj.token)
 
 
 class PostingInline(admin.TabularInline):
@@ -217,11 +217,11 @@ class ClaimAdmin(AmountMixin, ReadOnlyAdmin):
 
     @admin.display(description="recovered")
     def recovered_display(self, obj):
-        return f"{format_units(obj.recovered, obj.token.ledger_decimals)} {obj.token.symbol}"
+        return format_amount(obj.recovered, obj.token)
 
     @admin.display(description="written off")
     def written_off_display(self, obj):
-        return f"{format_units(obj.written_off, obj.token.ledger_decimals)} {obj.token.symbol}"
+        return format_amount(obj.written_off, obj.token)
 
     def has_recover_permission(self, request):
         return request.user.has_perm("wallets.adjust_balance")

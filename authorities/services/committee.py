@@ -121,9 +121,10 @@ def committee_health_check(*, platform_address: str | None = None) -> list[Commi
     members = list(CommitteeMember.objects.filter(epoch=epoch, status=MemberStatus.ACTIVE))
     if not members:
         return []
-    with ThreadPoolExecutor(max_workers=len(members)) as pool:
-        health = list(pool.map(lambda m: _probe(m.url), members))
-        sequences = list(pool.map(lambda m: _sequence(m.url, platform_address), members))
+    with ThreadPoolExecutor(max_workers=2 * len(members)) as pool:  # both probes at once
+        health_futures = pool.map(lambda m: _probe(m.url), members)
+        sequence_futures = pool.map(lambda m: _sequence(m.url, platform_address), members)
+        health, sequences = list(health_futures), list(sequence_futures)
     best = max((s for s in sequences if s is not None), default=None)
     now = timezone.now()
     for member, (ok, info), sequence in zip(members, health, sequences, strict=True):

@@ -10,7 +10,7 @@ for every voucher a vendor can accept.
 from datetime import UTC, datetime, timedelta
 
 from django.db import IntegrityError, transaction
-from django.db.models import Sum
+from django.db.models import Exists, OuterRef, Sum
 from django.utils import timezone
 
 from authorities.gateway import gateway
@@ -212,7 +212,11 @@ def vouchers_expire(*, now: datetime | None = None) -> int:
     now = now or timezone.now()
     cutoff = now - timedelta(seconds=conf.grace_s())
     expired = 0
-    candidates = Voucher.objects.filter(state=VoucherState.ACTIVE, not_after__lt=cutoff)
+    # a redeemed voucher is not the payer's to reclaim: skipped here (so it cannot take the
+    # 1000 slots of every run) and checked again under its lock
+    candidates = Voucher.objects.filter(state=VoucherState.ACTIVE, not_after__lt=cutoff).filter(
+        ~Exists(Redemption.objects.filter(voucher=OuterRef("pk")))
+    )
     for pk in candidates.order_by("pk").values_list("pk", flat=True)[:1000]:
         with transaction.atomic():
             voucher = (

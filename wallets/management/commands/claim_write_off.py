@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from fastpay.errors import DomainError
-from fastpay.money import format_units
+from fastpay.money import format_amount
 from wallets.models import Claim, User
 from wallets.services.claims import claim_write_off
 
@@ -30,9 +30,5 @@ class Command(BaseCommand):
         except DomainError as exc:
             param = f"--{exc.param}: " if exc.param else ""
             raise CommandError(f"{param}{exc.message}") from None
-        amount = format_units(claim.written_off, claim.token.ledger_decimals)
-        self.stdout.write(
-            self.style.SUCCESS(
-                f"claim {claim.reference}: {amount} {claim.token.symbol} written off"
-            )
-        )
+        amount = format_amount(claim.written_off, claim.token)
+        self.stdout.write(self.style.SUCCESS(f"claim {claim.reference}: {amount} written off"))
