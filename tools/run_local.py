@@ -30,9 +30,12 @@ from eth_account import Account
 from web3 import Web3
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # the project's Django-free helpers
+
+from authorities.node.local import anvil_key  # noqa: E402
+
 VAR = ROOT / "var"
 PYTHON = sys.executable
-ANVIL_MNEMONIC = "test test test test test test test test test test test junk"
 PLATFORM_ACCOUNT = 1  # anvil dev account: the platform's FastPay account and wallet
 PLATFORM_FLOAT_TOKENS = 1_000_000  # whole tokens deposited into the platform's account
 ERC20_ABI = [
@@ -104,11 +107,6 @@ def wait_for(what: str, check, timeout: float = 60) -> None:
             return
         time.sleep(0.2)
     raise SystemExit(f"{what} did not come up within {timeout:.0f} s")
-
-
-def anvil_key(index: int) -> bytes:
-    Account.enable_unaudited_hdwallet_features()
-    return bytes(Account.from_mnemonic(ANVIL_MNEMONIC, account_path=f"m/44'/60'/0'/0/{index}").key)
 
 
 def start_chain(port: int) -> Web3:
@@ -218,7 +216,6 @@ def fund_platform(w3: Web3, deployment: dict) -> str:
 
 def platform_env(port: int) -> dict:
     """Seal the platform's keys under a fresh KEK and point the platform at the committee."""
-    sys.path.insert(0, str(ROOT))
     from fastpay import keyvault
 
     kek_text = keyvault.new_kek_text()
