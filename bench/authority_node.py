@@ -25,9 +25,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from authorities.node.local import LOCAL_ACCOUNTS, anvil_key  # noqa: E402
+from authorities.node.processes import local_committee  # noqa: E402
 from fastpay_protocol import signing  # noqa: E402
 from fastpay_protocol import typed_data as td  # noqa: E402
-from tests.authorities.nodes import local_committee  # noqa: E402
 
 TOKEN = "0x" + "55" * 20
 RECIPIENT = "0x" + "77" * 20

@@ -339,7 +339,7 @@ def end_to_end(args, committee, nodes, users: dict) -> dict:
 
 def main() -> None:
     args = parse_args()
-    from tests.authorities.nodes import local_committee
+    from authorities.node.processes import local_committee
 
     began = time.perf_counter()
     figures = crypto_ceiling(args.crypto_seconds)

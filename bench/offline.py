@@ -202,8 +202,8 @@ def django_setup(database_url: str, tmp: Path, risk: str):
 def bench_settle(
     n: int, risk: str, database_url: str, profile: bool = False, worker: str = "thread"
 ) -> dict:
+    from authorities.node.processes import local_committee
     from fastpay_protocol import signing
-    from tests.authorities.nodes import local_committee
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)

@@ -10,9 +10,6 @@ class FastPayConfig(AppConfig):
 
         import eth_account  # noqa: F401  (imports py_ecc, which raises the recursion limit)
 
-        from fastpay import metrics
-
-        metrics.register()
         # py_ecc sets sys.setrecursionlimit(100000) on import; with that, a deeply nested
         # JSON body overflows a thread's C stack and kills the whole process instead of
         # raising RecursionError. Put a sane limit back once everything is imported.

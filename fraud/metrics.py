@@ -1,5 +1,5 @@
 """Prometheus gauges for fraud controls, read from the database at scrape time (the
-pattern of fastpay/metrics.py): breaker states, review queue size and age, decisions."""
+pattern of wallets/metrics.py): breaker states, review queue size and age, decisions."""
 
 from prometheus_client.core import REGISTRY, GaugeMetricFamily
 

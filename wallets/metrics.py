@@ -1,5 +1,6 @@
-"""Prometheus metrics computed from the database at scrape time, so every web process
-reports the same figures (django-prometheus covers requests, latency and DB calls)."""
+"""Ledger and payment gauges for Prometheus, computed from the database at scrape time so
+every web process reports the same figures (django-prometheus covers requests, latency and
+DB calls)."""
 
 from prometheus_client.core import REGISTRY, GaugeMetricFamily
 
