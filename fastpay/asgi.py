@@ -13,6 +13,7 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from fastpay.beat import embedded_beat_start  # noqa: E402
 from fastpay.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
@@ -29,3 +30,6 @@ application = ProtocolTypeRouter(
 # again under load (tens of ms each; bench/offline.py).
 gc.collect()
 gc.freeze()
+
+# No broker (the embedded default): this process runs the beat schedule (fastpay/beat.py).
+embedded_beat_start()

@@ -6,6 +6,7 @@ layer, shared rate limits) and CELERY_BROKER_URL. Every variable is listed in th
 configuration table; a wrong value stops start-up with a message naming the variable.
 """
 
+import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -158,6 +159,11 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = TIME_ZONE
+# Without a broker there is no `celery beat` either: the web process runs the schedule
+# below itself (fastpay/beat.py); off under pytest, where tests call the tasks.
+FASTPAY_EMBEDDED_BEAT = config.bool(
+    "FASTPAY_EMBEDDED_BEAT", default=CELERY_TASK_ALWAYS_EAGER and "pytest" not in sys.modules
+)
 CELERY_BEAT_SCHEDULE = {
     "ledger-check": {
         "task": "wallets.tasks.ledger_check_task",
