@@ -211,7 +211,7 @@ REST_FRAMEWORK = {
         "anon": FASTPAY_THROTTLE_ANON,
         "signup": FASTPAY_THROTTLE_SIGNUP,
     },
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "fastpay.schema.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "fastpay.pagination.CreatedCursorPagination",
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "fastpay.errors.api_exception_handler",
@@ -244,6 +244,25 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # fastpay/schema.py: error responses, tags, the plain endpoints; operation ids
+    # without the common /api/v1 ("payments_create").
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "fastpay.schema.postprocess",
+    ],
+    "TAGS": [
+        {"name": "auth", "description": "Sign up, log in (JWT), who am I."},
+        {"name": "tokens", "description": "The tokens the platform moves (USDT, USDC)."},
+        {"name": "balances", "description": "Available and held balances per token."},
+        {"name": "payments", "description": "Pay a user, in one request or a batch; refund."},
+        {"name": "ledger", "description": "The statement: every posting on your accounts."},
+        {"name": "api-keys", "description": "Scoped, revocable merchant keys (login only)."},
+        {"name": "offline", "description": "Link a FastPay address; fund and defund it."},
+        {"name": "vouchers", "description": "Register offline vouchers (payers)."},
+        {"name": "terminals", "description": "Vendors' terminals: configuration, redemptions."},
+        {"name": "health", "description": "Ping and the load balancer's probes."},
+    ],
     "ENUM_NAME_OVERRIDES": {
         "PaymentStateEnum": "wallets.models.PaymentState",
         "AccountKindEnum": "wallets.models.AccountKind",
