@@ -15,6 +15,10 @@ accounts (docs/committee-client.md):
   sender's sequence (``missing_sequence``) is caught up first: the client fetches the
   sender's certificates from another authority, verifies them and pushes them in order
   (FastPay's synchronisation), then retries.
+- ``account_state`` pushes the missing certificates, in the background, to an authority
+  that answered behind; ``catch_up(address)`` does it for every authority and waits.
+- Every verified vote goes through a ``VoteWatch``: two votes of one authority for
+  different orders of one (sender, sequence) are an ``Equivocation`` (its handler acts).
 - ``certify_batch`` / ``confirm_batch`` do the same for many orders (from many senders)
   with one request per authority per 1000 items.
 
@@ -24,7 +28,8 @@ Up to f of 3f+1 authorities (by stake: less than 1/3) may be down, slow or lying
 from fastpay_protocol.committee.accounts import AccountState
 from fastpay_protocol.committee.base import Confirmation, fetch_committee
 from fastpay_protocol.committee.batches import BATCH_LIMIT
-from fastpay_protocol.committee.client import CommitteeClient
+from fastpay_protocol.committee.client import CatchUp, CommitteeClient
+from fastpay_protocol.committee.equivocation import Equivocation, VoteWatch
 from fastpay_protocol.committee_errors import (
     AuthorityFailure,
     CommitteeError,
@@ -38,12 +43,15 @@ __all__ = [
     "BATCH_LIMIT",
     "AccountState",
     "AuthorityFailure",
+    "CatchUp",
     "CommitteeClient",
     "CommitteeError",
     "Confirmation",
     "ConflictingOrder",
+    "Equivocation",
     "NoQuorum",
     "NotConfirmed",
     "StateUnknown",
+    "VoteWatch",
     "fetch_committee",
 ]

@@ -122,7 +122,7 @@ class BatchMethods(ClientBase):
         if digests[i] is None:
             digests[i] = self.hasher.vote_digest(order)
         if isinstance(result, dict) and "vote" in result:
-            outcome = self._read_vote(authority, result["vote"], digests[i])
+            outcome = self._read_vote(authority, result["vote"], digests[i], order)
         else:
             failure = self._refusal(authority, 200, result)
             if failure.code == "sequence_locked":

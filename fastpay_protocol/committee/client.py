@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
+import logging
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
 from fastpay_protocol import signing
 from fastpay_protocol import typed_data as td
-from fastpay_protocol.committee.accounts import AccountMethods
-from fastpay_protocol.committee.base import Confirmation, Outcome, bind, encode, int_or_none
+from fastpay_protocol.committee.accounts import AccountMethods, AccountState
+from fastpay_protocol.committee.base import (
+    Confirmation,
+    Outcome,
+    bind,
+    encode,
+    guard,
+    int_or_none,
+)
 from fastpay_protocol.committee.batches import BatchMethods
+from fastpay_protocol.committee.equivocation import VoteWatch
 from fastpay_protocol.committee_errors import (
     AuthorityFailure,
     CommitteeError,
@@ -19,7 +31,9 @@ from fastpay_protocol.committee_errors import (
     NotConfirmed,
 )
 from fastpay_protocol.messages import (
+    AccountInfo,
     Certificate,
+    Committee,
     InvalidCertificate,
     MessageError,
     PendingOrder,
@@ -29,6 +43,28 @@ from fastpay_protocol.messages import (
 )
 from fastpay_protocol.transport import TransportError
 
+log = logging.getLogger(__name__)
+
+DECIDED_SIZE = 10_000  # accounts whose last decided next_sequence a client remembers
+
+
+@dataclass(frozen=True)
+class CatchUp:
+    """What ``catch_up`` did for one account: the committee's ``next_sequence``, how far
+    each authority that answered was behind (``behind``), how many certificates were
+    pushed to it (``pushed``), and why an authority is still behind or unknown
+    (``failures``). ``lag`` is what is left behind per answering authority."""
+
+    address: str
+    next_sequence: int
+    behind: Mapping[str, int]
+    pushed: Mapping[str, int]
+    failures: Mapping[str, AuthorityFailure] = field(default_factory=dict)
+
+    @property
+    def lag(self) -> dict[str, int]:
+        return {a: n - self.pushed.get(a, 0) for a, n in self.behind.items()}
+
 
 class CommitteeClient(BatchMethods, AccountMethods):
     """Talks to every member of one committee (one epoch). Thread-safe; reuse one client
@@ -37,7 +73,20 @@ class CommitteeClient(BatchMethods, AccountMethods):
     ``timeout``: seconds per HTTP request (connect, and each read). ``deadline``: seconds
     one call waits for authorities in total (default 3 x timeout: room for a lagging
     authority to be caught up); past it, the missing ones count as timeouts.
+
+    ``watch``: the VoteWatch every verified vote goes through (equivocation detection;
+    default: a private one of 50,000 keys that only counts, see ``watch.found``). Pass one
+    with ``on_equivocation`` to act on conflicting votes, or share one between clients.
     """
+
+    def __init__(self, committee: Committee, *, watch: VoteWatch | None = None, **kwargs: Any):
+        super().__init__(committee, **kwargs)
+        self.watch = watch if watch is not None else VoteWatch()
+        self._pushing: set[tuple[str, str]] = set()  # (authority, sender) being caught up
+        self._pushing_lock = threading.Lock()
+        # the committee's next_sequence per account as account_state last decided it: an
+        # authority whose answer arrives after the decision is compared with it
+        self._decided: OrderedDict[str, int] = OrderedDict()
 
     # -------------------------------------------------------------- orders
 
@@ -185,7 +234,7 @@ class CommitteeClient(BatchMethods, AccountMethods):
         while True:
             status, body = self._call(authority, "POST", "/orders", payload)
             if status == 200:
-                return self._read_vote(authority, body.get("vote"), vote_digest)
+                return self._read_vote(authority, body.get("vote"), vote_digest, order)
             failure = self._refusal(authority, status, body)
             if failure.code == "sequence_locked":
                 return self._read_conflict(authority, order, failure, vote_digest)
@@ -209,7 +258,15 @@ class CommitteeClient(BatchMethods, AccountMethods):
                 continue
             return Outcome(authority, failure=failure)
 
-    def _read_vote(self, authority: str, data: Any, vote_digest: bytes) -> Outcome:
+    def _read_vote(
+        self,
+        authority: str,
+        data: Any,
+        vote_digest: bytes,
+        order: td.TransferOrder | None = None,
+    ) -> Outcome:
+        """A verified Vote of ``authority`` (noted by the equivocation watch when
+        ``order`` is given), or a ``bad_vote`` failure."""
         # hot path: compare the address as text instead of checksumming it
         if not isinstance(data, dict) or str(data.get("authority", "")).lower() != (
             authority.lower()
@@ -228,6 +285,8 @@ class CommitteeClient(BatchMethods, AccountMethods):
                     authority, "bad_vote", "the vote signature does not verify"
                 ),
             )
+        if order is not None:
+            self.watch.observe(authority, order, signature)
         return Outcome(authority, vote=Vote(authority, signature))
 
     def _read_conflict(
@@ -242,7 +301,7 @@ class CommitteeClient(BatchMethods, AccountMethods):
         except (MessageError, ValueError) as exc:
             return Outcome(authority, failure=AuthorityFailure(authority, "bad_vote", str(exc)))
         if held.order == order:  # the same order after all: its vote counts
-            return self._read_vote(authority, held.vote.to_json(), vote_digest)
+            return self._read_vote(authority, held.vote.to_json(), vote_digest, order)
         if held.vote.authority != authority or not held.vote.verify(self.hasher, held.order):
             return Outcome(
                 authority,
@@ -250,6 +309,7 @@ class CommitteeClient(BatchMethods, AccountMethods):
                     authority, "bad_vote", "sequence_locked without a valid vote of its own"
                 ),
             )
+        self.watch.observe(authority, held.order, held.vote.signature)
         return Outcome(
             authority,
             conflict=held,
@@ -322,19 +382,24 @@ class CommitteeClient(BatchMethods, AccountMethods):
     ) -> int:
         """Push ``sender``'s certificates for sequences [from_sequence, to_sequence) to
         ``authority``, in order, fetched from other authorities and verified first.
-        Returns how many were pushed; raises CommitteeError when no authority has them."""
+        Returns how many were pushed; raises CommitteeError when no authority has them or
+        the authority refuses one (``pushed`` on the exception: how many went in first)."""
         pushed, sequence = 0, from_sequence
-        while sequence < to_sequence:
-            certificates = self._fetch_certificates(authority, sender, sequence, to_sequence)
-            for certificate in certificates:
-                status, body = self._call(
-                    authority, "POST", "/certificates", encode(certificate.to_json())
-                )
-                if status != 200:
-                    failure = self._refusal(authority, status, body)
-                    raise CommitteeError(f"sync: {failure}")
-                pushed += 1
-                sequence += 1
+        try:
+            while sequence < to_sequence:
+                certificates = self._fetch_certificates(authority, sender, sequence, to_sequence)
+                for certificate in certificates:
+                    status, body = self._call(
+                        authority, "POST", "/certificates", encode(certificate.to_json())
+                    )
+                    if status != 200:
+                        failure = self._refusal(authority, status, body)
+                        raise CommitteeError(f"sync: {failure}")
+                    pushed += 1
+                    sequence += 1
+        except (CommitteeError, TransportError) as exc:
+            exc.pushed = pushed  # type: ignore[attr-defined]
+            raise
         return pushed
 
     def _fetch_certificates(
@@ -363,6 +428,8 @@ class CommitteeClient(BatchMethods, AccountMethods):
                     ):
                         break
                     certificate.verify(self.committee)
+                    for vote in certificate.votes:
+                        self.watch.observe(vote.authority, certificate.order, vote.signature)
                     found.append(certificate)
                     if expected + 1 >= to_sequence:
                         break
@@ -376,3 +443,115 @@ class CommitteeClient(BatchMethods, AccountMethods):
             f"sync of {target}: no authority gave {sender}'s certificate {from_sequence}: "
             + "; ".join(reasons)
         )
+
+    # -------------------------------------------------------------- catch-up
+
+    def _account_at(self, authority: str, path: str) -> Outcome:
+        outcome = super()._account_at(authority, path)
+        account = outcome.account
+        if account is None:
+            return outcome
+        pending = account.pending
+        if (
+            pending is not None
+            and pending.vote.authority.lower() == authority.lower()
+            and pending.vote.verify(self.hasher, pending.order)
+        ):
+            self.watch.observe(authority, pending.order, pending.vote.signature)
+        decided = self._decided.get(account.address)
+        if self.sync and decided is not None and account.next_sequence < decided:
+            # typically an answer that came after account_state decided without it
+            self._push_later(authority, account.address, account, decided)
+        return outcome
+
+    def account_state(self, address: str) -> AccountState:
+        """See AccountMethods.account_state. An authority that answers (even after the
+        decision) with a lower ``next_sequence`` than the committee's is caught up in the
+        background (its missing certificates pushed in order); the call does not wait."""
+        state = super().account_state(address)
+        if self.sync:
+            with self._pushing_lock:
+                self._decided[state.address] = state.next_sequence
+                self._decided.move_to_end(state.address)
+                if len(self._decided) > DECIDED_SIZE:
+                    self._decided.popitem(last=False)
+            for authority, view in state.views.items():
+                if view.next_sequence < state.next_sequence:
+                    self._push_later(authority, state.address, view, state.next_sequence)
+        return state
+
+    def _push_later(self, authority: str, sender: str, view: AccountInfo, to_sequence: int) -> None:
+        key = (authority, sender)
+        with self._pushing_lock:
+            if key in self._pushing:
+                return
+            self._pushing.add(key)
+
+        def push() -> Outcome:
+            try:
+                self.sync_authority(authority, sender, view.next_sequence, to_sequence)
+            except (CommitteeError, TransportError) as exc:
+                log.info("catch-up of %s on %s failed: %s", authority, sender, exc)
+            finally:
+                with self._pushing_lock:
+                    self._pushing.discard(key)
+            return Outcome(authority)
+
+        try:
+            self._pool.submit(push)
+        except RuntimeError:  # the client is closed
+            with self._pushing_lock:
+                self._pushing.discard(key)
+
+    def catch_up(self, address: str) -> CatchUp:
+        """Bring every authority that is behind on ``address`` to the committee's state:
+        ask every authority (waiting for all of them, up to the deadline), take the
+        committee's ``next_sequence`` (see ``account_state``) and push to each authority
+        that answered lower the certificates it misses, in order, fetched from the others
+        and verified. Authorities are caught up in parallel; the call waits for them.
+        Raises StateUnknown when no more than 1/3 of the stake answered.
+
+        A push can stop on ``balance_lagging``: the authority also missed a payment *to*
+        ``address`` (another sender's certificate). Catching up that sender first (the
+        platform's periodic sync walks the platform's account first) lets a second pass
+        through."""
+        address = td._address(address, "address")
+        path = f"/accounts/{quote(address)}"
+        views: dict[str, AccountInfo] = {}
+        failures: dict[str, AuthorityFailure] = {}
+
+        def on_outcome(outcome: Outcome, unfinished: set[str]) -> bool:
+            if outcome.account is not None and outcome.account.address == address:
+                views[outcome.authority] = outcome.account
+            elif outcome.failure is not None:
+                failures[outcome.authority] = outcome.failure
+            return False  # wait for every authority
+
+        failures.update(
+            self._gather({a: bind(self._account_at, a, path) for a in self._endpoints}, on_outcome)
+        )
+        state = self._account_state(address, views, failures)
+        behind = {
+            a: state.next_sequence - v.next_sequence
+            for a, v in views.items()
+            if v.next_sequence < state.next_sequence
+        }
+        pushed: dict[str, int] = {}
+
+        def push(authority: str) -> Outcome:
+            try:
+                count = self.sync_authority(
+                    authority, address, views[authority].next_sequence, state.next_sequence
+                )
+            except (CommitteeError, TransportError) as exc:
+                pushed[authority] = getattr(exc, "pushed", 0)
+                raise
+            pushed[authority] = count
+            return Outcome(authority)
+
+        futures = [self._pool.submit(guard, a, bind(push, a)) for a in behind]
+        for future in futures:
+            outcome = future.result()
+            if outcome.failure is not None:
+                failures[outcome.authority] = outcome.failure
+        return CatchUp(address, state.next_sequence, behind, pushed, failures)

@@ -3,6 +3,7 @@ nodes.py): certify and confirm, one node killed, two killed, concurrent conflict
 replays, and a lagging node brought up to date."""
 
 import threading
+import time
 
 import pytest
 
@@ -194,3 +195,68 @@ def test_a_lagging_node_is_brought_up_to_date_by_the_client(nodes, client):
     assert lagging.next_sequence == 4
     assert lagging.balance(TOKEN) == FUNDED_UNITS - 4_000_000
     assert client.account_state(user.address).next_sequence == 4
+
+
+def _wait_for(predicate, timeout=20.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return predicate()
+
+
+def test_a_node_killed_and_restarted_catches_up_by_itself(nodes, client):
+    """SIGKILL, 25 certificates while it is down, restart: the next account query pushes
+    the missing ones to it in the background, and the payer's next order gets 4 votes."""
+    user = USERS.take()
+    nodes[3].kill()
+    for sequence in range(25):
+        client.transfer(order(user, sequence, 100_000), user.key)
+    nodes[3].start()
+    assert view(nodes[3], user.address).next_sequence == 0
+
+    assert client.account_state(user.address).next_sequence == 25  # does not wait for it
+
+    assert _wait_for(lambda: view(nodes[3], user.address).next_sequence == 25)
+    assert balance(nodes[3], user.address) == FUNDED_UNITS - 2_500_000
+    signed = client.sign_order(user.key, recipient=RECIPIENT, token=TOKEN, amount=1, sequence=25)
+    for node in nodes:  # every authority votes for the payer's next order
+        status, body = node.post("/authority/v1/orders", signed.to_json())
+        assert status == 200, (node.name, body)
+
+
+def test_catch_up_brings_every_lagging_node_to_the_committees_state_and_waits(nodes, client):
+    user = USERS.take()
+    nodes[1].kill()
+    for sequence in range(5):
+        client.transfer(order(user, sequence), user.key)
+    nodes[1].start()
+    nodes[2].kill()
+
+    down = client.catch_up(user.address)
+
+    assert down.next_sequence == 5
+    assert down.behind == {nodes[1].address: 5}
+    assert down.pushed == {nodes[1].address: 5}
+    assert down.lag == {nodes[1].address: 0}
+    assert down.failures[nodes[2].address].reason == "unreachable"
+    assert view(nodes[1], user.address).next_sequence == 5
+    nodes[2].start()
+    assert client.catch_up(user.address).lag == {}
+
+
+def test_an_unreachable_source_does_not_stop_the_push_and_a_second_run_is_a_no_op(nodes, client):
+    user = USERS.take()
+    nodes[0].kill()
+    for sequence in range(3):
+        client.transfer(order(user, sequence), user.key)
+    nodes[0].start()
+    nodes[1].kill()  # one of the sources the missing certificates could come from
+
+    result = client.catch_up(user.address)
+
+    assert result.pushed == {nodes[0].address: 3}
+    assert view(nodes[0], user.address).next_sequence == 3
+    again = client.catch_up(user.address)
+    assert again.behind == {} and again.pushed == {}

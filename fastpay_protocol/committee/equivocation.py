@@ -1,0 +1,92 @@
+"""Equivocation watch: every verified vote a client receives is compared with the votes it
+has seen for the same (authority, sender, sequence).
+
+An honest authority never signs two different orders for one (sender, sequence), in any
+epoch (its lock on the sequence outlives an epoch change). Two such votes are evidence
+that AuthorityManager slashes. The watch keeps the last ``size`` (authority, sender,
+sequence) keys in memory: one dictionary lookup per vote under a lock, no I/O, and it
+calls ``on_equivocation`` (outside the lock) the first time a key conflicts.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from fastpay_protocol import typed_data as td
+from fastpay_protocol.messages import PendingOrder, Vote
+
+log = logging.getLogger(__name__)
+
+DEFAULT_SIZE = 50_000
+
+
+@dataclass(frozen=True)
+class Equivocation:
+    """Two valid votes of ``authority`` for different orders of one (sender, sequence):
+    ``first`` is the one seen earlier."""
+
+    authority: str
+    first: PendingOrder
+    second: PendingOrder
+
+
+class VoteWatch:
+    """Remembers recent verified votes; reports conflicting ones. Thread-safe.
+
+    ``observe`` must only be given votes already verified against their order (the client
+    verifies every vote before it counts): a forged vote would otherwise be remembered."""
+
+    def __init__(
+        self,
+        *,
+        size: int = DEFAULT_SIZE,
+        on_equivocation: Callable[[Equivocation], object] | None = None,
+    ):
+        if size < 1:
+            raise ValueError("size must be at least 1")
+        self.size = size
+        self.on_equivocation = on_equivocation
+        self._seen: OrderedDict[tuple[str, str, int], tuple[td.TransferOrder, bytes]] = (
+            OrderedDict()
+        )
+        self._reported: OrderedDict[tuple[str, str, int], None] = OrderedDict()
+        self._lock = threading.Lock()
+        self.found = 0  # equivocations reported by this watch
+
+    def __len__(self) -> int:
+        return len(self._seen)
+
+    def observe(
+        self, authority: str, order: td.TransferOrder, signature: bytes
+    ) -> Equivocation | None:
+        """Note ``authority``'s vote for ``order``; the Equivocation when it conflicts with
+        a vote seen before (reported once per key)."""
+        key = (authority.lower(), order.sender, order.sequence)
+        with self._lock:
+            seen = self._seen.get(key)
+            if seen is None:
+                self._seen[key] = (order, signature)
+                if len(self._seen) > self.size:
+                    self._seen.popitem(last=False)
+                return None
+            if seen[0] == order or key in self._reported:
+                return None
+            self._reported[key] = None
+            if len(self._reported) > self.size:
+                self._reported.popitem(last=False)
+            self.found += 1
+        found = Equivocation(
+            authority,
+            PendingOrder(seen[0], Vote(authority, seen[1])),
+            PendingOrder(order, Vote(authority, signature)),
+        )
+        if self.on_equivocation is not None:
+            try:
+                self.on_equivocation(found)
+            except Exception:  # the caller's quorum path must not break on a report
+                log.exception("equivocation handler failed for %s", authority)
+        return found
