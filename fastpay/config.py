@@ -4,6 +4,7 @@ Each accessor records a readable problem instead of raising, so one start-up rep
 wrong variable at once; `raise_if_invalid()` then stops with ImproperlyConfigured.
 """
 
+import ipaddress
 import os
 import re
 from pathlib import Path
@@ -62,6 +63,17 @@ class Config:
         if raw is None:
             return default
         return [item.strip() for item in raw.split(",") if item.strip()]
+
+    def cidr_list(self, name: str, *, default: "list[str]") -> "list[str]":
+        """Comma-separated IP networks (10.0.0.0/8, 2001:db8::/32) or single addresses."""
+        items = self.list(name, default=default)
+        for item in items:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                self.problems.append(f"{name}: {item!r} is not an IP address or network (CIDR)")
+                return default
+        return items
 
     def rate(self, name: str, *, default: str) -> str:
         raw = self._raw(name)

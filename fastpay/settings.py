@@ -32,6 +32,12 @@ FASTPAY_LEDGER_CHECK_MINUTES = config.positive_int("FASTPAY_LEDGER_CHECK_MINUTES
 FASTPAY_THROTTLE_USER = config.rate("FASTPAY_THROTTLE_USER", default="6000/min")
 FASTPAY_THROTTLE_ANON = config.rate("FASTPAY_THROTTLE_ANON", default="60/min")
 FASTPAY_THROTTLE_SIGNUP = config.rate("FASTPAY_THROTTLE_SIGNUP", default="20/hour")
+FASTPAY_THROTTLE_LOGIN = config.rate("FASTPAY_THROTTLE_LOGIN", default="20/min")
+# Proxies whose X-Forwarded-For / -Proto we believe (CIDRs); none by default: the TCP peer
+# is the client (fastpay/client_ip.py). /metrics: allow-listed networks or a bearer token.
+FASTPAY_TRUSTED_PROXIES = config.cidr_list("FASTPAY_TRUSTED_PROXIES", default=[])
+FASTPAY_METRICS_ALLOW = config.cidr_list("FASTPAY_METRICS_ALLOW", default=["127.0.0.1", "::1"])
+FASTPAY_METRICS_TOKEN = config.str("FASTPAY_METRICS_TOKEN", default="")
 FASTPAY_REVIEW_ABOVE_TOKENS = config.positive_int("FASTPAY_REVIEW_ABOVE_TOKENS", default=10_000)
 FASTPAY_RISK_ASSESSOR = config.str("FASTPAY_RISK_ASSESSOR", default="fraud.hooks.payment_assess")
 FASTPAY_RISK_RECORDER = config.str("FASTPAY_RISK_RECORDER", default="fraud.hooks.payments_record")
@@ -58,6 +64,38 @@ LOG_LEVEL = config.choice(
     "LOG_LEVEL", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 )
 
+# Transport security, on whenever DEBUG is off (docs/operations.md). TLS ends at the proxy,
+# which says so in X-Forwarded-Proto; fastpay.security drops that header unless the peer
+# is a trusted proxy. Probes and scrapes may stay plain HTTP inside the cluster.
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = config.bool("FASTPAY_SSL_REDIRECT", default=not DEBUG)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
+SECURE_HSTS_SECONDS = (
+    0 if DEBUG else config.positive_int("FASTPAY_HSTS_SECONDS", default=31_536_000)
+)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
+SECURE_HSTS_PRELOAD = not DEBUG
+SESSION_COOKIE_SECURE = not DEBUG
+CSRF_COOKIE_SECURE = not DEBUG
+SESSION_COOKIE_HTTPONLY = True
+X_FRAME_OPTIONS = "DENY"
+# One policy for every page; what the admin and Swagger UI (assets served locally by
+# whitenoise, no CDN) need: no inline or foreign script, inline styles for the admin.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
+
 config.raise_if_invalid()
 
 INSTALLED_APPS = [
@@ -83,7 +121,10 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    "fastpay.security.UntrustedProxyHeadersMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "fastpay.security.ApiNoStoreMiddleware",
     # Admin and API-docs assets straight from the app servers (no separate file server).
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -203,8 +244,8 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["fastpay.api_auth.IsApprovedUser"],
     "DEFAULT_THROTTLE_CLASSES": [
         "fraud.throttling.PaymentRateThrottle",
-        "rest_framework.throttling.UserRateThrottle",
-        "rest_framework.throttling.AnonRateThrottle",
+        "fastpay.throttling.UserRateThrottle",
+        "fastpay.throttling.AnonRateThrottle",
     ],
     "DEFAULT_THROTTLE_RATES": {
         "user": FASTPAY_THROTTLE_USER,
@@ -215,6 +256,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "fastpay.pagination.CreatedCursorPagination",
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "fastpay.errors.api_exception_handler",
+        "login": FASTPAY_THROTTLE_LOGIN,
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["fastpay.parsers.SafeJSONParser"],
     "TEST_REQUEST_DEFAULT_FORMAT": "json",

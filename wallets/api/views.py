@@ -6,7 +6,6 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from fastpay.api_auth import IsApprovedUser, IsAuthenticatedUser, UserCredentialsOnly
@@ -16,6 +15,7 @@ from fastpay.errors import NotFound, first_field_error
 from fastpay.idempotency import idempotent
 from fastpay.models import ApiKey, ApiKeyScope
 from fastpay.pagination import CreatedCursorPagination, IdCursorPagination
+from fastpay.throttling import ScopedRateThrottle
 from wallets import selectors
 from wallets.api import serializers as s
 from wallets.models import Token
