@@ -1,8 +1,7 @@
 """API v1 views: parse, call a service or selector, render."""
 
 from django.db import transaction
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiExample, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
@@ -15,6 +14,7 @@ from fastpay.errors import NotFound, first_field_error
 from fastpay.idempotency import idempotent
 from fastpay.models import ApiKey, ApiKeyScope
 from fastpay.pagination import CreatedCursorPagination, IdCursorPagination
+from fastpay.schema import IDEMPOTENCY_KEY, error
 from fastpay.throttling import ScopedRateThrottle
 from wallets import selectors
 from wallets.api import serializers as s
@@ -27,13 +27,31 @@ from wallets.services.payments import (
 )
 from wallets.services.users import user_signup
 
-IDEMPOTENCY_HEADER = OpenApiParameter(
-    "Idempotency-Key",
-    OpenApiTypes.STR,
-    OpenApiParameter.HEADER,
-    description="Retrying with the same key and body replays the first response; "
-    "a different body with the same key is refused with 409 idempotency_error.",
+IDEMPOTENCY_HEADER = IDEMPOTENCY_KEY  # the offline views import it from here
+
+PAYMENT_EXAMPLE = OpenApiExample(
+    "pay 12.50 USDT",
+    request_only=True,
+    value={
+        "payee": "coffee_shop",
+        "token": "USDT",
+        "amount": "12.50",
+        "description": "2 flat whites",
+        "metadata": {"order": "A-1042"},
+    },
 )
+PAYMENT_REFUSED = {
+    402: error(
+        "The balance does not cover the amount.",
+        ("insufficient_funds", "The balance does not cover this amount.", "amount"),
+    ),
+    409: error(
+        "This Idempotency-Key was used with a different request, or payments are paused "
+        "by a circuit breaker (payments_paused).",
+        ("idempotency_error", "This Idempotency-Key was already used with a different request."),
+        ("payments_paused", "Payments are paused by a circuit breaker; try again later."),
+    ),
+}
 
 
 def _item(data: dict, idempotency_key: str | None = None) -> PaymentItem:
@@ -61,7 +79,31 @@ class SignupApi(APIView):
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "signup"
 
-    @extend_schema(request=s.SignupSerializer, responses={201: s.UserSerializer}, auth=[])
+    @extend_schema(
+        summary="Sign up",
+        description="Creates a pending account: staff approve it before it moves money.",
+        request=s.SignupSerializer,
+        responses={
+            201: s.UserSerializer,
+            409: error(
+                "The username is taken (ignoring case, or confusable with an existing one).",
+                ("username_taken", "This username is taken.", "username"),
+            ),
+        },
+        auth=[],
+        examples=[
+            OpenApiExample(
+                "merchant",
+                request_only=True,
+                value={
+                    "username": "coffee_shop",
+                    "email": "owner@coffee.example",
+                    "password": "correct horse battery",
+                    "role": "merchant",
+                },
+            )
+        ],
+    )
     def post(self, request):
         data = s.SignupSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -72,7 +114,7 @@ class SignupApi(APIView):
 class MeApi(APIView):
     permission_classes = [IsAuthenticatedUser]
 
-    @extend_schema(responses=s.UserSerializer)
+    @extend_schema(summary="Who am I", responses=s.UserSerializer)
     def get(self, request):
         return Response(s.UserSerializer(request.user).data)
 
@@ -81,7 +123,7 @@ class TokenListApi(APIView):
     permission_classes = [IsAuthenticatedUser]
     pagination_class = None
 
-    @extend_schema(responses=s.TokenSerializer(many=True))
+    @extend_schema(summary="List the enabled tokens", responses=s.TokenSerializer(many=True))
     def get(self, request):
         return Response(s.TokenSerializer(Token.objects.filter(enabled=True), many=True).data)
 
@@ -89,13 +131,15 @@ class TokenListApi(APIView):
 class BalanceListApi(APIView):
     permission_classes = [IsAuthenticatedUser, scope(ApiKeyScope.BALANCES_READ)]
 
-    @extend_schema(responses=s.BalanceSerializer(many=True))
+    @extend_schema(summary="Your balances, per token", responses=s.BalanceSerializer(many=True))
     def get(self, request):
         rows = selectors.balance_list(user=request.user)
         return Response(s.BalanceSerializer(rows, many=True).data)
 
 
 class PaymentListCreateApi(APIView):
+    pagination_class = CreatedCursorPagination
+
     def get_permissions(self):
         needed = (
             ApiKeyScope.PAYMENTS_WRITE
@@ -105,6 +149,7 @@ class PaymentListCreateApi(APIView):
         return [IsApprovedUser(), scope(needed)()]
 
     @extend_schema(
+        summary="List your payments (sent and received), newest first",
         parameters=[s.PaymentFilterSerializer],
         responses=s.PaymentSerializer(many=True),
     )
@@ -115,9 +160,13 @@ class PaymentListCreateApi(APIView):
         return _paginate(self, request, payments, s.PaymentSerializer, CreatedCursorPagination)
 
     @extend_schema(
+        summary="Pay a user",
+        description="Moves the amount from your available balance to the payee's, or holds "
+        "it for review (state flagged). Send an Idempotency-Key to retry safely.",
         request=s.PaymentCreateSerializer,
-        responses={201: s.PaymentSerializer},
-        parameters=[IDEMPOTENCY_HEADER],
+        responses={201: s.PaymentSerializer, **PAYMENT_REFUSED},
+        parameters=[IDEMPOTENCY_KEY],
+        examples=[PAYMENT_EXAMPLE],
     )
     @idempotent
     def post(self, request):
@@ -133,9 +182,32 @@ class PaymentBatchApi(APIView):
         return [IsApprovedUser(), scope(ApiKeyScope.PAYMENTS_WRITE)()]
 
     @extend_schema(
-        request=s.PaymentBatchSerializer,
-        responses={200: s.PaymentBatchResponseSerializer},
-        parameters=[IDEMPOTENCY_HEADER],
+        summary="Pay many users in one request",
+        description="Each item is a payment (same fields as POST /payments/, plus its own "
+        "idempotency_key) and gets its own result: the status a single request would get "
+        "and the payment or the error. The request succeeds (200) when items fail.",
+        request=inline_serializer(
+            "PaymentBatch", fields={"payments": s.BatchItemSerializer(many=True)}
+        ),
+        responses={200: s.PaymentBatchResponseSerializer, 409: PAYMENT_REFUSED[409]},
+        parameters=[IDEMPOTENCY_KEY],
+        examples=[
+            OpenApiExample(
+                "two payouts",
+                request_only=True,
+                value={
+                    "payments": [
+                        {"payee": "alice", "token": "USDT", "amount": "5.00"},
+                        {
+                            "payee": "bob",
+                            "token": "USDC",
+                            "amount": "7.25",
+                            "idempotency_key": "payout-2026-12-01-bob",
+                        },
+                    ]
+                },
+            )
+        ],
     )
     @idempotent
     def post(self, request):
@@ -190,7 +262,7 @@ class PaymentDetailApi(APIView):
     def get_permissions(self):
         return [IsApprovedUser(), scope(ApiKeyScope.PAYMENTS_READ)()]
 
-    @extend_schema(responses=s.PaymentSerializer)
+    @extend_schema(summary="A payment you sent or received", responses=s.PaymentSerializer)
     def get(self, request, payment_id):
         payment = selectors.payment_get(user=request.user, payment_id=payment_id)
         if payment is None:
@@ -203,9 +275,34 @@ class PaymentRefundApi(APIView):
         return [IsApprovedUser(), scope(ApiKeyScope.PAYMENTS_WRITE)()]
 
     @extend_schema(
+        summary="Refund a payment you received, in full or in part",
         request=s.RefundCreateSerializer,
-        responses={201: s.RefundSerializer},
-        parameters=[IDEMPOTENCY_HEADER],
+        responses={
+            201: s.RefundSerializer,
+            402: PAYMENT_REFUSED[402],
+            403: error(
+                "Only the payee refunds (not_payee), an account not approved, an API key "
+                "without payments:write.",
+                ("not_payee", "Only the payee can refund a payment.", "payment_id"),
+            ),
+            409: error(
+                "The payment cannot be refunded in its state, or the Idempotency-Key was "
+                "used with a different request.",
+                ("invalid_state", "a flagged payment cannot be refunded", None),
+                (
+                    "idempotency_error",
+                    "This Idempotency-Key was already used with a different request.",
+                ),
+            ),
+        },
+        parameters=[IDEMPOTENCY_KEY],
+        examples=[
+            OpenApiExample(
+                "partial refund",
+                request_only=True,
+                value={"amount": "2.50", "reason": "one coffee was cold"},
+            )
+        ],
     )
     @idempotent
     def post(self, request, payment_id):
@@ -227,9 +324,11 @@ class PaymentRefundApi(APIView):
 
 
 class StatementApi(APIView):
+    pagination_class = IdCursorPagination
     permission_classes = [IsAuthenticatedUser, scope(ApiKeyScope.BALANCES_READ)]
 
     @extend_schema(
+        summary="Your statement: every posting on your accounts, newest first",
         parameters=[s.StatementFilterSerializer],
         responses=s.StatementLineSerializer(many=True),
     )
@@ -241,14 +340,26 @@ class StatementApi(APIView):
 
 
 class ApiKeyListCreateApi(APIView):
+    pagination_class = CreatedCursorPagination
     permission_classes = [IsApprovedUser, UserCredentialsOnly]
 
-    @extend_schema(responses=s.ApiKeySerializer(many=True))
+    @extend_schema(summary="List your API keys", responses=s.ApiKeySerializer(many=True))
     def get(self, request):
         keys = ApiKey.objects.filter(user=request.user)
         return _paginate(self, request, keys, s.ApiKeySerializer, CreatedCursorPagination)
 
-    @extend_schema(request=s.ApiKeyCreateSerializer, responses={201: s.ApiKeyCreatedSerializer})
+    @extend_schema(
+        summary="Create an API key (the secret is shown once)",
+        request=s.ApiKeyCreateSerializer,
+        responses={201: s.ApiKeyCreatedSerializer},
+        examples=[
+            OpenApiExample(
+                "a till",
+                request_only=True,
+                value={"name": "till 1", "scopes": ["payments:read", "payments:write"]},
+            )
+        ],
+    )
     def post(self, request):
         data = s.ApiKeyCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -261,7 +372,12 @@ class ApiKeyListCreateApi(APIView):
 class ApiKeyRevokeApi(APIView):
     permission_classes = [IsApprovedUser, UserCredentialsOnly]
 
-    @extend_schema(request=None, responses=s.ApiKeySerializer)
+    @extend_schema(
+        summary="Revoke an API key (again is a no-op)",
+        description="Answers 200 with the key, revoked_at set; revoking it again returns the same.",
+        request=None,
+        responses={200: s.ApiKeySerializer},
+    )
     def delete(self, request, key_id):
         key = api_key_revoke(user=request.user, key_id=key_id)
         return Response(s.ApiKeySerializer(key).data)
