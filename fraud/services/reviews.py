@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from fastpay.errors import NotFound
 from fastpay.events import event_record
+from fastpay.locks import locked
 from fraud.errors import NoteRequired, ReviewClosed, ReviewForbidden
 from fraud.models import (
     AuditAction,
@@ -28,10 +29,7 @@ REVIEW_PERMISSION = "wallets.review_payment"
 
 def _review_lock(review_id) -> Review:
     review = (
-        Review.objects.select_for_update(of=("self",), no_key=True)
-        .select_related("payment")
-        .filter(pk=review_id)
-        .first()
+        locked(Review.objects, of=("self",)).select_related("payment").filter(pk=review_id).first()
     )
     if review is None:
         raise NotFound("no such review", param="review")

@@ -17,6 +17,7 @@ from django.db import transaction
 
 from fastpay.errors import DomainError, IdempotencyError, NotFound
 from fastpay.events import event_record, events_record
+from fastpay.locks import locked
 from fastpay.models import OutboxEvent
 from fastpay.money import format_units
 from wallets.errors import (
@@ -111,7 +112,7 @@ def payment_create_batch(*, payer: User, items: Sequence[PaymentItem]) -> list[I
     """
     results = [ItemResult() for _ in items]
     with transaction.atomic():
-        payer = User.objects.select_for_update(no_key=True).get(pk=payer.pk)
+        payer = locked(User.objects).get(pk=payer.pk)
         if not payer.is_approved:
             raise AccountNotApproved("your account is not approved to send payments")
 
@@ -334,7 +335,7 @@ def _payment_event(payment: Payment, topic: str | None = None) -> OutboxEvent:
 
 def _payment_lock(payment_id) -> Payment:
     payment = (
-        Payment.objects.select_for_update(of=("self",), no_key=True)
+        locked(Payment.objects, of=("self",))
         .select_related("token", "payer", "payee")
         .filter(pk=payment_id)
         .first()

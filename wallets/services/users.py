@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from fastpay.errors import Conflict, DomainError
 from fastpay.events import event_record
+from fastpay.locks import locked
 from wallets.errors import InvalidStateTransition
 from wallets.models import User, UserRole, UserStatus
 
@@ -58,7 +59,7 @@ def _user_set_status(
     reason: str = "",
 ) -> User:
     with transaction.atomic():
-        user = User.objects.select_for_update(no_key=True).get(pk=user_id)
+        user = locked(User.objects).get(pk=user_id)
         if user.status == status:
             return user  # already there: approving twice is harmless
         if user.status not in allowed_from:
