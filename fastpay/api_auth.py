@@ -38,7 +38,9 @@ def request_scopes(request) -> set[str] | None:
 
 
 class IsApprovedUser(permissions.BasePermission):
-    """Authenticated, active, and approved by staff (pending users may only read /me)."""
+    """Authenticated, active, and approved by staff (pending users may only read /me).
+
+    A suspended user is told so (`account_suspended`), not that they await approval."""
 
     message = "your account is not approved yet"
 
@@ -46,6 +48,10 @@ class IsApprovedUser(permissions.BasePermission):
         user = request.user
         if not (user and user.is_authenticated):
             raise exceptions.NotAuthenticated()
+        if getattr(user, "status", None) == "suspended":
+            raise exceptions.PermissionDenied(
+                "your account is suspended; contact support", code="account_suspended"
+            )
         if not getattr(user, "is_approved", False):
             raise exceptions.PermissionDenied(self.message, code="account_not_approved")
         return True
@@ -61,12 +67,14 @@ class IsAuthenticatedUser(permissions.BasePermission):
 def scope_required(scope: str):
     """Permission class: an API key must carry `scope`; other credentials pass."""
 
+    name = str(getattr(scope, "value", scope))  # "payments:write", as the docs spell it
+
     class ScopeRequired(permissions.BasePermission):
-        message = f"this API key lacks the {scope!r} scope"
+        message = f"this API key lacks the {name} scope"
 
         def has_permission(self, request, view):
             scopes = request_scopes(request)
-            return scopes is None or scope in scopes
+            return scopes is None or name in scopes
 
     ScopeRequired.__name__ = f"ScopeRequired[{scope}]"
     return ScopeRequired

@@ -9,6 +9,7 @@ import logging
 import math
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -50,8 +51,38 @@ class IdempotencyError(Conflict):
     default_message = "This Idempotency-Key was already used with a different request."
 
 
+class PayloadTooLarge(DomainError):
+    code = "payload_too_large"
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_message = "The request body is too large."
+
+
+# A message or param may quote the client's input (DRF's '"x" is not a valid choice.'):
+# never more than this many characters of it go back, so an error cannot be made to echo
+# megabytes, and a log line stays a line.
+MAX_ECHO = 200
+
+
+def text_clip(text: str, limit: int = MAX_ECHO) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "\u2026"
+
+
+def param_clip(param: str | None) -> str | None:
+    return None if param is None else text_clip(param)
+
+
+def _details_clip(detail):
+    if isinstance(detail, dict):
+        return {text_clip(str(k)): _details_clip(v) for k, v in detail.items()}
+    if isinstance(detail, list):
+        return [_details_clip(v) for v in detail]
+    if isinstance(detail, str):
+        return exceptions.ErrorDetail(text_clip(detail), getattr(detail, "code", None))
+    return detail
+
+
 def error_body(code: str, message: str, param: str | None = None, **extra) -> dict:
-    body = {"code": code, "message": message, "param": param}
+    body = {"code": code, "message": text_clip(str(message)), "param": param_clip(param)}
     body.update(extra)
     return {"error": body}
 
@@ -80,9 +111,24 @@ def first_field_error(detail, prefix: str = "") -> tuple[str | None, exceptions.
 _RENAMED_CODES = {"throttled": "rate_limited"}
 
 
+def _plain_message(exc: exceptions.APIException) -> str:
+    """One sentence for the client, never the repr of a dict or list (simplejwt's errors
+    carry {"detail", "code", "messages"})."""
+    detail = exc.detail
+    if getattr(exc, "default_code", None) == "token_not_valid":
+        return "The access token is invalid or expired; log in again for a new one."
+    if isinstance(detail, dict):
+        detail = detail.get("detail") or first_field_error(detail)[1]
+    if isinstance(detail, list):
+        detail = first_field_error(detail)[1]
+    return str(detail)
+
+
 def api_exception_handler(exc, context):
+    if isinstance(exc, RequestDataTooBig):
+        exc = PayloadTooLarge()
     if isinstance(exc, DomainError):
-        return Response({"error": exc.as_dict()}, status=exc.status_code)
+        return Response(error_body(**exc.as_dict()), status=exc.status_code)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
@@ -93,14 +139,14 @@ def api_exception_handler(exc, context):
         # DRF's error codes ("required", "invalid", "max_value", our own "invalid_amount")
         # are stable, so they are the API's codes; `details` carries every field's errors.
         code = getattr(leaf, "code", None) or "invalid"
-        body = error_body(code, str(leaf), param, details=exc.detail)
+        body = error_body(code, str(leaf), param, details=_details_clip(exc.detail))
         return Response(body, status=status.HTTP_400_BAD_REQUEST)
 
     if isinstance(exc, exceptions.APIException):
         codes = exc.get_codes()
         code = codes if isinstance(codes, str) else exc.default_code
         code = _RENAMED_CODES.get(code, code)
-        response = Response(error_body(code, str(exc.detail)), status=exc.status_code)
+        response = Response(error_body(code, _plain_message(exc)), status=exc.status_code)
         if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
             response["Retry-After"] = str(max(1, math.ceil(exc.wait)))
         if getattr(exc, "auth_header", None):

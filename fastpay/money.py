@@ -6,13 +6,19 @@ No float ever touches money.
 """
 
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
 
-MAX_UNITS = 2**63 - 1  # BigIntegerField's ceiling
+from fastpay_protocol.amounts import MAX_UNITS, AmountError, units_format, units_parse
 
-
-class AmountError(ValueError):
-    """The text is not an exact, positive amount in this token's precision."""
+__all__ = [
+    "MAX_UNITS",
+    "AmountError",
+    "Money",
+    "format_amount",
+    "format_units",
+    "onchain_to_units",
+    "parse_units",
+    "units_to_onchain",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,35 +59,15 @@ class Money:
 def parse_units(text, ledger_decimals: int) -> int:
     """Parse a decimal string ("12.50") in token units into ledger units, exactly.
 
-    Refuses floats (already inexact), more decimals than the ledger keeps, non-positive
-    amounts and amounts beyond a 64-bit column.
+    The grammar and its refusals are fastpay_protocol.amounts' (the one parser of the API,
+    the CLI and admin forms): plain ASCII digits, at most one dot with digits on both sides.
     """
-    if isinstance(text, bool) or not isinstance(text, str | int):
-        raise AmountError('send the amount as a decimal string, e.g. "12.50"')
-    try:
-        value = Decimal(str(text).strip())
-    except InvalidOperation:
-        raise AmountError(f"{text!r} is not a decimal number") from None
-    if not value.is_finite():
-        raise AmountError("the amount must be a finite number")
-    scaled = value.scaleb(ledger_decimals)
-    if scaled != scaled.to_integral_value():
-        raise AmountError(f"at most {ledger_decimals} decimal places for this token")
-    units = int(scaled)
-    if units <= 0:
-        raise AmountError("the amount must be greater than zero")
-    if units > MAX_UNITS:
-        raise AmountError("the amount is too large")
-    return units
+    return units_parse(text, ledger_decimals)
 
 
 def format_units(units: int, ledger_decimals: int) -> str:
     """Ledger units to a decimal string with the token's full ledger precision."""
-    sign = "-" if units < 0 else ""
-    whole, frac = divmod(abs(units), 10**ledger_decimals)
-    if ledger_decimals == 0:
-        return f"{sign}{whole}"
-    return f"{sign}{whole}.{frac:0{ledger_decimals}d}"
+    return units_format(units, ledger_decimals)
 
 
 def format_amount(units: int, token) -> str:

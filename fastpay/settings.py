@@ -128,6 +128,9 @@ MIDDLEWARE = [
     # Admin and API-docs assets straight from the app servers (no separate file server).
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # /api/: 413 for big bodies, 400 for NUL in query/headers, routed without the trailing
+    # slash; before CommonMiddleware so APPEND_SLASH never redirects an API POST.
+    "fastpay.api_middleware.ApiRequestMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -137,6 +140,8 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "fastpay.urls"
+# Django's default, stated: a 500-item batch with full metadata fits; more answers 413.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 ASGI_APPLICATION = "fastpay.asgi.application"
 WSGI_APPLICATION = "fastpay.wsgi.application"
 AUTH_USER_MODEL = "wallets.User"

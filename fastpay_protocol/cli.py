@@ -22,9 +22,9 @@ import os
 import sys
 import time
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
+from fastpay_protocol.amounts import AmountError, units_parse
 from fastpay_protocol.messages import Committee
 from fastpay_protocol.offline_api import PlatformClient, PlatformError
 from fastpay_protocol.voucher import Refused
@@ -33,16 +33,11 @@ LEDGER_DECIMALS = 6
 
 
 def parse_units(text: str, decimals: int = LEDGER_DECIMALS) -> int:
+    """--amount in whole tokens, by the platform's own grammar (fastpay_protocol.amounts)."""
     try:
-        value = Decimal(text)
-    except InvalidOperation:
-        raise argparse.ArgumentTypeError(f"not an amount: {text!r}") from None
-    units = value.scaleb(decimals)
-    if value <= 0 or units != units.to_integral_value():
-        raise argparse.ArgumentTypeError(
-            f"{text} must be positive with at most {decimals} decimals"
-        )
-    return int(units)
+        return units_parse(text, decimals)
+    except AmountError as exc:
+        raise argparse.ArgumentTypeError(f"{text[:40]!r}: {exc}") from None
 
 
 def format_units(units: int, decimals: int = LEDGER_DECIMALS) -> str:

@@ -37,6 +37,17 @@ class SelfPayment(DomainError):
     default_message = "A payment needs two different users."
 
 
+class NotPayee(DomainError):
+    code = "not_payee"
+    status_code = status.HTTP_403_FORBIDDEN
+    default_message = "Only the payee can refund a payment."
+
+
+class StaffPayee(DomainError):
+    code = "staff_payee"
+    default_message = "Staff accounts cannot receive payments."
+
+
 class InvalidStateTransition(Conflict):
     code = "invalid_state"
 

@@ -7,8 +7,12 @@ no code path updates or deletes one, and a database trigger refuses it (migratio
 import uuid
 
 from django.contrib.auth.models import AbstractUser
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import F, Q
+from django.db.models.functions import Lower
+
+from wallets.usernames import username_skeleton
 
 
 class UserRole(models.TextChoices):
@@ -32,17 +36,41 @@ class User(AbstractUser):
     # Sequence given to this user's next outgoing payment (bumped under this row's lock).
     next_payment_sequence = models.BigIntegerField(default=0)
     status_changed_at = models.DateTimeField(null=True, blank=True)
+    # wallets.usernames.username_skeleton(username), kept by save(): two usernames a reader
+    # could take for each other ("alice", "ALICE", "alice" with a Cyrillic a) cannot both
+    # exist. NULL only for rows bulk-inserted without save() (benchmarks).
+    username_skeleton = models.TextField(null=True, blank=True, unique=True, editable=False)
 
     class Meta:
         constraints = [
             models.CheckConstraint(
                 condition=Q(next_payment_sequence__gte=0), name="user_sequence_non_negative"
             ),
+            models.UniqueConstraint(
+                Lower("username"),
+                name="user_username_unique_ignoring_case",
+                violation_error_message="A user with that username already exists.",
+            ),
         ]
 
     @property
     def is_approved(self) -> bool:
         return self.status == UserStatus.APPROVED and self.is_active
+
+    def clean(self):
+        super().clean()
+        self.username_skeleton = username_skeleton(self.username)
+        clash = User.objects.filter(username_skeleton=self.username_skeleton).exclude(pk=self.pk)
+        if clash.exists():
+            raise ValidationError({"username": "This username looks like an existing one."})
+
+    def save(self, *args, **kwargs):
+        update_fields = kwargs.get("update_fields")
+        if update_fields is None or "username" in update_fields:
+            self.username_skeleton = username_skeleton(self.username)
+            if update_fields is not None:
+                kwargs["update_fields"] = {*update_fields, "username_skeleton"}
+        super().save(*args, **kwargs)
 
 
 class Token(models.Model):
@@ -156,7 +184,7 @@ class JournalEntry(models.Model):
 
     kind = models.CharField(max_length=16, choices=EntryKind.choices)
     reference = models.CharField(max_length=64, db_index=True, help_text="e.g. payment id")
-    idempotency_key = models.CharField(max_length=128, null=True, blank=True, unique=True)
+    idempotency_key = models.CharField(max_length=255, null=True, blank=True, unique=True)
     memo = models.CharField(max_length=255, blank=True)
     created_by = models.ForeignKey(
         User, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
@@ -207,7 +235,7 @@ class Payment(models.Model):
     )
     sequence = models.BigIntegerField(help_text="The payer's n-th payment, from 0.")
     # NULL, not "", when absent: the unique constraint applies only to given keys.
-    idempotency_key = models.CharField(max_length=128, null=True, blank=True)  # noqa: DJ001
+    idempotency_key = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001
     description = models.CharField(max_length=255, blank=True)
     metadata = models.JSONField(default=dict, blank=True)
     latitude = models.DecimalField(max_digits=9, decimal_places=6, null=True, blank=True)
@@ -257,7 +285,7 @@ class Refund(models.Model):
     payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="refunds")
     amount = models.BigIntegerField(help_text="Ledger units.")
     reason = models.CharField(max_length=255, blank=True)
-    idempotency_key = models.CharField(max_length=128, null=True, blank=True)  # noqa: DJ001
+    idempotency_key = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001
     entry = models.OneToOneField(JournalEntry, on_delete=models.PROTECT, related_name="refund")
     created_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)

@@ -171,7 +171,7 @@ class TestApiKeys:
         response = key_client(raw).get("/api/v1/payments/")
 
         assert response.status_code == 403
-        assert response.json()["error"]["code"] == "account_not_approved"
+        assert response.json()["error"]["code"] == "account_suspended"
 
 
 def test_a_garbage_jwt_is_a_401(db):

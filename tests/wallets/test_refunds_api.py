@@ -54,7 +54,10 @@ def test_a_refund_larger_than_what_is_left_is_refused(payment, bob, client_for):
 
 
 def test_the_payer_cannot_refund_to_themselves(payment, alice, client_for):
-    assert refund(client_for(alice), payment).status_code == 404
+    response = refund(client_for(alice), payment)
+
+    assert response.status_code == 403
+    assert response.json()["error"]["code"] == "not_payee"
 
 
 def test_a_stranger_gets_404(payment, stranger, client_for):

@@ -5,8 +5,11 @@ from decimal import Decimal
 from django.conf import settings
 from rest_framework import serializers
 
+from fastpay.errors import DomainError
+from fastpay.idempotency_keys import MAX_KEY_LENGTH, idempotency_key_validate
 from fastpay.models import ApiKey, ApiKeyScope
 from fastpay.money import AmountError, format_units, parse_units
+from fastpay.serializers import IdentifierField, StrictFilterSerializer, StrictSerializer
 from wallets.models import AccountKind, EntryKind, Payment, PaymentState, Posting, Token, User
 from wallets.services.users import SIGNUP_ROLES
 
@@ -15,13 +18,15 @@ METADATA_MAX_VALUE = 500
 
 
 class AmountField(serializers.CharField):
-    """A decimal string in token units ("12.50"). Numbers are refused: JSON numbers arrive
-    as floats and floats are inexact."""
+    """A decimal string in token units ("12.50"), by fastpay_protocol.amounts' grammar.
+    Numbers are refused: JSON numbers arrive as floats and floats are inexact. Not
+    trimmed: " 12.50 " is refused like every other amount outside the grammar."""
 
     default_error_messages = {"not_a_string": 'send the amount as a decimal string, e.g. "12.50"'}
 
     def __init__(self, **kwargs):
         kwargs.setdefault("max_length", 40)
+        kwargs["trim_whitespace"] = False
         super().__init__(**kwargs)
 
     def to_internal_value(self, data):
@@ -38,14 +43,23 @@ def amount_to_units(amount: str, token: Token, field: str = "amount") -> int:
 
 
 class TokenField(serializers.SlugRelatedField):
-    default_error_messages = {"does_not_exist": "unknown token {value!r}"}
+    """A token symbol, any case ("usdt" is USDT); surrounding whitespace is refused."""
+
+    default_error_messages = {
+        "does_not_exist": "unknown token {value!r}",
+        "incorrect_type": 'send the token symbol as a string, e.g. "USDT"',
+        "whitespace": "remove the surrounding whitespace",
+    }
 
     def __init__(self, **kwargs):
         super().__init__(slug_field="symbol", queryset=Token.objects.all(), **kwargs)
 
     def to_internal_value(self, data):
-        if isinstance(data, str):
-            data = data.upper()
+        if not isinstance(data, str):
+            self.fail("incorrect_type")
+        if data != data.strip():
+            self.fail("whitespace")
+        data = data.upper()
         # A batch passes every token in its context: one query per request, not per item.
         known = self.context.get("tokens")
         if known is not None and data in known:
@@ -55,6 +69,30 @@ class TokenField(serializers.SlugRelatedField):
         except serializers.ValidationError as exc:
             messages = [str(detail) for detail in exc.detail]
             raise serializers.ValidationError(messages, code="unknown_token") from None
+
+
+class TokenSymbolField(TokenField):
+    """A filter's token: validated like a body's, given to selectors as its symbol."""
+
+    def to_internal_value(self, data):
+        return super().to_internal_value(data).symbol
+
+
+class IdempotencyKeyField(serializers.Field):
+    """A batch item's key: the same rule as the Idempotency-Key header."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("help_text", f"1-{MAX_KEY_LENGTH} printable characters.")
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        try:
+            return idempotency_key_validate(data, self.field_name)
+        except DomainError as exc:
+            raise serializers.ValidationError(exc.message, code=exc.code) from None
+
+    def to_representation(self, value):
+        return value
 
 
 def _metadata(value: dict) -> dict:
@@ -68,8 +106,12 @@ def _metadata(value: dict) -> dict:
     return value
 
 
-class SignupSerializer(serializers.Serializer):
-    username = serializers.RegexField(r"^[A-Za-z0-9_.-]{3,40}$")
+class SignupSerializer(StrictSerializer):
+    username = serializers.RegexField(
+        r"^[A-Za-z0-9_.-]{3,40}\Z",
+        trim_whitespace=False,
+        help_text="3-40 of A-Z a-z 0-9 _ . - ; unique ignoring case and look-alikes.",
+    )
     email = serializers.EmailField()
     password = serializers.CharField(write_only=True, min_length=8, max_length=128)
     role = serializers.ChoiceField(choices=SIGNUP_ROLES)
@@ -111,8 +153,8 @@ class BalanceSerializer(serializers.Serializer):
         return format_units(row["held"], row["token"].ledger_decimals)
 
 
-class PaymentCreateSerializer(serializers.Serializer):
-    payee = serializers.CharField(max_length=150, help_text="The payee's username.")
+class PaymentCreateSerializer(StrictSerializer):
+    payee = IdentifierField(max_length=150, help_text="The payee's username (any case).")
     token = TokenField(help_text="Token symbol, e.g. USDT.")
     amount = AmountField(help_text='Decimal string in token units, e.g. "12.50".')
     description = serializers.CharField(
@@ -145,12 +187,13 @@ class PaymentCreateSerializer(serializers.Serializer):
 
 
 class BatchItemSerializer(PaymentCreateSerializer):
-    idempotency_key = serializers.CharField(
-        max_length=128, required=False, help_text="Makes retrying this item safe."
+    idempotency_key = IdempotencyKeyField(
+        required=False,
+        help_text=f"Makes retrying this item safe: 1-{MAX_KEY_LENGTH} printable characters.",
     )
 
 
-class PaymentBatchSerializer(serializers.Serializer):
+class PaymentBatchSerializer(StrictSerializer):
     payments = serializers.ListField(
         child=serializers.DictField(),
         min_length=1,
@@ -219,15 +262,15 @@ class PaymentBatchResponseSerializer(serializers.Serializer):
     results = PaymentBatchResultSerializer(many=True)
 
 
-class PaymentFilterSerializer(serializers.Serializer):
+class PaymentFilterSerializer(StrictFilterSerializer):
     state = serializers.ChoiceField(choices=PaymentState.choices, required=False)
-    token = serializers.CharField(required=False)
+    token = TokenSymbolField(required=False)
     role = serializers.ChoiceField(choices=["payer", "payee"], required=False)
     created_after = serializers.DateTimeField(required=False)
     created_before = serializers.DateTimeField(required=False)
 
 
-class RefundCreateSerializer(serializers.Serializer):
+class RefundCreateSerializer(StrictSerializer):
     amount = AmountField(required=False, help_text="Omit for a full refund of what is left.")
     reason = serializers.CharField(max_length=255, required=False, default="", allow_blank=True)
 
@@ -274,8 +317,8 @@ class StatementLineSerializer(serializers.ModelSerializer):
         return format_units(posting.amount, posting.token.ledger_decimals)
 
 
-class StatementFilterSerializer(serializers.Serializer):
-    token = serializers.CharField(required=False)
+class StatementFilterSerializer(StrictFilterSerializer):
+    token = TokenSymbolField(required=False)
     account = serializers.ChoiceField(
         choices=[AccountKind.AVAILABLE, AccountKind.HELD], required=False
     )
@@ -284,7 +327,7 @@ class StatementFilterSerializer(serializers.Serializer):
     created_before = serializers.DateTimeField(required=False)
 
 
-class ApiKeyCreateSerializer(serializers.Serializer):
+class ApiKeyCreateSerializer(StrictSerializer):
     name = serializers.CharField(max_length=64)
     scopes = serializers.ListField(
         child=serializers.ChoiceField(choices=ApiKeyScope.choices), min_length=1

@@ -10,7 +10,7 @@ from rest_framework.views import APIView
 from fastpay.api_auth import IsApprovedUser, IsAuthenticatedUser, UserCredentialsOnly
 from fastpay.api_auth import scope_required as scope
 from fastpay.api_keys import api_key_create, api_key_revoke
-from fastpay.errors import NotFound, first_field_error
+from fastpay.errors import NotFound, error_body, first_field_error
 from fastpay.idempotency import idempotent
 from fastpay.models import ApiKey, ApiKeyScope
 from fastpay.pagination import CreatedCursorPagination, IdCursorPagination
@@ -18,6 +18,7 @@ from fastpay.schema import IDEMPOTENCY_KEY, error
 from fastpay.throttling import ScopedRateThrottle
 from wallets import selectors
 from wallets.api import serializers as s
+from wallets.errors import NotPayee
 from wallets.models import Token
 from wallets.services.payments import (
     PaymentItem,
@@ -249,13 +250,11 @@ class PaymentBatchApi(APIView):
 
 
 def _item_error(index: int, errors: dict) -> dict:
+    """The error a single payment with this item's body would get (same envelope, same
+    codes, same clipping), with the item's index."""
     param, leaf = first_field_error(errors)
-    return {
-        "index": index,
-        "status": 400,
-        "replayed": False,
-        "error": {"code": getattr(leaf, "code", "invalid"), "message": str(leaf), "param": param},
-    }
+    body = error_body(getattr(leaf, "code", None) or "invalid", str(leaf), param)
+    return {"index": index, "status": 400, "replayed": False, "error": body["error"]}
 
 
 class PaymentDetailApi(APIView):
@@ -307,8 +306,11 @@ class PaymentRefundApi(APIView):
     @idempotent
     def post(self, request, payment_id):
         payment = selectors.payment_get(user=request.user, payment_id=payment_id)
-        if payment is None or payment.payee_id != request.user.pk:
+        if payment is None:
             raise NotFound("no such payment", param="payment_id")
+        if payment.payee_id != request.user.pk:
+            # the payer sees the payment, so a 404 would be a lie: refunds are the payee's
+            raise NotPayee(param="payment_id")
         data = s.RefundCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         amount = data.validated_data.get("amount")

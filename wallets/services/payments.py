@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from django.db import transaction
+from django.db.models.functions import Lower
 
 from fastpay.errors import DomainError, IdempotencyError, NotFound
 from fastpay.events import event_record, events_record
@@ -24,9 +25,11 @@ from wallets.errors import (
     AccountNotApproved,
     InsufficientFunds,
     InvalidStateTransition,
+    NotPayee,
     PaymentBlocked,
     RefundExceedsPayment,
     SelfPayment,
+    StaffPayee,
     TokenDisabled,
     UnknownPayee,
 )
@@ -39,6 +42,7 @@ from wallets.models import (
     Refund,
     Token,
     User,
+    UserRole,
 )
 from wallets.risk import (
     PaymentDraft,
@@ -182,8 +186,8 @@ def _replay_idempotent_items(payer, items, results) -> list[int]:
             seen.add(key)
         if key and key in existing:
             payment = existing[key]
-            if (payment.payee.username, payment.token_id, payment.amount) != (
-                item.payee,
+            if (payment.payee.username.lower(), payment.token_id, payment.amount) != (
+                item.payee.lower(),
                 item.token.id,
                 item.amount,
             ):
@@ -199,17 +203,25 @@ def _replay_idempotent_items(payer, items, results) -> list[int]:
 
 
 def _payees_by_username(usernames: set[str]) -> dict[str, User]:
-    return {user.username: user for user in User.objects.filter(username__in=usernames)}
+    """Lower-cased username -> user: usernames are unique ignoring case (a functional
+    unique index on LOWER(username) serves this IN)."""
+    users = User.objects.annotate(username_lower=Lower("username")).filter(
+        username_lower__in={name.lower() for name in usernames}
+    )
+    return {user.username.lower(): user for user in users}
 
 
 def _validate_item(payer: User, item: PaymentItem, payees: dict[str, User]) -> User:
     if not item.token.enabled:
         raise TokenDisabled(f"{item.token.symbol} is disabled", param="token")
-    payee = payees.get(item.payee)
+    payee = payees.get(item.payee.lower())
     if payee is None:
         raise UnknownPayee(f"no user named {item.payee!r}", param="payee")
     if payee.pk == payer.pk:
         raise SelfPayment(param="payee")
+    if payee.is_staff or payee.role == UserRole.STAFF:
+        # a back-office account holds no customer money; paying one is a mistake or a scam
+        raise StaffPayee(param="payee")
     if not payee.is_approved:
         raise AccountNotApproved("the payee cannot receive payments", param="payee")
     if item.amount <= 0:
@@ -431,7 +443,7 @@ def payment_refund(
     with transaction.atomic():
         payment = _payment_lock(payment_id)
         if not as_staff and payment.payee_id != by.pk:
-            raise NotFound("no such payment", param="payment")
+            raise NotPayee(param="payment")
         if idempotency_key:
             previous = Refund.objects.filter(payment=payment, idempotency_key=idempotency_key)
             previous = previous.first()

@@ -10,6 +10,7 @@ from fastpay.events import event_record
 from fastpay.locks import locked
 from wallets.errors import InvalidStateTransition
 from wallets.models import User, UserRole, UserStatus
+from wallets.usernames import username_skeleton
 
 SIGNUP_ROLES = (UserRole.CUSTOMER, UserRole.VENDOR, UserRole.MERCHANT)
 
@@ -24,10 +25,23 @@ class UsernameTaken(Conflict):
 
 
 def user_signup(*, username: str, email: str, password: str, role: str) -> User:
-    """Create a PENDING user; staff approve before they can move money."""
+    """Create a PENDING user; staff approve before they can move money.
+
+    A username equal to an existing one ignoring case, or confusable with one (same
+    skeleton: "bob" and "B0B"), is taken: payees are named by username. The unique
+    indexes on LOWER(username) and username_skeleton decide a race; this check only gives
+    the usual case a clear message.
+    """
     if role not in SIGNUP_ROLES:
         raise DomainError(
             f"role must be one of {', '.join(SIGNUP_ROLES)}", param="role", code="invalid_role"
+        )
+    if User.objects.filter(username__iexact=username).exists():
+        raise UsernameTaken(param="username")
+    if User.objects.filter(username_skeleton=username_skeleton(username)).exists():
+        raise UsernameTaken(
+            "This username looks too much like an existing one; choose another.",
+            param="username",
         )
     candidate = User(username=username, email=email, role=role)
     try:
