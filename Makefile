@@ -19,7 +19,7 @@ help:
 	@echo "make run-platform  only the Django platform on http://$(HOST):$(PORT)"
 	@echo "make test       set up and run lint plus every test suite"
 	@echo "make test-app   the Django suite only (pytest tests/, contracts excluded)"
-	@echo "make lint       ruff check + ruff format --check"
+	@echo "make lint       ruff check + ruff format --check + the boundary lint"
 	@echo "make bench      run every bench/ script with --quick"
 
 venv: $(STAMP)
@@ -50,9 +50,13 @@ run: venv brownie-venv solc-shim node_modules
 run-platform: demo
 	$(BIN)/daphne -b $(HOST) -p $(PORT) fastpay.asgi:application
 
+# Boundaries (pyproject.toml [tool.importlinter], tools/lint_invariants.py): who may import
+# whom, balances written only by the posting service, row locks only through helpers.
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-cache
+	$(BIN)/python tools/lint_invariants.py
 
 format: venv
 	$(BIN)/ruff format .
