@@ -5,7 +5,9 @@ examples, the statuses of their domain errors through `error()`). Everything the
 framework does the same way for every view is added here, from what the view really has:
 
 - every 4xx the operation can return, with the error envelope of fastpay/errors.py:
-  400 (a body, a query or a header to validate), 401/403 (credentials and permissions),
+  400 (always: a NUL in any query parameter or header is refused before the view, see
+  fastpay/api_middleware.py; and the body, query and headers), 401/403 (credentials and
+  permissions),
   404 (a path parameter), 409 (Idempotency-Key reuse), 413/415 (a request body), 429
   (throttles, with Retry-After);
 - one tag per area of the API (SPECTACULAR_SETTINGS["TAGS"] describes them);
@@ -28,14 +30,18 @@ from rest_framework import serializers
 
 IDEMPOTENCY_KEY_PATTERN = r"^[!-~]([ -~]*[!-~])?$"
 
+# The rule of fastpay/idempotency_keys.py as a client should follow it: printable ASCII,
+# no surrounding whitespace (HTTP strips it from a header anyway).
+IDEMPOTENCY_KEY_SCHEMA = {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": 255,
+    "pattern": IDEMPOTENCY_KEY_PATTERN,
+}
+
 IDEMPOTENCY_KEY = OpenApiParameter(
     "Idempotency-Key",
-    {
-        "type": "string",
-        "minLength": 1,
-        "maxLength": 255,
-        "pattern": IDEMPOTENCY_KEY_PATTERN,
-    },
+    IDEMPOTENCY_KEY_SCHEMA,
     OpenApiParameter.HEADER,
     description="1-255 printable ASCII characters (spaces only inside), unique per request "
     "you mean to make once, e.g. a UUID. Retrying with the same key and body replays the "
@@ -95,7 +101,8 @@ GENERIC_ERRORS = {
         "BadRequest",
         _response(
             "Invalid input: `code` names the rule, `param` the field, parameter or header; "
-            "`details` lists every field's errors.",
+            "`details` lists every field's errors. A NUL character in any query parameter "
+            "or header is refused too (invalid_string).",
             ("invalid_amount", 'send the amount as a decimal string, e.g. "12.50"', "amount"),
             ("required", "This field is required.", "token"),
         ),
@@ -115,6 +122,7 @@ GENERIC_ERRORS = {
             "key without the scope or where a login is required, a CSRF failure (session).",
             ("permission_denied", "this API key lacks the payments:write scope", None),
             ("account_not_approved", "your account is not approved yet", None),
+            ("account_suspended", "your account is suspended; contact support", None),
         ),
     ),
     "404": (
@@ -136,7 +144,7 @@ GENERIC_ERRORS = {
         "PayloadTooLarge",
         _response(
             "The request body is larger than the platform accepts.",
-            ("request_too_large", "the request body is too large", None),
+            ("payload_too_large", "the body is larger than 2621440 bytes", "Content-Length"),
         ),
     ),
     "415": (
@@ -208,9 +216,7 @@ class AutoSchema(openapi.AutoSchema):
         names = {parameter["name"] for parameter in parameters}
         body = "requestBody" in operation
         authenticated = bool(operation.get("security")) or _is_token_view(self.view)
-        statuses = []
-        if body or where & {"query", "header"}:
-            statuses.append("400")
+        statuses = ["400"]
         if authenticated:
             statuses.append("401")
         if operation.get("security"):
@@ -278,14 +284,19 @@ def _plain(name: str, summary: str, description: str, properties: dict, statuses
     }
 
 
+PING = _plain(
+    "ping",
+    "Ping",
+    "Answers without touching the database or credentials: the framework's own "
+    "latency (bench/payments.py).",
+    {"pong": {"type": "boolean"}},
+)
+# under /api/: fastpay/api_middleware.py refuses a NUL in a query parameter or header
+PING["get"]["responses"]["400"] = {"$ref": "#/components/responses/BadRequest"}
+
+
 PLAIN_PATHS = {
-    "/api/v1/ping/": _plain(
-        "ping",
-        "Ping",
-        "Answers without touching the database or credentials: the framework's own "
-        "latency (bench/payments.py).",
-        {"pong": {"type": "boolean"}},
-    ),
+    "/api/v1/ping/": PING,
     "/healthz": _plain(
         "healthz",
         "Liveness probe",

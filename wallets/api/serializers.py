@@ -3,12 +3,14 @@
 from decimal import Decimal
 
 from django.conf import settings
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from fastpay.errors import DomainError
 from fastpay.idempotency_keys import MAX_KEY_LENGTH, idempotency_key_validate
 from fastpay.models import ApiKey, ApiKeyScope
 from fastpay.money import AmountError, format_units, parse_units
+from fastpay.schema import IDEMPOTENCY_KEY_SCHEMA
 from fastpay.serializers import IdentifierField, StrictFilterSerializer, StrictSerializer
 from wallets.models import AccountKind, EntryKind, Payment, PaymentState, Posting, Token, User
 from wallets.services.users import SIGNUP_ROLES
@@ -78,6 +80,7 @@ class TokenSymbolField(TokenField):
         return super().to_internal_value(data).symbol
 
 
+@extend_schema_field(IDEMPOTENCY_KEY_SCHEMA)
 class IdempotencyKeyField(serializers.Field):
     """A batch item's key: the same rule as the Idempotency-Key header."""
 
