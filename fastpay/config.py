@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+_DOTTED = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+$")
 _RATE = re.compile(r"^\d+/(s|sec|second|m|min|minute|h|hour|d|day)$")
 
 
@@ -44,10 +45,31 @@ class Config:
         raw = self._raw(name)
         if raw is None:
             return default
-        if not raw.isdigit() or int(raw) <= 0:
+        if not raw.isascii() or not raw.isdigit() or int(raw) <= 0:
             self.problems.append(f"{name}={raw!r}: expected a positive whole number")
             return default
         return int(raw)
+
+    def non_negative_int(self, name: str, *, default: int) -> int:
+        """A whole number, 0 included (0 turns the feature off, e.g. no automatic cover)."""
+        raw = self._raw(name)
+        if raw is None:
+            return default
+        if not raw.isascii() or not raw.isdigit():
+            self.problems.append(f"{name}={raw!r}: expected a whole number (0 or more)")
+            return default
+        return int(raw)
+
+    def dotted_path(self, name: str, *, default: str) -> str:
+        """A Python dotted path (module.attribute) such as a hook; imported where it is
+        used, since importing apps from settings would be circular."""
+        raw = self._raw(name)
+        if raw is None:
+            return default
+        if not _DOTTED.match(raw):
+            self.problems.append(f"{name}={raw!r}: expected a dotted path such as pkg.module.name")
+            return default
+        return raw
 
     def choice(self, name: str, *, default: str, choices: list[str]) -> str:
         raw = self._raw(name)

@@ -39,7 +39,11 @@ FASTPAY_TRUSTED_PROXIES = config.cidr_list("FASTPAY_TRUSTED_PROXIES", default=[]
 FASTPAY_METRICS_ALLOW = config.cidr_list("FASTPAY_METRICS_ALLOW", default=["127.0.0.1", "::1"])
 FASTPAY_METRICS_TOKEN = config.str("FASTPAY_METRICS_TOKEN", default="")
 FASTPAY_REVIEW_ABOVE_TOKENS = config.positive_int("FASTPAY_REVIEW_ABOVE_TOKENS", default=10_000)
-FASTPAY_RISK_ASSESSOR = config.str("FASTPAY_RISK_ASSESSOR", default="fraud.hooks.payment_assess")
+FASTPAY_RISK_ASSESSOR = config.dotted_path(
+    "FASTPAY_RISK_ASSESSOR", default="fraud.hooks.payment_assess"
+)
+# The batch form of the assessor (empty: the assessor's own `assess_many`, else one by one).
+FASTPAY_RISK_BATCH_ASSESSOR = config.dotted_path("FASTPAY_RISK_BATCH_ASSESSOR", default="")
 FASTPAY_RISK_RECORDER = config.str("FASTPAY_RISK_RECORDER", default="fraud.hooks.payments_record")
 # Shared token buckets (fraud rate limit) live under this key prefix in REDIS_URL's database.
 FASTPAY_RATE_LIMIT_PREFIX = config.str("FASTPAY_RATE_LIMIT_PREFIX", default="fastpay:rl")
@@ -60,6 +64,34 @@ FASTPAY_DEPLOYMENT_JSON = config.str(
     "FASTPAY_DEPLOYMENT_JSON", default=str(VAR_DIR / "deployment.json")
 )
 FASTPAY_COMMITTEE_TIMEOUT_S = config.positive_int("FASTPAY_COMMITTEE_TIMEOUT_S", default=5)
+# Offline vouchers (docs/offline.md), read through offline.conf. Amounts in ledger units
+# (6 decimals: 1 token = 1_000_000); durations in seconds.
+FASTPAY_OFFLINE_GRACE_S = config.non_negative_int("FASTPAY_OFFLINE_GRACE_S", default=3 * 86400)
+FASTPAY_OFFLINE_MAX_VALIDITY_S = config.positive_int(
+    "FASTPAY_OFFLINE_MAX_VALIDITY_S", default=7 * 86400
+)
+FASTPAY_OFFLINE_MAX_OUTSTANDING_UNITS = config.positive_int(
+    "FASTPAY_OFFLINE_MAX_OUTSTANDING_UNITS", default=500_000_000
+)
+FASTPAY_OFFLINE_MAX_PER_VOUCHER_UNITS = config.positive_int(
+    "FASTPAY_OFFLINE_MAX_PER_VOUCHER_UNITS", default=100_000_000
+)
+if FASTPAY_OFFLINE_MAX_PER_VOUCHER_UNITS > FASTPAY_OFFLINE_MAX_OUTSTANDING_UNITS:
+    config.problems.append(
+        "FASTPAY_OFFLINE_MAX_PER_VOUCHER_UNITS: must not exceed "
+        "FASTPAY_OFFLINE_MAX_OUTSTANDING_UNITS (one voucher above the total limit)"
+    )
+FASTPAY_OFFLINE_MAX_VOUCHERS_PER_DAY = config.positive_int(
+    "FASTPAY_OFFLINE_MAX_VOUCHERS_PER_DAY", default=20
+)
+FASTPAY_OFFLINE_RISK_ASSESSOR = config.dotted_path(
+    "FASTPAY_OFFLINE_RISK_ASSESSOR", default="offline.risk.fraud_assess"
+)
+FASTPAY_OFFLINE_SETTLE_BATCH = config.positive_int("FASTPAY_OFFLINE_SETTLE_BATCH", default=1000)
+FASTPAY_OFFLINE_SETTLE_CHUNK = config.positive_int("FASTPAY_OFFLINE_SETTLE_CHUNK", default=1000)
+FASTPAY_OFFLINE_AUTO_COVER_MAX_UNITS = config.non_negative_int(
+    "FASTPAY_OFFLINE_AUTO_COVER_MAX_UNITS", default=100_000_000
+)
 LOG_LEVEL = config.choice(
     "LOG_LEVEL", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 )

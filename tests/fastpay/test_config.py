@@ -1,5 +1,9 @@
 """Configuration from the environment: wrong values are named, all at once."""
 
+import ast
+import re
+from pathlib import Path
+
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
@@ -86,3 +90,111 @@ def test_start_up_fails_with_the_variable_name(tmp_path):
     assert result.returncode != 0
     assert "SECRET_KEY: must be set when DEBUG is off" in result.stderr
     assert "DATABASE_URL='oracle://x'" in result.stderr
+
+
+def _settings_in_subprocess(env: dict, code: str):
+    import os
+    import subprocess
+    import sys
+
+    return subprocess.run(
+        [sys.executable, "-c", "import django; django.setup(); " + code],
+        env={**os.environ, "DEBUG": "1", "DJANGO_SETTINGS_MODULE": "fastpay.settings", **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_offline_settings_in_the_environment_take_effect():
+    result = _settings_in_subprocess(
+        {
+            "FASTPAY_OFFLINE_GRACE_S": "60",
+            "FASTPAY_OFFLINE_AUTO_COVER_MAX_UNITS": "0",
+            "FASTPAY_OFFLINE_MAX_PER_VOUCHER_UNITS": "5000000",
+            "FASTPAY_OFFLINE_RISK_ASSESSOR": "offline.risk.no_assess",
+        },
+        "from offline import conf; "
+        "print(conf.grace_s(), conf.auto_cover_max_units(), "
+        "conf.default_limits()['max_per_voucher'], conf.risk_assessor())",
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["60", "0", "5000000", "offline.risk.no_assess"]
+
+
+def test_a_wrong_offline_setting_stops_start_up_with_its_name():
+    result = _settings_in_subprocess(
+        {
+            "FASTPAY_OFFLINE_MAX_VALIDITY_S": "1.5",
+            "FASTPAY_OFFLINE_MAX_OUTSTANDING_UNITS": "10",
+            "FASTPAY_OFFLINE_MAX_PER_VOUCHER_UNITS": "20",
+            "FASTPAY_OFFLINE_RISK_ASSESSOR": "not a path",
+        },
+        "print('started')",
+    )
+
+    assert result.returncode != 0
+    assert "started" not in result.stdout
+    assert "FASTPAY_OFFLINE_MAX_VALIDITY_S='1.5'" in result.stderr
+    assert "FASTPAY_OFFLINE_MAX_PER_VOUCHER_UNITS: must not exceed" in result.stderr
+    assert "FASTPAY_OFFLINE_RISK_ASSESSOR='not a path'" in result.stderr
+
+
+@pytest.mark.parametrize("raw", ["-1", "1e3", "١٢", " 1_000"])
+def test_whole_numbers_are_plain_ascii_digits(raw):
+    config = Config({"N": raw, "P": raw})
+
+    assert config.non_negative_int("N", default=7) == 7
+    assert config.positive_int("P", default=7) == 7
+    assert len(config.problems) == 2
+
+
+def test_zero_is_a_whole_number_but_not_a_positive_one():
+    config = Config({"N": "0", "P": "0"})
+
+    assert config.non_negative_int("N", default=7) == 0
+    assert config.positive_int("P", default=7) == 7
+    assert [p.split("=")[0] for p in config.problems] == ["P"]
+
+
+_FASTPAY_NAME = re.compile(r"\bFASTPAY_[A-Z0-9_]*[A-Z0-9]\b")
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _settings_read_through_config() -> set[str]:
+    """Names passed to a `config.<accessor>("NAME", ...)` call in fastpay/settings.py."""
+    tree = ast.parse((ROOT / "fastpay" / "settings.py").read_text())
+    return {
+        node.args[0].value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and isinstance(node.func.value, ast.Name)
+        and node.func.value.id == "config"
+        and node.args
+        and isinstance(node.args[0], ast.Constant)
+    }
+
+
+def test_every_fastpay_setting_the_code_uses_is_read_from_the_environment():
+    code = [
+        path
+        for package in ("fastpay", "wallets", "authorities", "offline", "fraud")
+        for path in (ROOT / package).rglob("*.py")
+        if "migrations" not in path.parts
+    ]
+    mentioned = {name for path in code for name in _FASTPAY_NAME.findall(path.read_text())}
+
+    assert "FASTPAY_OFFLINE_GRACE_S" in mentioned  # the scan sees offline.conf
+    assert sorted(mentioned - _settings_read_through_config()) == []
+
+
+def test_the_readme_lists_every_fastpay_setting():
+    rows = [
+        line for line in (ROOT / "README.md").read_text().splitlines() if line.startswith("| `")
+    ]
+    listed = {name for row in rows for name in _FASTPAY_NAME.findall(row.split("|")[1])}
+    settings = {n for n in _settings_read_through_config() if n.startswith("FASTPAY_")}
+
+    assert sorted(settings - listed) == []
