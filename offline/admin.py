@@ -5,7 +5,7 @@ from django.contrib import admin
 
 from fastpay.admin_mixins import ReadOnlyAdmin, run_service_action
 from offline.models import DoubleSpend, OfflineLimit, Redemption, RedemptionState, Voucher
-from offline.services.cover import redemption_cover
+from offline.services.cover import COVERABLE, redemption_cover
 from offline.services.redemptions import redemption_reject, redemption_release
 from offline.services.vouchers import offline_unsuspend
 
@@ -59,14 +59,15 @@ class RedemptionAdmin(ReadOnlyAdmin):
         )
 
     @admin.action(
-        description="Cover the vendor (voucher taken back early): pay it, claim from the payer",
+        description="Cover the vendor (voucher taken back early or spent twice): pay it, "
+        "claim from the payer",
         permissions=["decide"],
     )
     def cover(self, request, queryset):
         run_service_action(
             self,
             request,
-            queryset.filter(state=RedemptionState.FLAGGED, reason="voucher_taken"),
+            queryset.filter(state=RedemptionState.FLAGGED, reason__in=COVERABLE),
             lambda r: redemption_cover(redemption=r, by=request.user),
             "Covered",
         )
@@ -77,7 +78,15 @@ class DoubleSpendAdmin(ReadOnlyAdmin):
     """Both voucher-key signatures for sequence 0: the rejected spend and the one that
     holds the voucher (``conflicting_with``)."""
 
-    list_display = ["created_at", "voucher_address", "vendor", "amount", "first_spend"]
+    list_display = [
+        "created_at",
+        "voucher_address",
+        "vendor",
+        "amount",
+        "state",
+        "reason",
+        "first_spend",
+    ]
     search_fields = ["voucher_address", "vendor__username"]
     readonly_fields = ["first_spend_signature"]
 
@@ -85,7 +94,7 @@ class DoubleSpendAdmin(ReadOnlyAdmin):
         return (
             super()
             .get_queryset(request)
-            .filter(reason="double_spend")
+            .filter(conflicting_with__isnull=False)  # covered or not
             .select_related("conflicting_with", "vendor")
         )
 

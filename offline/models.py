@@ -144,9 +144,11 @@ class Redemption(models.Model):
             # idempotent per (vendor, spend): another vendor uploading a copy of this
             # payment gets its own REJECTED row and cannot block the payee's redemption
             models.UniqueConstraint(fields=["vendor", "spend_id"], name="redemption_unique_spend"),
+            # the redemption that claims the voucher at the committee; a double spend
+            # (conflicting_with set) never does: it is covered by the platform or refused
             models.UniqueConstraint(
                 fields=["voucher"],
-                condition=Q(state__in=LIVE_STATES),
+                condition=Q(state__in=LIVE_STATES, conflicting_with__isnull=True),
                 name="redemption_one_live_per_voucher",
             ),
             models.CheckConstraint(

@@ -1,13 +1,22 @@
-"""The "always paid" cover (docs/offline.md): a vendor accepted a registered voucher
-inside its window and synced in time, but settlement found the voucher's sequence 0 taken
-by another order (the payer went to the authorities before the vendor synced). The
-vendor did nothing wrong: the platform pays it from its own funds, to its online balance,
-and holds a claim on the payer (wallets.services.claims), recovered from the payer's
-online balance at once as far as it goes, then from their next defunds.
+"""The "always paid" cover (docs/offline.md): a vendor accepted a registered voucher in
+good faith (valid signatures, inside its window, synced within the grace period), yet the
+voucher cannot pay it:
 
-Covers up to FASTPAY_OFFLINE_AUTO_COVER_MAX_UNITS run inside settlement; larger ones wait
-FLAGGED ``voucher_taken`` for an admin (action "Cover the vendor", four eyes are not
-needed: the evidence against the payer is already signed by the voucher key).
+- ``voucher_taken``: settlement found the voucher's sequence 0 taken by another order (the
+  payer went to the authorities before the vendor synced);
+- ``double_spend``: the payer spent the voucher at two terminals; the first sync holds
+  it, the second vendor's spend can never be certified.
+
+The vendor did nothing wrong: the platform pays it from its own funds (RECEIVABLE), to
+its online balance, and holds a claim on the payer (wallets.services.claims, reference
+``redemption:<id>``, so once per redemption), recovered from the payer's online balance at
+once as far as it goes, then from their next defunds. The payer's offline limits bound
+what the platform can lose.
+
+Covers up to FASTPAY_OFFLINE_AUTO_COVER_MAX_UNITS run at once (inside settlement for a
+taken voucher, inside the vendor's sync for a double spend); larger ones wait FLAGGED with
+that reason for an admin (action "Cover the vendor"; four eyes are not needed: the
+evidence against the payer is already signed by the voucher key).
 """
 
 from django.db import transaction
@@ -21,30 +30,40 @@ from offline.services.redemptions import redemption_payload
 from wallets.services.claims import Cover, covers_post
 
 COVERED = "covered"
-COVERED_DETAIL = (
-    "paid to your online balance by the platform: the payer took the voucher back before your sync"
-)
+#: the reasons a FLAGGED redemption can be covered for, and what its vendor is told
+COVERABLE = {
+    "voucher_taken": "paid to your online balance by the platform: the payer took the voucher "
+    "back before your sync",
+    "double_spend": "paid to your online balance by the platform: the payer spent this voucher "
+    "twice",
+}
+COVERED_DETAIL = COVERABLE["voucher_taken"]
+_MEMO = {
+    "voucher_taken": "voucher {} taken back before the vendor synced",
+    "double_spend": "voucher {} spent twice; this vendor's spend covered",
+}
 
 
 def auto_coverable(redemption: Redemption) -> bool:
     return redemption.amount <= conf.auto_cover_max_units()
 
 
-def redemptions_cover(redemptions: list[Redemption], *, by=None) -> list[Redemption]:
-    """Inside the caller's transaction, which holds these redemptions FLAGGED
-    ``voucher_taken`` (its compare-and-set wrote them or it locked them): each becomes
+def redemptions_cover(
+    redemptions: list[Redemption], *, by=None, reason: str = "voucher_taken"
+) -> list[Redemption]:
+    """Inside the caller's transaction, which holds these redemptions FLAGGED ``reason``
+    (one of COVERABLE; its compare-and-set wrote them or it locked them): each becomes
     SETTLED ``covered``, its vendor is paid and its payer owes the platform. Returns the
-    redemptions covered (a row another run already moved is skipped)."""
+    redemptions covered (a row another run already moved is skipped: covered once)."""
+    detail = COVERABLE[reason]
     now = timezone.now()
     covered = [
         r
         for r in redemptions
-        if Redemption.objects.filter(
-            pk=r.pk, state=RedemptionState.FLAGGED, reason="voucher_taken"
-        ).update(
+        if Redemption.objects.filter(pk=r.pk, state=RedemptionState.FLAGGED, reason=reason).update(
             state=RedemptionState.SETTLED,
             reason=COVERED,
-            detail=COVERED_DETAIL,
+            detail=detail,
             settled_at=now,
             updated_at=now,
         )
@@ -57,33 +76,31 @@ def redemptions_cover(redemptions: list[Redemption], *, by=None) -> list[Redempt
                 token=r.voucher.token,
                 amount=r.amount,
                 reference=f"redemption:{r.pk}",
-                memo=f"voucher {r.voucher_address} taken back before the vendor synced",
+                memo=_MEMO[reason].format(r.voucher_address),
             )
             for r in covered
         ],
         created_by=by,
     )
     for r in covered:
-        r.state, r.reason, r.detail, r.settled_at = (
-            RedemptionState.SETTLED,
-            COVERED,
-            COVERED_DETAIL,
-            now,
-        )
+        r.state, r.reason, r.detail, r.settled_at = RedemptionState.SETTLED, COVERED, detail, now
     return covered
 
 
 def redemption_cover(*, redemption: Redemption, by=None) -> Redemption:
-    """Admin: cover a FLAGGED ``voucher_taken`` redemption (above the automatic limit)."""
+    """Admin: cover a FLAGGED ``voucher_taken`` or ``double_spend`` redemption (above the
+    automatic limit)."""
     with transaction.atomic():
         locked = (
             Redemption.objects.select_for_update(no_key=True, of=("self",))
             .select_related("voucher__user", "voucher__token", "vendor")
             .get(pk=redemption.pk)
         )
-        if (locked.state, locked.reason) != (RedemptionState.FLAGGED, "voucher_taken"):
-            raise WrongState("only a redemption flagged voucher_taken can be covered")
-        redemptions_cover([locked], by=by)
+        if locked.state != RedemptionState.FLAGGED or locked.reason not in COVERABLE:
+            raise WrongState(
+                "only a redemption flagged voucher_taken or double_spend can be covered"
+            )
+        redemptions_cover([locked], by=by, reason=locked.reason)
         event_record(
             topic="offline.redemption_settled",
             aggregate_type="redemption",

@@ -3,9 +3,12 @@ trusts no terminal), stored once per spend, through the fraud hook, then left PE
 the settlement job (offline.services.settlement).
 
 Double spend: the first live redemption of a voucher holds it (a partial unique index,
-like the authorities' sequence-0 lock); a second spend of the same voucher is REJECTED
-``double_spend`` with both voucher-key signatures kept, the payer is flagged (fraud) and
-suspended from offline payments, and an event goes to the admins and the vendor.
+like the authorities' sequence-0 lock); a second spend of the same voucher keeps both
+voucher-key signatures as evidence (``conflicting_with``), the payer is flagged (fraud) and
+suspended from offline payments, and an event goes to the admins and the vendors. The
+second vendor accepted it in good faith (everything was checked as for the first), so it
+is covered as a taken voucher is (offline.services.cover): SETTLED ``covered`` at once up
+to the automatic limit, FLAGGED ``double_spend`` for an admin above it.
 """
 
 import hashlib
@@ -122,7 +125,9 @@ def redemptions_sync(*, vendor: User, payments: list[str]) -> list[Redemption]:
         live = {
             r.voucher_id: r
             for r in Redemption.objects.filter(
-                voucher__in=list(vouchers.values()), state__in=LIVE_STATES
+                voucher__in=list(vouchers.values()),
+                state__in=LIVE_STATES,
+                conflicting_with__isnull=True,  # a covered double spend does not hold it
             ).select_related("voucher__token")
         }
         batch = _Batch(vendor, vouchers, live, timezone.now())
@@ -237,10 +242,17 @@ def payer_flag_and_suspend(*, payer: User, voucher: str, evidence: dict, reason:
 
 def _double_spend(redemption: Redemption, live: Redemption, voucher: Voucher) -> Redemption:
     """The voucher is already claimed by ``live``: keep both voucher-key signatures as
-    evidence, flag and suspend the payer, tell the admins and both vendors."""
-    redemption.state = RedemptionState.REJECTED
+    evidence, flag and suspend the payer, tell the admins and both vendors; cover this
+    vendor (at once up to the automatic limit, else FLAGGED ``double_spend`` for an
+    admin). Caller holds the sync's transaction and the voucher's row lock."""
+    from offline.services.cover import auto_coverable, redemptions_cover
+
+    redemption.state = RedemptionState.FLAGGED
     redemption.reason = "double_spend"
-    redemption.detail = f"voucher already redeemed by redemption {live.pk}"
+    redemption.detail = (
+        f"the payer spent this voucher twice (first: redemption {live.pk}); "
+        "the cover is above the automatic limit: held for an admin"
+    )
     redemption.conflicting_with = live
     redemption.save()
     evidence = {
@@ -265,6 +277,10 @@ def _double_spend(redemption: Redemption, live: Redemption, voucher: Voucher) ->
             "rejected_redemption_id": str(redemption.pk),
         },
     )
+    if auto_coverable(redemption) and redemptions_cover([redemption], reason="double_spend"):
+        _event(redemption, "offline.redemption_settled")
+    else:
+        _event(redemption, "offline.redemption_flagged")
     return redemption
 
 
@@ -311,13 +327,17 @@ def redemption_payload(redemption: Redemption) -> dict:
 
 
 def redemption_release(*, redemption: Redemption, by=None) -> Redemption:
-    """Admin: a FLAGGED redemption goes on to settlement (PENDING)."""
+    """Admin: a FLAGGED redemption goes on to settlement (PENDING). Not a double spend:
+    the committee can never certify it (the voucher is held); it is covered or rejected."""
     with transaction.atomic():
-        updated = Redemption.objects.filter(pk=redemption.pk, state=RedemptionState.FLAGGED).update(
-            state=RedemptionState.PENDING, updated_at=timezone.now()
-        )
+        updated = Redemption.objects.filter(
+            pk=redemption.pk, state=RedemptionState.FLAGGED, conflicting_with__isnull=True
+        ).update(state=RedemptionState.PENDING, updated_at=timezone.now())
         if not updated:
-            raise WrongState("only a flagged redemption can be released")
+            raise WrongState(
+                "only a flagged redemption that is not a double spend can be released "
+                "(cover or reject a double spend)"
+            )
         redemption.refresh_from_db()
         _event(redemption, "offline.redemption_released")
         transaction.on_commit(_enqueue_settlement)

@@ -105,7 +105,7 @@ def test_the_same_spend_synced_twice_pays_once(
     assert committee_client.account_state(terminal.vendor).balance(usdt_address) == TOKEN_UNITS
 
 
-def test_a_double_spend_to_two_vendors_pays_one_keeps_evidence_and_flags_the_payer(
+def test_a_double_spend_to_two_vendors_keeps_evidence_and_flags_the_payer(
     alice, payer_wallet, vendor_factory, api_platform, committee, committee_client, usdt_address
 ):
     from fraud.models import DoubleSpendEvidence, RiskProfile
@@ -121,15 +121,16 @@ def test_a_double_spend_to_two_vendors_pays_one_keeps_evidence_and_flags_the_pay
     carol_pos.accept(to_carol.to_text())  # each terminal alone cannot know
 
     assert bob_pos.sync(api_platform(bob)) == {"pending": 1}
-    assert carol_pos.sync(api_platform(carol)) == {"rejected": 1}
+    # carol is covered by the platform (tests/offline/test_double_spend_cover.py)
+    assert carol_pos.sync(api_platform(carol)) == {"settled": 1}
     assert bob_pos.sync(api_platform(bob)) == {"settled": 1}
-    assert carol_pos.payments()[0].reason == "double_spend"
+    assert carol_pos.payments()[0].reason == "covered"
 
-    rejected = Redemption.objects.get(spend_id=to_carol.spend_id)
+    second = Redemption.objects.get(spend_id=to_carol.spend_id)
     paid = Redemption.objects.get(spend_id=to_bob.spend_id)
-    assert (rejected.state, rejected.reason, rejected.conflicting_with) == (
-        RedemptionState.REJECTED,
-        "double_spend",
+    assert (second.state, second.reason, second.conflicting_with) == (
+        RedemptionState.SETTLED,
+        "covered",
         paid,
     )
     evidence = DoubleSpendEvidence.objects.get(payer=alice, voucher=voucher.address)
