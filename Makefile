@@ -12,10 +12,11 @@ export DEBUG ?= 1
 PORT   ?= 8000
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run run-platform migrate demo test test-app lint format bench clean
+.PHONY: help venv run reset run-platform migrate demo test test-app lint format bench clean
 
 help:
-	@echo "make run        set up, seed demo data, start anvil + contracts + 4 authorities + the platform"
+	@echo "make run        start the local world (anvil + contracts + 4 authorities + the platform), kept in var/"
+	@echo "make reset      remove the local world from var/: the next make run builds a fresh one"
 	@echo "make run-platform  only the Django platform on http://$(HOST):$(PORT)"
 	@echo "make test       set up and run lint plus every test suite"
 	@echo "make test-app   the Django suite only (pytest tests/, contracts excluded)"
@@ -41,10 +42,16 @@ migrate: venv
 demo: migrate
 	$(BIN)/python manage.py seed_demo
 
-# The platform plus a local chain and a 4-node authority committee (tools/run_local.py):
-# a fresh local world every run (chain, committee and the SQLite platform database).
+# The platform plus a local chain and a 4-node authority committee (tools/run_local.py),
+# supervised (a node that exits is restarted). The world persists in var/ (FASTPAY_VAR_DIR)
+# across runs: chain state, keys, KEKs, the nodes' and the platform's databases.
 run: venv brownie-venv solc-shim node_modules
-	HOST=$(HOST) PORT=$(PORT) ANVIL_PORT=$(ANVIL_PORT) $(BIN)/python tools/run_local.py
+	HOST=$(HOST) PORT=$(PORT) ANVIL_PORT=$(ANVIL_PORT) NODE_BASE_PORT=$(NODE_BASE_PORT) \
+		$(BIN)/python tools/run_local.py
+
+# The next `make run` starts a fresh local world (var/static and the like are kept).
+reset: venv
+	$(BIN)/python tools/run_local.py reset
 
 # Only the Django platform (no chain, no committee): offline features answer 503.
 run-platform: demo

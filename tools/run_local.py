@@ -1,22 +1,38 @@
 """`make run`: the whole platform on one machine, stopped cleanly by Ctrl-C.
 
-Every run starts a fresh local world — chain, committee and (on the SQLite default) the
-platform's database with its demo data — so the three always agree: a platform database
-that remembers a previous chain would hold FastPay sequences and balances no node knows.
+The local world lives under ``var/`` (``FASTPAY_VAR_DIR``) and persists across runs: the
+chain (anvil's state in var/anvil-state.json, saved every few seconds and on exit), the
+deployment, the authority nodes' keys, KEK and databases, the platform's sealed keys and
+its KEK (var/platform-kek) and, on the SQLite default, the platform's database. The first
+run (or the first after `make reset`) builds it:
 
-0. the previous local world removed (var/), the platform migrated and seeded (seed_demo),
+0. the platform migrated and seeded (seed_demo),
 1. a local anvil (ANVIL_PORT, default 8545; refuses a port something already answers on),
 2. the contracts deployed to it (Brownie, `make deploy-local`),
-3. four authority nodes (anvil accounts #5-#8, SQLite each, following deposits),
+3. four authority nodes (anvil accounts #5-#8, SQLite each, following deposits; ports from
+   NODE_BASE_PORT, default 9101),
 4. the platform's FastPay account (anvil account #1) funded by a vault deposit the nodes
    credit, and the platform configured to use the committee (keys sealed under a KEK in
    var/),
 5. the platform itself (daphne on HOST:PORT).
 
+A later run finds that world (var/world.json, and the deployment's contracts on the
+reloaded chain) and only starts it again: anvil on its saved state and ports, the nodes on
+their databases, the platform on the same sealed keys (steps 2 and 4 and the seeding are
+skipped; migrations run). A var/ that is not a complete world (the layout of an older
+version) is replaced by a fresh one; one whose chain lost the contracts stops with a hint
+to run `make reset`, which removes var/'s world and starts a fresh one.
+
+While it runs, the supervisor restarts an authority node or the platform that exits (with
+backoff: 1 s, 2 s, 4 s ... up to 30 s, reset after a minute of uptime), saying so, and
+keeps the rest running; only anvil exiting stops everything (the nodes' and the
+platform's state follow the chain).
+
 Run with the app virtualenv's python from the repo root (the Makefile does). Local use only:
-keys are anvil's public development keys and the KEK is written next to them.
+keys are anvil's public development keys and the KEKs are written next to them.
 """
 
+import contextlib
 import json
 import os
 import signal
@@ -34,7 +50,7 @@ sys.path.insert(0, str(ROOT))  # the project's Django-free helpers
 
 from authorities.node.local import anvil_key  # noqa: E402
 
-VAR = ROOT / "var"
+VAR = Path(os.environ.get("FASTPAY_VAR_DIR") or ROOT / "var").resolve()
 PYTHON = sys.executable
 PLATFORM_ACCOUNT = 1  # anvil dev account: the platform's FastPay account and wallet
 PLATFORM_FLOAT_TOKENS = 1_000_000  # whole tokens deposited into the platform's account
@@ -55,40 +71,120 @@ ERC20_ABI = [
     },
 ]
 
-children: list[tuple[str, subprocess.Popen]] = []
-
 
 def log(message: str) -> None:
     print(f"[make run] {message}", flush=True)
 
 
-def spawn(name: str, cmd: list[str], env: dict | None = None) -> subprocess.Popen:
-    # Own session: a terminal Ctrl-C reaches only this supervisor, which stops the children
-    # in order (stop_all) instead of all of them at once.
-    process = subprocess.Popen(
-        cmd, cwd=ROOT, env={**os.environ, **(env or {})}, start_new_session=True
-    )
-    children.append((name, process))
-    return process
+class Child:
+    """One supervised process. ``restart``: started again when it exits; otherwise its
+    exit stops the whole local world."""
+
+    def __init__(self, name: str, cmd: list[str], env: dict, *, restart: bool):
+        self.name, self.cmd, self.env, self.restart = name, cmd, env, restart
+        self.process: subprocess.Popen | None = None
+        self.started_at = 0.0
+        self.quick_exits = 0  # exits in a row within STABLE_S of starting
+        self.restart_at: float | None = None
+        self.restarts = 0
+
+    def start(self, clock) -> None:
+        # Own session (and process group): a terminal Ctrl-C reaches only the supervisor,
+        # which stops the children in order; a dead child's workers are killed with it.
+        self.process = subprocess.Popen(
+            self.cmd, cwd=ROOT, env={**os.environ, **self.env}, start_new_session=True
+        )
+        self.started_at = clock()
+        self.restart_at = None
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def kill_group(self, sig: int = signal.SIGKILL) -> None:
+        """Signal what is left of the child's process group (gunicorn workers, the deposit
+        follower): a restart must find its port free."""
+        if self.process is not None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.process.pid, sig)
+
+
+class Supervisor:
+    """Starts children, watches them (``check``), restarts the restartable ones with
+    backoff and stops them all in reverse start order."""
+
+    BACKOFF_MAX_S = 30.0
+    STABLE_S = 60.0  # up this long: its next exit restarts it after 1 s again
+
+    def __init__(self, *, clock=time.monotonic, say=log):
+        self.children: list[Child] = []
+        self.clock, self.say = clock, say
+
+    def spawn(self, name: str, cmd: list[str], env: dict | None = None, *, restart: bool) -> Child:
+        child = Child(name, cmd, env or {}, restart=restart)
+        child.start(self.clock)
+        self.children.append(child)
+        return child
+
+    def check(self) -> str | None:
+        """One look at every child: schedule or perform restarts; return why everything
+        must stop (a child that is not restarted exited), else None."""
+        now = self.clock()
+        for child in self.children:
+            if child.alive():
+                continue
+            if child.restart_at is None:
+                code = child.process.returncode if child.process else None
+                if not child.restart:
+                    return f"{child.name} exited with {code}"
+                child.kill_group()
+                if now - child.started_at >= self.STABLE_S:
+                    child.quick_exits = 0
+                delay = min(self.BACKOFF_MAX_S, 2.0**child.quick_exits)
+                child.quick_exits += 1
+                child.restart_at = now + delay
+                running = [c.name for c in self.children if c.alive()]
+                self.say(
+                    f"{child.name} exited with {code}; restarting it in {delay:.0f} s "
+                    f"(still running: {', '.join(running) or 'nothing'})"
+                )
+            elif now >= child.restart_at:
+                child.start(self.clock)
+                child.restarts += 1
+                self.say(
+                    f"{child.name} restarted (pid {child.process.pid}, restart #{child.restarts})"
+                )
+        return None
+
+    def watch(self, interval: float = 0.5) -> str:
+        """Supervise until a child that is not restarted exits; returns why."""
+        while True:
+            reason = self.check()
+            if reason is not None:
+                return reason
+            time.sleep(interval)
+
+    def stop_all(self) -> None:
+        """Stop in reverse start order, each before the next: the platform, then the nodes
+        (whose deposit followers still talk to the chain), then anvil (which saves its
+        state on the way out)."""
+        for child in reversed(self.children):
+            if child.alive():
+                self.say(f"stopping {child.name}")
+                child.process.terminate()
+                try:
+                    child.process.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    child.process.kill()
+                    child.process.wait()
+            child.kill_group()
+        self.children.clear()
+
+
+supervisor = Supervisor()
 
 
 def run(cmd: list[str], env: dict | None = None) -> None:
     subprocess.run(cmd, cwd=ROOT, env={**os.environ, **(env or {})}, check=True)
-
-
-def stop_all(*_args) -> None:
-    """Stop in reverse start order, each before the next: the platform, then the nodes
-    (whose deposit followers still talk to the chain), then anvil."""
-    for name, process in reversed(children):
-        if process.poll() is None:
-            log(f"stopping {name}")
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-    children.clear()
 
 
 def port_answers(port: int) -> bool:
@@ -98,11 +194,14 @@ def port_answers(port: int) -> bool:
 
 
 def wait_for(what: str, check, timeout: float = 60) -> None:
+    """Wait for ``check()`` while starting up: any child exiting now is fatal."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        for name, process in children:
-            if process.poll() is not None:
-                raise SystemExit(f"{name} exited with {process.returncode} while starting")
+        for child in supervisor.children:
+            if not child.alive():
+                raise SystemExit(
+                    f"{child.name} exited with {child.process.returncode} while starting"
+                )
         if check():
             return
         time.sleep(0.2)
@@ -110,7 +209,9 @@ def wait_for(what: str, check, timeout: float = 60) -> None:
 
 
 def start_chain(port: int) -> Web3:
-    spawn(
+    """anvil on its saved state (var/anvil-state.json: loaded if present, saved every
+    STATE_INTERVAL_S and on exit)."""
+    supervisor.spawn(
         "anvil",
         [
             str(ROOT / "node_modules/.bin/anvil"),
@@ -124,12 +225,17 @@ def start_chain(port: int) -> Web3:
             "60000000",
             "--base-fee",
             "0",
+            "--state",
+            str(VAR / ANVIL_STATE),
+            "--state-interval",
+            str(STATE_INTERVAL_S),
             "--silent",
         ],
+        restart=False,
     )
     w3 = Web3(Web3.HTTPProvider(f"http://127.0.0.1:{port}"))
     wait_for("anvil", w3.is_connected)
-    log(f"anvil on 127.0.0.1:{port}")
+    log(f"anvil on 127.0.0.1:{port} (block {w3.eth.block_number})")
     return w3
 
 
@@ -147,8 +253,7 @@ def deploy(port: int) -> dict:
     return json.loads(deployment.read_text())
 
 
-def start_committee(port: int) -> list[dict]:
-    out = VAR / "authorities"
+def write_committee(port: int, base_port: int) -> None:
     env = {"DJANGO_SETTINGS_MODULE": "fastpay.settings_authority", "DEBUG": "1"}
     run(
         [
@@ -156,20 +261,33 @@ def start_committee(port: int) -> list[dict]:
             "manage.py",
             "authority_local_committee",
             "--out",
-            str(out),
+            str(VAR / "authorities"),
             "--deployment",
             str(VAR / "deployment.json"),
             "--rpc-url",
             f"http://127.0.0.1:{port}",
+            "--base-port",
+            str(base_port),
         ],
         env=env,
     )
-    nodes = json.loads((out / "nodes.json").read_text())
+
+
+def start_committee() -> list[dict]:
+    """The nodes of var/authorities/nodes.json, each on its own database there."""
+    nodes = json.loads((VAR / "authorities" / "nodes.json").read_text())
     for node in nodes:
-        spawn(
+        if port_answers(node["port"]):
+            raise SystemExit(
+                f"something already listens on 127.0.0.1:{node['port']} ({node['name']}'s "
+                "port); stop it (a stray node is never reused)"
+            )
+    for node in nodes:
+        supervisor.spawn(
             node["name"],
             [PYTHON, "manage.py", "run_authority", "--port", str(node["port"])],
             env={**node["env"], "DEBUG": "1"},
+            restart=True,
         )
     for node in nodes:
         wait_for(node["name"], lambda n=node: port_answers(n["port"]))
@@ -215,19 +333,26 @@ def fund_platform(w3: Web3, deployment: dict) -> str:
 
 
 def platform_env(port: int) -> dict:
-    """Seal the platform's keys under a fresh KEK and point the platform at the committee."""
+    """The platform's environment: its keys sealed under its KEK (var/platform-kek), made
+    once per world, and the committee it uses."""
     from fastpay import keyvault
 
-    kek_text = keyvault.new_kek_text()
+    kek_path = VAR / "platform-kek"
+    if not kek_path.exists():
+        kek_path.write_text(keyvault.new_kek_text() + "\n")
+        kek_path.chmod(0o600)
+    kek_text = kek_path.read_text().strip()
     kek = keyvault.kek_from_text(kek_text)
     key = anvil_key(PLATFORM_ACCOUNT)
     address = Account.from_key(key).address
     for name in ("platform-key.json", "chain-sender-key.json"):
         path = VAR / name
-        path.write_text(keyvault.seal(key, kek, label=address))
-        path.chmod(0o600)
+        if not path.exists():
+            path.write_text(keyvault.seal(key, kek, label=address))
+            path.chmod(0o600)
     return {
         "FASTPAY_KEK": kek_text,
+        "FASTPAY_VAR_DIR": str(VAR),
         "FASTPAY_COMMITTEE_FILE": str(VAR / "authorities" / "committee.json"),
         "FASTPAY_PLATFORM_KEY_FILE": str(VAR / "platform-key.json"),
         "FASTPAY_CHAIN_SENDER_KEY_FILE": str(VAR / "chain-sender-key.json"),
@@ -236,11 +361,49 @@ def platform_env(port: int) -> dict:
     }
 
 
-LOCAL_WORLD = ["deployment.json", "authorities", "platform-key.json", "chain-sender-key.json"]
+#: what makes a local world (kept across runs; removed by `make reset`)
+ANVIL_STATE = "anvil-state.json"
+STATE_INTERVAL_S = 5
+WORLD = "world.json"
+LOCAL_WORLD = [
+    WORLD,
+    ANVIL_STATE,
+    "deployment.json",
+    "authorities",
+    "platform-kek",
+    "platform-key.json",
+    "chain-sender-key.json",
+    "beat-state.json",
+]
 
 
-def fresh_platform() -> None:
-    """Remove the previous local world and set the platform up again with demo data."""
+def world_read() -> dict | None:
+    """var/world.json (its ports) when var/ holds every piece of a local world, else None
+    (nothing there yet, or an older layout: a fresh world replaces it)."""
+    if not all((VAR / name).exists() for name in LOCAL_WORLD if name != "beat-state.json"):
+        return None
+    if not os.environ.get("DATABASE_URL") and not (VAR / "db.sqlite3").exists():
+        return None
+    try:
+        world = json.loads((VAR / WORLD).read_text())
+        return {
+            "anvil_port": int(world["anvil_port"]),
+            "node_base_port": int(world["node_base_port"]),
+        }
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def world_on_chain(w3: Web3, deployment: dict) -> bool:
+    """The reloaded chain still holds the deployment's contracts."""
+    return all(
+        w3.eth.get_code(contract["address"]) not in (b"", None)
+        for contract in deployment["contracts"].values()
+    )
+
+
+def world_remove() -> None:
+    """Remove the local world from var/ (the platform's SQLite database too)."""
     import shutil
 
     for name in LOCAL_WORLD:
@@ -254,30 +417,77 @@ def fresh_platform() -> None:
     else:
         for path in VAR.glob("db.sqlite3*"):
             path.unlink()
+
+
+def fresh_platform() -> None:
+    """The platform's database migrated and seeded with demo data."""
     run([PYTHON, "manage.py", "migrate", "--noinput", "-v", "0"])
     run([PYTHON, "manage.py", "seed_demo"])
 
 
+def reset() -> None:
+    """`make reset`: the next `make run` starts a fresh local world."""
+    world_remove()
+    log(f"local world in {VAR} removed; the next `make run` starts a fresh one")
+
+
+def build_world(port: int, base_port: int, env: dict) -> None:
+    """First run: a fresh world (deploy, committee, funding, demo data)."""
+    world_remove()
+    VAR.mkdir(parents=True, exist_ok=True)
+    fresh_platform()
+    w3 = start_chain(port)
+    deployment = deploy(port)
+    write_committee(port, base_port)
+    start_committee()
+    fund_platform(w3, deployment)
+    env.update(platform_env(port))
+    run([PYTHON, "manage.py", "tokens_use_deployment"], env=env)
+    (VAR / WORLD).write_text(json.dumps({"anvil_port": port, "node_base_port": base_port}))
+
+
+def resume_world(world: dict, env: dict) -> None:
+    """A later run: the same world started again (nothing deployed, funded or seeded)."""
+    port = world["anvil_port"]
+    log(f"resuming the local world in {VAR} (`make reset` starts a fresh one)")
+    w3 = start_chain(port)
+    if not world_on_chain(w3, json.loads((VAR / "deployment.json").read_text())):
+        raise SystemExit(
+            f"the chain in {VAR / ANVIL_STATE} does not hold the deployment's contracts: "
+            "var/ is not one consistent world; run `make reset` for a fresh one"
+        )
+    run([PYTHON, "manage.py", "migrate", "--noinput", "-v", "0"], env=env)
+    start_committee()
+    env.update(platform_env(port))
+
+
 def main() -> None:
-    port = int(os.environ.get("ANVIL_PORT") or 8545)
+    if sys.argv[1:] == ["reset"]:
+        reset()
+        return
+    VAR.mkdir(parents=True, exist_ok=True)
+    os.environ["FASTPAY_VAR_DIR"] = str(VAR)  # the platform's database, beat state, ...
+    world = world_read()
+    port = world["anvil_port"] if world else int(os.environ.get("ANVIL_PORT") or 8545)
+    base_port = world["node_base_port"] if world else int(os.environ.get("NODE_BASE_PORT") or 9101)
+    if world and os.environ.get("ANVIL_PORT") and int(os.environ["ANVIL_PORT"]) != port:
+        log(f"this world's anvil is on port {port} (ANVIL_PORT ignored; `make reset` to change)")
     host, http_port = os.environ.get("HOST", "127.0.0.1"), os.environ.get("PORT", "8000")
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    env: dict = {}
     try:
         if port_answers(port):  # before touching anything
             raise SystemExit(
                 f"something already listens on 127.0.0.1:{port}; stop it or run "
                 f"`make run ANVIL_PORT=<free port>` (a stray node is never reused)"
             )
-        fresh_platform()
-        w3 = start_chain(port)
-        deployment = deploy(port)
-        start_committee(port)
-        fund_platform(w3, deployment)
-        env = platform_env(port)
-        run([PYTHON, "manage.py", "tokens_use_deployment"], env=env)
+        if world:
+            resume_world(world, env)
+        else:
+            build_world(port, base_port, env)
         run([PYTHON, "manage.py", "committee_sync"], env=env)
         run([PYTHON, "manage.py", "committee_health"], env=env)
-        spawn(
+        supervisor.spawn(
             "platform",
             [
                 str(Path(PYTHON).parent / "daphne"),
@@ -288,23 +498,22 @@ def main() -> None:
                 "fastpay.asgi:application",
             ],
             env=env,
+            restart=True,
         )
         log(
             f"platform on http://{host}:{http_port}/ (admin: /admin/, API docs: /api/docs/); "
-            "Ctrl-C stops everything"
+            "it runs the beat schedule itself; a node or the platform that exits is "
+            "restarted; Ctrl-C stops everything"
         )
-        while all(process.poll() is None for _, process in children):
-            time.sleep(0.5)
-        dead = [name for name, process in children if process.poll() is not None]
-        log(f"{', '.join(dead)} stopped; stopping the rest")
+        log(f"{supervisor.watch()}; stopping the rest (the world stays in {VAR})")
     except KeyboardInterrupt:
         pass
     except subprocess.CalledProcessError as exc:
         log(f"a set-up step failed: {' '.join(map(str, exc.cmd))}")
-        stop_all()
+        supervisor.stop_all()
         raise SystemExit(1) from None
     finally:
-        stop_all()
+        supervisor.stop_all()
 
 
 if __name__ == "__main__":
