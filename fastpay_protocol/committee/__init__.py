@@ -29,7 +29,7 @@ from fastpay_protocol.committee.accounts import AccountState
 from fastpay_protocol.committee.base import Confirmation, fetch_committee
 from fastpay_protocol.committee.batches import BATCH_LIMIT
 from fastpay_protocol.committee.client import CatchUp, CommitteeClient
-from fastpay_protocol.committee.equivocation import Equivocation, VoteWatch
+from fastpay_protocol.committee.equivocation import Equivocation, VoteWatch, process_watch
 from fastpay_protocol.committee_errors import (
     AuthorityFailure,
     CommitteeError,
@@ -54,4 +54,5 @@ __all__ = [
     "StateUnknown",
     "VoteWatch",
     "fetch_committee",
+    "process_watch",
 ]

@@ -22,7 +22,7 @@ from fastpay_protocol.committee.base import (
     int_or_none,
 )
 from fastpay_protocol.committee.batches import BatchMethods
-from fastpay_protocol.committee.equivocation import VoteWatch
+from fastpay_protocol.committee.equivocation import VoteWatch, process_watch
 from fastpay_protocol.committee_errors import (
     AuthorityFailure,
     CommitteeError,
@@ -60,6 +60,7 @@ class CatchUp:
     behind: Mapping[str, int]
     pushed: Mapping[str, int]
     failures: Mapping[str, AuthorityFailure] = field(default_factory=dict)
+    answered: frozenset[str] = frozenset()  # the authorities whose view was read
 
     @property
     def lag(self) -> dict[str, int]:
@@ -75,13 +76,14 @@ class CommitteeClient(BatchMethods, AccountMethods):
     authority to be caught up); past it, the missing ones count as timeouts.
 
     ``watch``: the VoteWatch every verified vote goes through (equivocation detection;
-    default: a private one of 50,000 keys that only counts, see ``watch.found``). Pass one
-    with ``on_equivocation`` to act on conflicting votes, or share one between clients.
+    default: the process's shared one, ``equivocation.process_watch()``, whose handler
+    the embedding application sets). Pass a private one to keep a client apart.
     """
 
     def __init__(self, committee: Committee, *, watch: VoteWatch | None = None, **kwargs: Any):
         super().__init__(committee, **kwargs)
-        self.watch = watch if watch is not None else VoteWatch()
+        self.watch = watch if watch is not None else process_watch()
+        self._scope = (committee.chain_id, committee.verifying_contract.lower())
         self._pushing: set[tuple[str, str]] = set()  # (authority, sender) being caught up
         self._pushing_lock = threading.Lock()
         # the committee's next_sequence per account as account_state last decided it: an
@@ -286,7 +288,7 @@ class CommitteeClient(BatchMethods, AccountMethods):
                 ),
             )
         if order is not None:
-            self.watch.observe(authority, order, signature)
+            self.watch.observe(authority, order, signature, self._scope)
         return Outcome(authority, vote=Vote(authority, signature))
 
     def _read_conflict(
@@ -309,7 +311,7 @@ class CommitteeClient(BatchMethods, AccountMethods):
                     authority, "bad_vote", "sequence_locked without a valid vote of its own"
                 ),
             )
-        self.watch.observe(authority, held.order, held.vote.signature)
+        self.watch.observe(authority, held.order, held.vote.signature, self._scope)
         return Outcome(
             authority,
             conflict=held,
@@ -429,7 +431,9 @@ class CommitteeClient(BatchMethods, AccountMethods):
                         break
                     certificate.verify(self.committee)
                     for vote in certificate.votes:
-                        self.watch.observe(vote.authority, certificate.order, vote.signature)
+                        self.watch.observe(
+                            vote.authority, certificate.order, vote.signature, self._scope
+                        )
                     found.append(certificate)
                     if expected + 1 >= to_sequence:
                         break
@@ -457,7 +461,7 @@ class CommitteeClient(BatchMethods, AccountMethods):
             and pending.vote.authority.lower() == authority.lower()
             and pending.vote.verify(self.hasher, pending.order)
         ):
-            self.watch.observe(authority, pending.order, pending.vote.signature)
+            self.watch.observe(authority, pending.order, pending.vote.signature, self._scope)
         decided = self._decided.get(account.address)
         if self.sync and decided is not None and account.next_sequence < decided:
             # typically an answer that came after account_state decided without it
@@ -554,4 +558,4 @@ class CommitteeClient(BatchMethods, AccountMethods):
             outcome = future.result()
             if outcome.failure is not None:
                 failures[outcome.authority] = outcome.failure
-        return CatchUp(address, state.next_sequence, behind, pushed, failures)
+        return CatchUp(address, state.next_sequence, behind, pushed, failures, frozenset(views))

@@ -50,10 +50,8 @@ class VoteWatch:
             raise ValueError("size must be at least 1")
         self.size = size
         self.on_equivocation = on_equivocation
-        self._seen: OrderedDict[tuple[str, str, int], tuple[td.TransferOrder, bytes]] = (
-            OrderedDict()
-        )
-        self._reported: OrderedDict[tuple[str, str, int], None] = OrderedDict()
+        self._seen: OrderedDict[tuple, tuple[td.TransferOrder, bytes]] = OrderedDict()
+        self._reported: OrderedDict[tuple, None] = OrderedDict()
         self._lock = threading.Lock()
         self.found = 0  # equivocations reported by this watch
 
@@ -61,11 +59,13 @@ class VoteWatch:
         return len(self._seen)
 
     def observe(
-        self, authority: str, order: td.TransferOrder, signature: bytes
+        self, authority: str, order: td.TransferOrder, signature: bytes, scope: object = None
     ) -> Equivocation | None:
         """Note ``authority``'s vote for ``order``; the Equivocation when it conflicts with
-        a vote seen before (reported once per key)."""
-        key = (authority.lower(), order.sender, order.sequence)
+        a vote seen before (reported once per key). ``scope``: what the vote was verified
+        under (a client passes its chain id and verifying contract), so that clients of
+        unrelated deployments sharing one watch are never compared."""
+        key = (scope, authority.lower(), order.sender, order.sequence)
         with self._lock:
             seen = self._seen.get(key)
             if seen is None:
@@ -90,3 +90,19 @@ class VoteWatch:
             except Exception:  # the caller's quorum path must not break on a report
                 log.exception("equivocation handler failed for %s", authority)
         return found
+
+
+_process_watch: VoteWatch | None = None
+_process_lock = threading.Lock()
+
+
+def process_watch() -> VoteWatch:
+    """The watch every CommitteeClient of this process uses unless given one: votes
+    received through any client (any epoch) are checked against one memory. An embedding
+    application sets its ``on_equivocation`` once (the platform records evidence)."""
+    global _process_watch
+    if _process_watch is None:
+        with _process_lock:
+            if _process_watch is None:
+                _process_watch = VoteWatch()
+    return _process_watch
