@@ -12,7 +12,7 @@ export DEBUG ?= 1
 PORT   ?= 8000
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run reset run-platform migrate demo test test-app lint format bench clean
+.PHONY: help venv run reset run-platform migrate demo test test-app test-protocol lint format bench clean
 
 help:
 	@echo "make run        start the local world (anvil + contracts + 4 authorities + the platform), kept in var/"
@@ -20,6 +20,7 @@ help:
 	@echo "make run-platform  only the Django platform on http://$(HOST):$(PORT)"
 	@echo "make test       set up and run lint plus every test suite"
 	@echo "make test-app   the Django suite only (pytest tests/, contracts excluded)"
+	@echo "make test-protocol  fastpay_protocol installed on its own (no Django) and its tests"
 	@echo "make lint       ruff check + ruff format --check + the boundary lint"
 	@echo "make bench      run every bench/ script with --quick"
 
@@ -74,10 +75,42 @@ test-app: venv $(TEST_APP_DEPS)
 		(echo "models changed without a migration: run manage.py makemigrations" && exit 1)
 	$(BIN)/pytest tests --ignore=tests/contracts -q -p no:cacheprovider $(PYTEST_ARGS)
 
-test: lint test-app test-contracts
+# fastpay_protocol on its own: installed from its pyproject.toml into .venv-protocol (no
+# Django there), its tests (tests/protocol, bar the ones that start platform processes)
+# run from a copy so that they import the installed package, not the source tree.
+PROTOCOL_VENV  := .venv-protocol
+PROTOCOL_PINS  := $(shell grep -E '^(pytest|hypothesis)==' requirements-dev.txt)
+PROTOCOL_STAMP := $(PROTOCOL_VENV)/.installed-$(shell cat fastpay_protocol/pyproject.toml requirements-dev.txt | sha1sum | cut -c1-12)
+
+$(PROTOCOL_STAMP): fastpay_protocol/pyproject.toml requirements-dev.txt
+	test -x $(PROTOCOL_VENV)/bin/python || $(PYTHON) -m venv $(PROTOCOL_VENV)
+	rm -rf $(PROTOCOL_VENV)/src && mkdir -p $(PROTOCOL_VENV)/src
+	cp -r fastpay_protocol $(PROTOCOL_VENV)/src/
+	$(PROTOCOL_VENV)/bin/pip install -q --disable-pip-version-check \
+		./$(PROTOCOL_VENV)/src/fastpay_protocol $(PROTOCOL_PINS) \
+		$$(grep -oE 'setuptools==[0-9.]+' fastpay_protocol/pyproject.toml)
+	rm -f $(PROTOCOL_VENV)/.installed-*
+	touch $@
+
+test-protocol: $(PROTOCOL_STAMP)
+	rm -rf $(PROTOCOL_VENV)/src $(PROTOCOL_VENV)/tests $(PROTOCOL_VENV)/contracts
+	mkdir -p $(PROTOCOL_VENV)/src $(PROTOCOL_VENV)/tests
+	cp -r fastpay_protocol $(PROTOCOL_VENV)/src/
+	$(PROTOCOL_VENV)/bin/pip install -q --disable-pip-version-check --no-deps \
+		--no-build-isolation --force-reinstall ./$(PROTOCOL_VENV)/src/fastpay_protocol
+	@! $(PROTOCOL_VENV)/bin/python -c "import django" 2>/dev/null || \
+		(echo "Django is installed in $(PROTOCOL_VENV): the protocol must run without it" && exit 1)
+	$(PROTOCOL_VENV)/bin/fastpay --help >/dev/null
+	rm -rf $(PROTOCOL_VENV)/contracts && cp -r contracts $(PROTOCOL_VENV)/
+	cp tests/__init__.py $(PROTOCOL_VENV)/tests/ && cp -r tests/protocol $(PROTOCOL_VENV)/tests/
+	printf '[pytest]\naddopts = --strict-markers\n' > $(PROTOCOL_VENV)/pytest.ini
+	cd $(PROTOCOL_VENV) && bin/python -c "import fastpay_protocol as p; assert 'site-packages' in p.__file__, p.__file__"
+	cd $(PROTOCOL_VENV) && bin/pytest -c pytest.ini tests/protocol -q -p no:cacheprovider $(PYTEST_ARGS)
+
+test: lint test-app test-protocol test-contracts
 
 bench: venv brownie-venv solc-shim node_modules contracts
 	@for f in bench/*.py; do echo "== $$f"; $(BIN)/python $$f --quick || exit 1; done
 
 clean: clean-contracts
-	rm -rf $(VENV) var .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(PROTOCOL_VENV) var .pytest_cache .ruff_cache
