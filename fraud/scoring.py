@@ -131,6 +131,7 @@ OPEN_BREAKERS_SECONDS = 5
 class OpenBreaker(NamedTuple):
     scope: str
     key: str
+    reason: str = ""  # why it tripped (CircuitBreaker.trip_reason)
 
 
 def _open_breakers() -> list[OpenBreaker]:
@@ -138,16 +139,16 @@ def _open_breakers() -> list[OpenBreaker]:
     tripped = cache.get(OPEN_BREAKERS_KEY)
     if tripped is None:
         tripped = [
-            OpenBreaker(scope, key)
-            for scope, key in CircuitBreaker.objects.filter(state=BreakerState.OPEN)
+            OpenBreaker(scope, key, reason)
+            for scope, key, reason in CircuitBreaker.objects.filter(state=BreakerState.OPEN)
             .order_by("scope", "key")
-            .values_list("scope", "key")
+            .values_list("scope", "key", "trip_reason")
         ]
         cache.set(OPEN_BREAKERS_KEY, tripped, OPEN_BREAKERS_SECONDS)
     return tripped
 
 
-def _in_scope(tripped: list[OpenBreaker], *, token, payee) -> list[OpenBreaker]:
+def _in_scope(tripped: list[OpenBreaker], *, token, payee, payer=None) -> list[OpenBreaker]:
     if not tripped:
         return []
     wanted = {
@@ -155,38 +156,59 @@ def _in_scope(tripped: list[OpenBreaker], *, token, payee) -> list[OpenBreaker]:
         (BreakerScope.TOKEN, token.symbol),
         (BreakerScope.VENDOR, str(payee.pk)),
     }
+    if payer is not None:
+        wanted.add((BreakerScope.VENDOR, str(payer.pk)))  # a merchant's own payouts
     return [b for b in tripped if (b.scope, b.key) in wanted]
 
 
-def breakers_open(*, token, payee) -> list[OpenBreaker]:
-    """The open breakers that pause this token, this payee (vendor) or the platform.
+def breakers_open(*, token, payee, payer=None) -> list[OpenBreaker]:
+    """The open breakers that pause this token, this payee or payer (a tenant's breaker),
+    or the platform.
 
     The list of open breakers is cached (shared through Redis when configured) and dropped
     by every trip and reset, at once and again on commit; a process that read the table
     while a trip was committing may miss it for at most OPEN_BREAKERS_SECONDS.
     """
-    return _in_scope(_open_breakers(), token=token, payee=payee)
+    return _in_scope(_open_breakers(), token=token, payee=payee, payer=payer)
 
 
 def breakers_forget() -> None:
     cache.delete(OPEN_BREAKERS_KEY)
 
 
+def breaker_name(breaker: OpenBreaker, subject: Subject) -> str:
+    """What a payer is told: which breaker (its scope, whose) and why it tripped."""
+    if breaker.scope == BreakerScope.PLATFORM:
+        name = "the platform circuit breaker"
+    elif breaker.scope == BreakerScope.TOKEN:
+        name = f"the {breaker.key} circuit breaker"
+    else:
+        whose = subject.payee if breaker.key == str(subject.payee.pk) else subject.payer
+        name = f"the circuit breaker of {whose.username}"
+    because = f": {breaker.reason}" if breaker.reason else ""
+    return f"{name} ({breaker.scope}:{breaker.key}){because}"
+
+
+def _param(breaker: OpenBreaker, subject: Subject) -> str | None:
+    if breaker.scope == BreakerScope.VENDOR:
+        return "payee" if breaker.key == str(subject.payee.pk) else None
+    return "token"
+
+
 def _breaker_hits(subject: Subject, open_breakers: list[OpenBreaker]) -> list[Hit]:
-    tripped = _in_scope(open_breakers, token=subject.token, payee=subject.payee)
+    tripped = _in_scope(
+        open_breakers, token=subject.token, payee=subject.payee, payer=subject.payer
+    )
     if not tripped:
         return []
-    names = ", ".join(f"{b.scope} {b.key}" for b in tripped)
+    names = "; ".join(breaker_name(b, subject) for b in tripped)
     if subject.channel == Channel.ONLINE:
-        raise PaymentsPaused(
-            f"payments are paused by the {names} circuit breaker",
-            param="payee" if tripped[0].scope == BreakerScope.VENDOR else "token",
-        )
+        raise PaymentsPaused(f"payments are paused by {names}", param=_param(tripped[0], subject))
     return [
         Hit(
             "circuit_breaker",
             60,
-            f"redeemed while the {names} circuit breaker is open",
+            f"redeemed while {names} is open",
             {"breakers": [f"{b.scope}:{b.key}" for b in tripped]},
         )
     ]

@@ -71,7 +71,11 @@ def payments_assessments_record(pairs: Iterable[tuple[object, RiskAssessment]]) 
     if flagged:
         reviews_open(flagged)
     payments = [payment for payment, _ in pairs]
-    breakers_evaluate(tokens={p.token for p in payments}, payees={p.payee for p in payments})
+    breakers_evaluate(
+        tokens={p.token for p in payments},
+        payees={p.payee for p in payments},
+        payers={p.payer for p in payments},
+    )
 
 
 def reviews_open(flagged: list[tuple[object, Assessment]]) -> list[Review]:

@@ -1,10 +1,21 @@
-"""Circuit breakers per token, vendor and platform.
+"""Circuit breakers per tenant (vendor or merchant), token and platform.
 
 A breaker trips when, over the sliding window, the share of flagged (review or block)
 assessments in its scope reaches the threshold (with a minimum sample), or when the volume
 of one token in the scope passes the volume limit. An open breaker pauses online payments
-in its scope (PaymentsPaused) and holds offline redemptions for review; an admin resets it.
-After a reset the window restarts at the reset, so the same burst does not trip it again.
+in its scope (PaymentsPaused, whose message names the breaker and why it tripped) and
+holds offline redemptions for review; an admin resets it. After a reset the window
+restarts at the reset, so the same burst does not trip it again.
+
+Scopes are kept apart so one tenant cannot pause the others:
+
+- a tenant's breaker (scope ``vendor``, key its user id) sees the payments it receives
+  and the payments it makes (a merchant's payouts), and pauses only those;
+- the token and platform breakers are for platform-wide signals only: their figures
+  leave out the dominant payee and the dominant payer of the window (the one with the
+  most flagged assessments, and for volume the one with the most volume of the token).
+  One merchant's burst, however large, then trips that merchant's breaker and nothing
+  else; it takes trouble spread over several tenants to pause a token or the platform.
 """
 
 from datetime import timedelta
@@ -30,20 +41,57 @@ from wallets.models import UserRole
 from wallets.risk import RiskDecision
 
 VENDOR_ROLES = (UserRole.VENDOR, UserRole.MERCHANT)
+_SIDES = ("payee_id", "payer_id")
 
 
-def _aggregates(index: int, where: Q, tokens, with_volume: bool) -> dict:
-    """Named conditional aggregates of one scope, for the single window query."""
+FLAGGED = ~Q(decision=RiskDecision.ALLOW)
+MOVED = ~Q(decision=RiskDecision.BLOCK)  # what counts as volume
+
+
+def _aggregates(index: int, where: Q, tokens, volume_where: dict | None) -> dict:
+    """Named conditional aggregates of one scope, for the single window query.
+    ``volume_where``: per token pk, the extra condition of its volume (None: no volume)."""
     aggregates = {
         f"n{index}": Count("id", filter=where),
-        f"f{index}": Count("id", filter=where & ~Q(decision=RiskDecision.ALLOW)),
+        f"f{index}": Count("id", filter=where & FLAGGED),
     }
-    if with_volume:
+    if volume_where is not None:
         for token in tokens:
             aggregates[f"v{index}_{token.pk}"] = Sum(
-                "amount", filter=where & Q(token_id=token.pk) & ~Q(decision=RiskDecision.BLOCK)
+                "amount",
+                filter=where & volume_where.get(token.pk, Q()) & Q(token_id=token.pk) & MOVED,
             )
     return aggregates
+
+
+def _dominant(window: Q, condition: Q, measure) -> Q:
+    """The condition leaving out the payee and the payer with the largest ``measure``
+    among the window's assessments matching ``condition``: what a platform-wide scope
+    counts, so that no single tenant (or single payer) can trip it alone."""
+    keep = Q()
+    for side in _SIDES:
+        top = (
+            Assessment.objects.filter(window & condition)
+            .values(side)
+            .annotate(m=measure)
+            .order_by("-m", side)
+            .values_list(side, flat=True)
+            .first()
+        )
+        if top is not None:
+            keep &= ~Q(**{side: top})
+    return keep
+
+
+def _wide(window: Q, scope_where: Q, tokens) -> tuple[Q, dict]:
+    """A platform-wide scope's share condition and per-token volume conditions, each
+    without its dominant payee and payer."""
+    share = scope_where & _dominant(window, scope_where & FLAGGED, Count("id"))
+    volume = {
+        t.pk: _dominant(window, scope_where & Q(token_id=t.pk) & MOVED, Sum("amount"))
+        for t in tokens
+    }
+    return share, volume
 
 
 def _figures(row: dict, index: int, tokens) -> dict:
@@ -98,14 +146,18 @@ def _due(scope: str, key: str, every_seconds: int) -> bool:
     return cache.add(f"fraud:breaker-due:{scope}:{key}", 1, every_seconds)
 
 
-def breakers_evaluate(*, tokens, payees, now=None) -> list[CircuitBreaker]:
-    """Trip every breaker (of these tokens, these vendors, the platform) whose window
+def breakers_evaluate(*, tokens, payees, payers=(), now=None) -> list[CircuitBreaker]:
+    """Trip every breaker (of these tokens, these tenants, the platform) whose window
     figures pass a threshold. Runs inside the caller's transaction; returns what tripped.
 
+    ``payees`` and ``payers``: the users of the new payments; those that are vendors or
+    merchants are tenants with a breaker of their own.
+
     Each scope is evaluated at most once per `evaluate_every_seconds` (so a breaker trips
-    within that delay of the payment that crosses its threshold); then two queries whatever
-    the number of scopes: the breakers' rows, and one aggregate over the window with a
-    conditional count/sum per scope.
+    within that delay of the payment that crosses its threshold); then the breakers' rows,
+    the dominant payee and payer of each platform-wide scope (small grouped queries, only
+    when such a scope is due), and one aggregate over the window with a conditional
+    count/sum per scope.
     """
     settings = thresholds_load()["circuit_breaker"]
     if not settings.enabled:
@@ -114,14 +166,20 @@ def breakers_evaluate(*, tokens, payees, now=None) -> list[CircuitBreaker]:
     now = now or timezone.now()
     window_start = now - timedelta(minutes=params["window_minutes"])
     tokens = sorted(set(tokens), key=lambda t: t.pk)
-    vendors = sorted({p for p in payees if p.role in VENDOR_ROLES}, key=lambda p: p.pk)
+    tenants = {p.pk: p for p in [*payees, *payers] if p.role in VENDOR_ROLES}
+    vendors = [tenants[pk] for pk in sorted(tenants)]
     scopes = [(BreakerScope.PLATFORM, "platform", Q(), None)]
     scopes += [
         (BreakerScope.TOKEN, t.symbol, Q(token_id=t.pk), params["token_volume_tokens"])
         for t in tokens
     ]
     scopes += [
-        (BreakerScope.VENDOR, str(p.pk), Q(payee_id=p.pk), params["vendor_volume_tokens"])
+        (
+            BreakerScope.VENDOR,
+            str(p.pk),
+            Q(payee_id=p.pk) | Q(payer_id=p.pk),
+            params["vendor_volume_tokens"],
+        )
         for p in vendors
     ]
     scopes = [s for s in scopes if _due(s[0], s[1], params["evaluate_every_seconds"])]
@@ -143,8 +201,13 @@ def breakers_evaluate(*, tokens, payees, now=None) -> list[CircuitBreaker]:
         start = window_start
         if breaker is not None and breaker.reset_at and breaker.reset_at > start:
             start = breaker.reset_at  # a reset restarts the window
-        condition = where & Q(created_at__gte=start)
-        aggregates.update(_aggregates(index, condition, tokens, volume_limit is not None))
+        window = Q(created_at__gte=start)
+        volume_where = {} if volume_limit is not None else None
+        if scope != BreakerScope.VENDOR:
+            where, volume_where = _wide(window, where, tokens if volume_where is not None else [])
+            if volume_limit is None:
+                volume_where = None
+        aggregates.update(_aggregates(index, where & window, tokens, volume_where))
         live.append(index)
     if not live:
         return []

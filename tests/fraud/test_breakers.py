@@ -1,4 +1,5 @@
-"""Circuit breakers: trip on flagged share or volume, pause the scope, reset in admin."""
+"""Circuit breakers: trip on flagged share or volume, pause the scope (one tenant's traffic
+pauses only that tenant), reset in admin."""
 
 import pytest
 from django.test import Client
@@ -38,36 +39,44 @@ def breakers():
 
 
 class TestTripOnFlaggedShare:
-    def test_half_flagged_trips_platform_token_and_vendor(self, paying_alice, shop):
+    def test_half_flagged_trips_only_that_vendors_breaker(self, paying_alice, shop):
         for amount in ["10", "150", "10"]:
             pay(paying_alice, "shop", amount)
         assert not CircuitBreaker.objects.filter(state=BreakerState.OPEN).exists()  # 1 of 3
 
         pay(paying_alice, "shop", "150")  # 2 of 4 flagged: 50%
 
-        assert breakers() == {
-            ("platform", "platform"): BreakerState.OPEN,
-            ("token", "USDT"): BreakerState.OPEN,
-            ("vendor", str(shop.pk)): BreakerState.OPEN,
-        }
-        event = OutboxEvent.objects.filter(topic="circuit_breaker.tripped").first()
+        # one payer, one vendor: no platform-wide signal, so neither the token nor the
+        # platform breaker trips
+        assert breakers() == {("vendor", str(shop.pk)): BreakerState.OPEN}
+        event = OutboxEvent.objects.filter(topic="circuit_breaker.tripped").get()
         assert event.payload["figures"]["flagged"] == 2
-        assert AuditLog.objects.filter(action=AuditAction.BREAKER_TRIPPED).count() == 3
+        assert AuditLog.objects.filter(action=AuditAction.BREAKER_TRIPPED).count() == 1
 
-    def test_an_open_breaker_refuses_payments_with_a_clear_error(
+    def test_an_open_breaker_refuses_payments_naming_the_breaker_and_why(
         self, paying_alice, shop, alice, usdt
     ):
         for amount in ["10", "150", "10", "150"]:
             pay(paying_alice, "shop", amount)
         before = user_account(alice, usdt).balance
 
-        response = pay(paying_alice, "bob", "1")
+        response = pay(paying_alice, "shop", "1")
 
         assert response.status_code == 409
-        assert response.json()["error"]["code"] == "payments_paused"
-        assert "circuit breaker" in response.json()["error"]["message"]
+        error = response.json()["error"]
+        assert (error["code"], error["param"]) == ("payments_paused", "payee")
+        assert error["message"] == (
+            f"payments are paused by the circuit breaker of shop (vendor:{shop.pk}): "
+            "2 of 4 payments flagged (50.0%) in 15 min"
+        )
         assert user_account(alice, usdt).balance == before
         assert Payment.objects.count() == 4
+
+    def test_other_payees_keep_being_paid(self, paying_alice, shop):
+        for amount in ["10", "150", "10", "150"]:
+            pay(paying_alice, "shop", amount)
+
+        assert pay(paying_alice, "bob", "1").status_code == 201
 
     def test_an_offline_redemption_is_held_not_refused(self, paying_alice, shop, alice, assess_for):
         for amount in ["10", "150", "10", "150"]:
@@ -119,10 +128,10 @@ class TestReset:
     def tripped(self, paying_alice, shop):
         for amount in ["10", "150", "10", "150"]:
             pay(paying_alice, "shop", amount)
-        return CircuitBreaker.objects.get(scope="platform")
+        return CircuitBreaker.objects.get(scope="vendor", key=str(shop.pk))
 
     def test_an_admin_resets_it_from_the_admin_and_payments_resume(
-        self, tripped, paying_alice, admin_user
+        self, tripped, paying_alice, admin_user, rule
     ):
         client = Client()
         client.force_login(admin_user)
@@ -134,10 +143,10 @@ class TestReset:
 
         assert response.status_code == 302
         assert set(breakers().values()) == {BreakerState.CLOSED}
-        assert OutboxEvent.objects.filter(topic="circuit_breaker.reset").count() == 3
-        assert AuditLog.objects.filter(action=AuditAction.BREAKER_RESET).count() == 3
+        assert OutboxEvent.objects.filter(topic="circuit_breaker.reset").count() == 1
+        assert AuditLog.objects.filter(action=AuditAction.BREAKER_RESET).count() == 1
         # The window restarts at the reset: the flagged payments before it do not re-trip.
-        assert pay(paying_alice, "bob", "1").status_code == 201
+        assert pay(paying_alice, "shop", "1").status_code == 201
         assert set(breakers().values()) == {BreakerState.CLOSED}
 
     def test_a_reviewer_may_not_reset_a_breaker(self, tripped, reviewer):
@@ -149,5 +158,103 @@ class TestReset:
     def test_the_state_is_exported_as_a_metric(self, tripped, client):
         body = client.get("/metrics").content.decode()
 
-        assert 'fastpay_circuit_breaker_open{key="platform",scope="platform"} 1.0' in body
+        assert f'fastpay_circuit_breaker_open{{key="{tripped.key}",scope="vendor"}} 1.0' in body
         assert "fastpay_review_queue_open 2.0" in body
+
+
+class TestTenantsAreKeptApart:
+    """Merchant A's traffic trips A's breaker; merchant B keeps being paid, and the token
+    and platform breakers trip only on trouble spread over several tenants."""
+
+    @pytest.fixture
+    def payers(self, usdt, fund, client_for, rule):
+        from tests.wallets.factories import UserFactory
+
+        rule("large_amount", review_at_tokens=100)
+        rule("new_payee", enabled=False)
+        rule("burst", enabled=False)
+        rule("circuit_breaker", min_assessments=4, flagged_share_pct=50, evaluate_every_seconds=0)
+        clients = []
+        for n in range(4):
+            user = UserFactory(username=f"payer{n}")
+            fund(user, usdt, 10_000)
+            clients.append(client_for(user))
+        return clients
+
+    @pytest.fixture
+    def merchants(self, db):
+        from tests.wallets.factories import UserFactory
+        from wallets.models import UserRole
+
+        return (
+            UserFactory(username="merchant_a", role=UserRole.MERCHANT),
+            UserFactory(username="merchant_b", role=UserRole.MERCHANT),
+        )
+
+    def test_merchant_as_traffic_trips_as_breaker_and_b_keeps_being_paid(self, payers, merchants):
+        a, _ = merchants
+        for client in payers:  # B: ordinary payments from every payer
+            assert pay(client, "merchant_b", "10").status_code == 201
+        for client in payers:  # A: one flagged (large) payment from every payer
+            assert pay(client, "merchant_a", "150").status_code == 201
+        # platform-wide: 4 of 8 flagged (50%), but all of them A's: A is left out
+        assert breakers() == {("vendor", str(a.pk)): BreakerState.OPEN}
+
+        assert pay(payers[0], "merchant_a", "1").status_code == 409
+        assert pay(payers[0], "merchant_b", "1").status_code == 201
+        assert pay(payers[1], "merchant_b", "10").status_code == 201
+
+    def test_a_merchants_own_payouts_trip_its_breaker_not_the_platforms(
+        self, merchants, usdt, fund, client_for, rule
+    ):
+        from tests.wallets.factories import UserFactory
+
+        a, _ = merchants
+        rule("large_amount", review_at_tokens=100)
+        rule("new_payee", enabled=False)
+        rule("burst", enabled=False)
+        rule("circuit_breaker", min_assessments=4, flagged_share_pct=50, evaluate_every_seconds=0)
+        fund(a, usdt, 10_000)
+        merchant = client_for(a)
+        for n in range(4):
+            UserFactory(username=f"worker{n}")
+            assert pay(merchant, f"worker{n}", "150").status_code == 201  # flagged payouts
+
+        assert breakers() == {("vendor", str(a.pk)): BreakerState.OPEN}
+        refused = pay(merchant, "worker0", "1")
+        assert refused.status_code == 409
+        assert "the circuit breaker of merchant_a" in refused.json()["error"]["message"]
+        assert refused.json()["error"]["param"] is None
+
+    def test_trouble_spread_over_several_tenants_trips_the_token_and_platform(
+        self, payers, merchants, rule
+    ):
+        from tests.wallets.factories import UserFactory
+        from wallets.models import UserRole
+
+        rule("circuit_breaker", min_assessments=4, flagged_share_pct=50, evaluate_every_seconds=0)
+        for name in ("shop_c", "shop_d", "shop_e"):
+            UserFactory(username=name, role=UserRole.VENDOR)
+        # every payer pays every shop one flagged payment: no single payee or payer
+        # explains the flagged share
+        for client in payers:
+            for name in ("merchant_a", "merchant_b", "shop_c", "shop_d"):
+                pay(client, name, "150")
+
+        state = breakers()
+        assert state[("platform", "platform")] == BreakerState.OPEN
+        assert state[("token", "USDT")] == BreakerState.OPEN
+        refused = pay(payers[0], "shop_e", "1")  # a tenant with no trouble of its own
+        assert refused.status_code == 409
+        message = refused.json()["error"]["message"]
+        assert "the platform circuit breaker (platform:platform): " in message
+        assert "payments flagged" in message
+
+    def test_one_merchants_volume_does_not_trip_the_token_breaker(self, payers, merchants, rule):
+        rule("large_amount", review_at_tokens=10_000)
+        rule("circuit_breaker", token_volume_tokens=100, vendor_volume_tokens=1_000_000)
+        for client in payers:
+            assert pay(client, "merchant_a", "100").status_code == 201  # 400 USDT to A
+
+        assert not CircuitBreaker.objects.exists()
+        assert pay(payers[0], "merchant_b", "1").status_code == 201
