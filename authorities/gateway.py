@@ -2,7 +2,6 @@
 sealed key and the Django-free committee client (fastpay_protocol), behind one small API
 the services call (and tests replace)."""
 
-import json
 import threading
 from functools import cache
 from pathlib import Path
@@ -13,6 +12,7 @@ from eth_account import Account
 from fastpay.errors import DomainError
 from fastpay.keyvault import kek_from_text, unseal
 from fastpay_protocol import typed_data as td
+from fastpay_protocol.membership import CommitteeFileError, committee_load
 from fastpay_protocol.messages import Certificate, Committee, InvalidCertificate, MessageError
 
 
@@ -111,30 +111,14 @@ class Gateway:
 @cache
 def _load(committee_file: str, key_file: str, kek: str, timeout_s: int) -> Gateway:
     try:
-        committee, previous = committees_from_document(json.loads(Path(committee_file).read_text()))
-    except (OSError, ValueError) as exc:
+        loaded = committee_load(committee_file)  # the one loader: the nodes read it too
+    except CommitteeFileError as exc:
         message = f"cannot load the committee file {committee_file}: {exc}"
         raise CommitteeUnavailable(message) from None
     key = None
     if kek and Path(key_file).exists():
         key = unseal(Path(key_file).read_text(), kek_from_text(kek))
-    return Gateway(committee, key, timeout_s, previous)
-
-
-def committees_from_document(data: dict) -> tuple[Committee, dict[int, Committee]]:
-    """The committee file (docs/authorities.md): the current committee and those of
-    ``previous_epochs`` (same chain, contracts and redemption address)."""
-    committee = Committee.from_json(data)
-    previous = {}
-    for i, old in enumerate(data.get("previous_epochs") or []):
-        if not isinstance(old, dict):
-            raise MessageError(f"previous_epochs[{i}]", "must be an object")
-        previous_committee = Committee.from_json(
-            {**committee.to_json(), "epoch": old.get("epoch"), "members": old.get("members")},
-            f"previous_epochs[{i}]",
-        )
-        previous[previous_committee.epoch] = previous_committee
-    return committee, previous
+    return Gateway(loaded.committee, key, timeout_s, dict(loaded.previous))
 
 
 def gateway() -> Gateway:

@@ -9,23 +9,31 @@ are refused. Addresses are accepted in any case and kept checksummed; signatures
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from eth_utils import is_address, to_checksum_address
-
-from fastpay_protocol import signing
+from fastpay_protocol import signing, wire
 from fastpay_protocol import typed_data as td
+from fastpay_protocol.addresses import checksum
+from fastpay_protocol.membership import Committee, Member
+from fastpay_protocol.wire import MessageError
 
-
-class MessageError(ValueError):
-    """A protocol message that is malformed; ``param`` is the dotted path of the field."""
-
-    def __init__(self, param: str, message: str):
-        super().__init__(f"{param}: {message}")
-        self.param = param
-        self.message = message
+__all__ = [
+    "AccountInfo",
+    "Certificate",
+    "Committee",
+    "ErrorBody",
+    "InvalidCertificate",
+    "Member",
+    "MessageError",
+    "PendingOrder",
+    "SignedOrder",
+    "Vote",
+    "is_equivocation",
+    "order_from_json",
+    "order_to_json",
+]
 
 
 class InvalidCertificate(ValueError):
@@ -33,12 +41,12 @@ class InvalidCertificate(ValueError):
 
 
 # ------------------------------------------------------------------ field parsers
+# The fields go through ``wire``, the one parser the nodes use too; these return the
+# clients' forms (EIP-55 addresses).
 
 
 def _obj(data: Any, param: str) -> Mapping[str, Any]:
-    if not isinstance(data, Mapping):
-        raise MessageError(param, f"expected an object, got {type(data).__name__}")
-    return data
+    return wire.parse_object(data, param)
 
 
 def _get(data: Mapping[str, Any], key: str, param: str) -> Any:
@@ -55,26 +63,15 @@ def _join(param: str, key: str | int) -> str:
 
 def parse_int(value: Any, param: str, maximum: int = td.UINT256_MAX) -> int:
     # bool is an int subclass and a float may have lost precision: neither is money
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise MessageError(param, f"must be a JSON integer, got {value!r}")
-    if not 0 <= value <= maximum:
-        raise MessageError(param, f"must be in [0, {maximum}], got {value}")
-    return int(value)
+    return wire.parse_uint(value, param, maximum)
 
 
 def parse_address(value: Any, param: str) -> str:
-    if not isinstance(value, str) or not value.startswith("0x") or not is_address(value):
-        raise MessageError(param, f"must be a 0x-prefixed 20-byte address, got {value!r}")
-    return to_checksum_address(value)
+    return checksum(wire.parse_address(value, param))
 
 
 def parse_signature(value: Any, param: str) -> bytes:
-    if not isinstance(value, str) or not value.startswith("0x") or len(value) != 132:
-        raise MessageError(param, "must be 0x followed by 130 hex digits (65 bytes)")
-    try:
-        return bytes.fromhex(value[2:])
-    except ValueError:
-        raise MessageError(param, "must be 0x followed by 130 hex digits (65 bytes)") from None
+    return wire.parse_signature(value, param)
 
 
 def parse_str(value: Any, param: str, max_length: int = 200) -> str:
@@ -83,31 +80,27 @@ def parse_str(value: Any, param: str, max_length: int = 200) -> str:
     return value
 
 
-def parse_list(value: Any, param: str, max_items: int) -> list[Any]:
-    if not isinstance(value, list):
-        raise MessageError(param, "must be a list")
-    if len(value) > max_items:
-        raise MessageError(param, f"at most {max_items} items, got {len(value)}")
-    return value
-
-
 def hex_signature(signature: bytes) -> str:
     return "0x" + bytes(signature).hex()
+
+
+def _order(order: wire.Order) -> td.TransferOrder:
+    """A wire order (lower-case addresses, checked) as a TransferOrder (EIP-55)."""
+    return td.TransferOrder(
+        checksum(order.sender),
+        checksum(order.recipient),
+        checksum(order.token),
+        order.amount,
+        order.sequence,
+        order.epoch,
+    )
 
 
 # ------------------------------------------------------------------ orders and votes
 
 
 def order_from_json(data: Any, param: str = "order") -> td.TransferOrder:
-    data = _obj(data, param)
-    return td.TransferOrder(
-        sender=parse_address(_get(data, "sender", param), _join(param, "sender")),
-        recipient=parse_address(_get(data, "recipient", param), _join(param, "recipient")),
-        token=parse_address(_get(data, "token", param), _join(param, "token")),
-        amount=parse_int(_get(data, "amount", param), _join(param, "amount")),
-        sequence=parse_int(_get(data, "sequence", param), _join(param, "sequence"), td.UINT64_MAX),
-        epoch=parse_int(_get(data, "epoch", param), _join(param, "epoch"), td.UINT64_MAX),
-    )
+    return _order(wire.parse_order(data, param))
 
 
 def order_to_json(order: td.TransferOrder) -> dict[str, Any]:
@@ -123,11 +116,8 @@ class SignedOrder:
 
     @classmethod
     def from_json(cls, data: Any, param: str = "") -> SignedOrder:
-        data = _obj(data, param or "body")
-        return cls(
-            order=order_from_json(_get(data, "order", param), _join(param, "order")),
-            signature=parse_signature(_get(data, "signature", param), _join(param, "signature")),
-        )
+        order, signature = wire.parse_signed_order(data, param or None)
+        return cls(_order(order), signature)
 
     def to_json(self) -> dict[str, Any]:
         return {"order": order_to_json(self.order), "signature": hex_signature(self.signature)}
@@ -146,11 +136,8 @@ class Vote:
 
     @classmethod
     def from_json(cls, data: Any, param: str = "vote") -> Vote:
-        data = _obj(data, param)
-        return cls(
-            authority=parse_address(_get(data, "authority", param), _join(param, "authority")),
-            signature=parse_signature(_get(data, "signature", param), _join(param, "signature")),
-        )
+        authority, signature = wire.parse_vote(data, param)
+        return cls(checksum(authority), signature)
 
     def to_json(self) -> dict[str, Any]:
         return {"authority": self.authority, "signature": hex_signature(self.signature)}
@@ -177,16 +164,8 @@ class Certificate:
 
     @classmethod
     def from_json(cls, data: Any, param: str = "") -> Certificate:
-        data = _obj(data, param or "body")
-        votes = parse_list(_get(data, "votes", param), _join(param, "votes"), 1000)
-        return cls(
-            order=order_from_json(_get(data, "order", param), _join(param, "order")),
-            signature=parse_signature(_get(data, "signature", param), _join(param, "signature")),
-            votes=tuple(
-                Vote.from_json(vote, _join(_join(param, "votes"), i))
-                for i, vote in enumerate(votes)
-            ),
-        )
+        order, signature, votes = wire.parse_certificate(data, param or None)
+        return cls(_order(order), signature, tuple(Vote(checksum(a), s) for a, s in votes))
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -220,7 +199,7 @@ class Certificate:
         for vote in self.votes:
             if vote.authority in seen:
                 raise InvalidCertificate(f"two votes from {vote.authority}")
-            if vote.authority not in committee.stakes:
+            if not committee.is_member(vote.authority):
                 raise InvalidCertificate(f"{vote.authority} is not a committee member")
             if not signing.signed_by(vote_digest, vote.signature, vote.authority):
                 raise InvalidCertificate(f"invalid vote signature from {vote.authority}")
@@ -299,131 +278,7 @@ class AccountInfo:
         }
 
     def balance(self, token: str) -> int:
-        return self.balances.get(to_checksum_address(token), 0)
-
-
-@dataclass(frozen=True)
-class Member:
-    """A committee member: its public address, stake weight and endpoint."""
-
-    name: str
-    address: str
-    stake: int
-    url: str
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "address", parse_address(self.address, "address"))
-        object.__setattr__(self, "stake", parse_int(self.stake, "stake"))
-
-    @classmethod
-    def from_json(cls, data: Any, param: str = "member") -> Member:
-        data = _obj(data, param)
-        return cls(
-            name=parse_str(_get(data, "name", param), _join(param, "name")),
-            address=parse_address(_get(data, "address", param), _join(param, "address")),
-            stake=parse_int(_get(data, "stake", param), _join(param, "stake")),
-            url=parse_str(_get(data, "url", param), _join(param, "url"), 2000),
-        )
-
-    def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "address": self.address, "stake": self.stake, "url": self.url}
-
-
-@dataclass(frozen=True)
-class Committee:
-    """The committee of one epoch on one chain, as ``GET /committee`` describes it.
-
-    Quorum = votes of distinct members whose stake is more than 2/3 of the total.
-    """
-
-    epoch: int
-    chain_id: int
-    verifying_contract: str
-    redemption_address: str
-    members: tuple[Member, ...]
-    self_address: str | None = None  # "self" in a node's answer: which member answered
-
-    def __post_init__(self) -> None:
-        for name in ("verifying_contract", "redemption_address"):
-            object.__setattr__(self, name, parse_address(getattr(self, name), name))
-        members = tuple(self.members)
-        if not members:
-            raise MessageError("members", "a committee has at least one member")
-        addresses = [member.address for member in members]
-        if len(set(addresses)) != len(addresses):
-            raise MessageError("members", "duplicate member address")
-        if sum(member.stake for member in members) <= 0:
-            raise MessageError("members", "the total stake must be positive")
-        object.__setattr__(self, "members", members)
-        object.__setattr__(self, "_stakes", {m.address: m.stake for m in members})
-        object.__setattr__(
-            self, "_hasher", signing.Hasher(td.Domain(self.chain_id, self.verifying_contract))
-        )
-
-    @classmethod
-    def from_json(cls, data: Any, param: str = "committee") -> Committee:
-        data = _obj(data, param)
-        members = parse_list(_get(data, "members", param), _join(param, "members"), 1000)
-        own = data.get("self")
-        return cls(
-            epoch=parse_int(_get(data, "epoch", param), _join(param, "epoch"), td.UINT64_MAX),
-            chain_id=parse_int(_get(data, "chain_id", param), _join(param, "chain_id")),
-            verifying_contract=parse_address(
-                _get(data, "verifying_contract", param), _join(param, "verifying_contract")
-            ),
-            redemption_address=parse_address(
-                _get(data, "redemption_address", param), _join(param, "redemption_address")
-            ),
-            members=tuple(
-                Member.from_json(member, _join(_join(param, "members"), i))
-                for i, member in enumerate(members)
-            ),
-            self_address=None if own is None else parse_address(own, _join(param, "self")),
-        )
-
-    def to_json(self) -> dict[str, Any]:
-        data: dict[str, Any] = {
-            "epoch": self.epoch,
-            "chain_id": self.chain_id,
-            "verifying_contract": self.verifying_contract,
-            "redemption_address": self.redemption_address,
-            "members": [member.to_json() for member in self.members],
-        }
-        if self.self_address is not None:
-            data["self"] = self.self_address
-        return data
-
-    @property
-    def domain(self) -> td.Domain:
-        return self.hasher.domain
-
-    @property
-    def hasher(self) -> signing.Hasher:
-        return self._hasher  # type: ignore[attr-defined]
-
-    @property
-    def stakes(self) -> Mapping[str, int]:
-        return self._stakes  # type: ignore[attr-defined]
-
-    @property
-    def total_stake(self) -> int:
-        return sum(self.stakes.values())
-
-    def stake_of(self, addresses: Iterable[str]) -> int:
-        return sum(self.stakes.get(address, 0) for address in set(addresses))
-
-    def has_quorum(self, addresses: Iterable[str]) -> bool:
-        """More than 2/3 of the stake (integers: 3 * signed > 2 * total)."""
-        return 3 * self.stake_of(addresses) > 2 * self.total_stake
-
-    def same_as(self, other: Committee) -> bool:
-        """Same epoch, domain and members (``self`` aside): two nodes agree on it."""
-        return (self.epoch, self.chain_id, self.verifying_contract, self.members) == (
-            other.epoch,
-            other.chain_id,
-            other.verifying_contract,
-            other.members,
-        )
+        return self.balances.get(td._address(token, "token"), 0)
 
 
 def is_equivocation(committee: Committee, first: PendingOrder, second: PendingOrder) -> bool:
@@ -431,7 +286,7 @@ def is_equivocation(committee: Committee, first: PendingOrder, second: PendingOr
     (sender, sequence): what AuthorityManager slashes."""
     return (
         first.vote.authority == second.vote.authority
-        and first.vote.authority in committee.stakes
+        and committee.is_member(first.vote.authority)
         and first.order != second.order
         and (first.order.sender, first.order.sequence)
         == (second.order.sender, second.order.sequence)

@@ -14,67 +14,10 @@ refusals apply: 65-byte signatures, v in {27, 28}, low s.
 from __future__ import annotations
 
 import coincurve
-from Crypto.Hash import keccak as _keccak_module  # pycryptodome: eth-hash's backend here
-from eth_utils import to_checksum_address
 
 from fastpay_protocol import typed_data as td
-
-
-def _keccak_object(data: bytes) -> bytes:
-    return _keccak_module.new(data=data, digest_bits=256).digest()
-
-
-def _keccak_cffi():
-    """keccak256 calling pycryptodome's C functions directly through its cffi handle: ~3 us
-    instead of ~6 us through the Crypto.Hash object's Python layers. None when pycryptodome
-    runs on its ctypes backend, or does not give the known digest of b"" (then the object
-    API is used)."""
-    try:
-        from Crypto.Hash.keccak import _raw_keccak_lib as lib
-        from Crypto.Util import _raw_api
-    except ImportError:  # pragma: no cover - pycryptodome's private layout changed
-        return None
-    if getattr(_raw_api, "backend", "") != "cffi":  # pragma: no cover
-        return None
-    new, buffer = _raw_api.ffi.new, _raw_api.ffi.buffer
-    init, absorb, squeeze, destroy = (
-        lib.keccak_init,
-        lib.keccak_absorb,
-        lib.keccak_digest,
-        lib.keccak_destroy,
-    )
-
-    def keccak256(data: bytes) -> bytes:
-        holder = new("void **")
-        if init(holder, 64, 24):  # capacity 2 x 32 bytes, 24 rounds: keccak-256
-            raise ValueError("keccak_init failed")
-        state = holder[0]
-        try:
-            out = new("uint8_t[32]")
-            if absorb(state, data, len(data)) or squeeze(state, out, 32, 0x01):
-                raise ValueError("keccak failed")
-        finally:
-            destroy(state)
-        return buffer(out)[:]
-
-    empty = "c5d2460186f7233c927e7db2dcc703c0e500b653ca82273b7bfad8045d85a470"
-    try:
-        ok = keccak256(b"").hex() == empty and keccak256(b"abc") == _keccak_object(b"abc")
-    except Exception:  # pragma: no cover
-        ok = False
-    return keccak256 if ok else None
-
-
-_keccak256 = _keccak_cffi() or _keccak_object
-
-
-def keccak(data: bytes = b"", *, text: str | None = None) -> bytes:
-    """keccak256 straight from pycryptodome's C code (2x faster than its hash object,
-    which is ~30% faster than eth-hash's dispatch)."""
-    if text is not None:
-        data = text.encode()
-    return _keccak256(bytes(data))
-
+from fastpay_protocol.addresses import checksum
+from fastpay_protocol.keccak import keccak
 
 DOMAIN_TYPE_HASH = keccak(
     b"EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"
@@ -160,7 +103,7 @@ class Signer:
             private_key = bytes.fromhex(private_key.removeprefix("0x"))
         self._key = coincurve.PrivateKey(bytes(private_key))
         public = self._key.public_key.format(compressed=False)[1:]
-        self.address = to_checksum_address(keccak(public)[-20:])
+        self.address = checksum(keccak(public)[-20:])
 
     def sign_digest(self, digest: bytes) -> bytes:
         signature = self._key.sign_recoverable(digest, hasher=None)
@@ -183,7 +126,7 @@ def recover_digest_bytes(digest: bytes, signature: bytes) -> bytes:
 
 def recover_digest(digest: bytes, signature: bytes) -> str:
     """Checksummed address that signed ``digest``; raises td.InvalidSignature."""
-    return to_checksum_address(recover_digest_bytes(digest, signature))
+    return checksum(recover_digest_bytes(digest, signature))
 
 
 def signed_by(digest: bytes, signature: bytes, address: str) -> bool:

@@ -28,7 +28,9 @@ from typing import Any
 
 from eth_account import Account
 from eth_account.messages import SignableMessage, _hash_eip191_message, encode_typed_data
-from eth_utils import is_address, keccak, to_checksum_address
+from eth_utils import keccak
+
+from fastpay_protocol.addresses import canonical, checksum
 
 DOMAIN_NAME = "FastPay"
 DOMAIN_VERSION = "1"
@@ -80,9 +82,10 @@ class InvalidSignature(ValueError):
 
 
 def _address(value: str, field: str) -> str:
-    if not isinstance(value, str) or not is_address(value):
+    address = canonical(value)
+    if address is None:
         raise ValueError(f"{field} is not an address: {value!r}")
-    return to_checksum_address(value)
+    return address
 
 
 def _uint(value: int, field: str, maximum: int) -> int:
@@ -200,10 +203,10 @@ class BatchItem:
     def from_words(cls, head: bytes, tail: bytes) -> BatchItem:
         h, t = int.from_bytes(head, "big"), int.from_bytes(tail, "big")
         return cls(
-            sender=to_checksum_address((h >> 96).to_bytes(20, "big")),
+            sender=checksum((h >> 96).to_bytes(20, "big")),
             sequence=(h >> 32) & UINT64_MAX,
             token_id=h & UINT32_MAX,
-            recipient=to_checksum_address((t >> 96).to_bytes(20, "big")),
+            recipient=checksum((t >> 96).to_bytes(20, "big")),
             amount=t & UINT96_MAX,
         )
 
@@ -320,7 +323,7 @@ def recover(message: SignableMessage, signature: bytes) -> str:
     signature = bytes(signature)
     check_signature_form(signature)
     try:
-        return to_checksum_address(Account.recover_message(message, signature=signature))
+        return checksum(Account.recover_message(message, signature=signature))
     except Exception as exc:  # eth-keys raises several types for unrecoverable input
         raise InvalidSignature(str(exc)) from exc
 
@@ -344,7 +347,7 @@ def verify_order(domain: Domain, order: TransferOrder, signature: bytes) -> bool
 def verify_vote(domain: Domain, order: TransferOrder, signature: bytes, authority: str) -> bool:
     """True when ``signature`` is ``authority``'s vote for ``order``."""
     try:
-        return recover_vote_signer(domain, order, signature) == to_checksum_address(authority)
+        return recover_vote_signer(domain, order, signature) == _address(authority, "authority")
     except InvalidSignature:
         return False
 
@@ -353,10 +356,13 @@ def verify_vote(domain: Domain, order: TransferOrder, signature: bytes, authorit
 
 
 def quorum_reached(stakes: Mapping[str, int], signers: Iterable[str]) -> bool:
-    """More than 2/3 of the total stake signed (distinct signers, integer arithmetic)."""
-    stakes = {to_checksum_address(a): _uint(w, "stake", UINT256_MAX) for a, w in stakes.items()}
-    signed = sum(stakes.get(to_checksum_address(a), 0) for a in set(signers))
-    return 3 * signed > 2 * sum(stakes.values())
+    """More than 2/3 of the total stake signed (distinct signers): the one rule,
+    ``membership.quorum_stake``."""
+    from fastpay_protocol.membership import quorum_stake  # membership imports this module
+
+    stakes = {_address(a, "member"): _uint(w, "stake", UINT256_MAX) for a, w in stakes.items()}
+    signed = sum(stakes.get(_address(a, "signer"), 0) for a in set(signers))
+    return signed >= quorum_stake(sum(stakes.values()))
 
 
 def pack_signatures(signatures_by_signer: Mapping[str, bytes]) -> bytes:
@@ -398,7 +404,7 @@ def verify_certificate(
     signatures = bytes(signatures)
     if not signatures or len(signatures) % 65:
         return False
-    committee = {to_checksum_address(a) for a in stakes}
+    committee = {_address(a, "member") for a in stakes}
     signers, previous = [], -1
     for i in range(0, len(signatures), 65):
         try:

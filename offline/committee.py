@@ -17,6 +17,11 @@ def committee(epoch: int | None = None) -> Committee | None:
     return gateway().committee_of(epoch)
 
 
+def committees() -> dict[int, Committee]:
+    """Every epoch the platform knows -> its committee (the current one included)."""
+    return dict(gateway().committees)
+
+
 def issuer() -> signing.Signer | None:
     """The key that signs voucher tickets: the platform's FastPay key (the ticket digest
     is domain-separated from every order, vote and batch digest)."""

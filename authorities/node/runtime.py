@@ -15,28 +15,9 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
 from fastpay import keyvault
+from fastpay_protocol.membership import Committee, CommitteeFile, committee_load
 from fastpay_protocol.signing import Hasher, Signer
 from fastpay_protocol.typed_data import Domain
-
-
-@dataclass(frozen=True)
-class Member:
-    name: str
-    address: str  # lower-case 0x-hex
-    stake: int  # wei of the chain's native coin
-    url: str
-
-
-@dataclass(frozen=True)
-class Committee:
-    epoch: int
-    members: tuple[Member, ...]
-    stakes: dict[str, int] = field(hash=False)  # lower-case address -> stake
-    total_stake: int = 0
-
-    def quorum(self, signers: set[str]) -> bool:
-        """More than 2/3 of the stake (integer arithmetic)."""
-        return 3 * sum(self.stakes.get(s, 0) for s in signers) > 2 * self.total_stake
 
 
 @dataclass(frozen=True)
@@ -46,7 +27,7 @@ class NodeRuntime:
     address: str  # lower-case
     domain: Domain
     digests: Hasher
-    committee: Committee  # the current epoch's
+    committee: Committee  # the current epoch's (fastpay_protocol.membership: the one rule)
     committees: dict[int, Committee] = field(hash=False)  # every epoch it knows
     # previous epochs it still votes in, until these unix seconds (docs/authorities.md)
     voting_until: dict[int, int] = field(default_factory=dict, hash=False)
@@ -90,91 +71,13 @@ def _read(name: str) -> str:
         raise ImproperlyConfigured(f"{name}={raw!r}: cannot read it ({exc.strerror})") from None
 
 
-def _address(value, where: str) -> str:
-    from eth_utils import is_address
-
-    if not isinstance(value, str) or not is_address(value):
-        raise ImproperlyConfigured(f"AUTHORITY_COMMITTEE_FILE: {where} is not an address")
-    return value.lower()
-
-
-def _members(entries, where: str) -> tuple[Member, ...]:
-    if not isinstance(entries, list) or not entries:
-        raise ImproperlyConfigured(f"AUTHORITY_COMMITTEE_FILE: {where} must be a non-empty list")
-    members = []
-    for i, entry in enumerate(entries):
-        try:
-            stake = int(entry["stake"])
-        except (KeyError, TypeError, ValueError):
-            raise ImproperlyConfigured(
-                f"AUTHORITY_COMMITTEE_FILE: {where}[{i}].stake must be an integer"
-            ) from None
-        if stake <= 0:
-            raise ImproperlyConfigured(f"AUTHORITY_COMMITTEE_FILE: {where}[{i}].stake must be > 0")
-        members.append(
-            Member(
-                name=str(entry.get("name", "")),
-                address=_address(entry.get("address"), f"{where}[{i}].address"),
-                stake=stake,
-                url=str(entry.get("url", "")),
-            )
-        )
-    if len({m.address for m in members}) != len(members):
-        raise ImproperlyConfigured(f"AUTHORITY_COMMITTEE_FILE: {where} repeats an address")
-    return tuple(members)
-
-
-def committee_of(epoch: int, members: tuple[Member, ...]) -> Committee:
-    stakes = {m.address: m.stake for m in members}
-    return Committee(epoch, members, stakes, sum(stakes.values()))
-
-
-def parse_committee_file(text: str) -> dict:
-    """The committee file as a validated dict (see docs/authorities.md for its format)."""
+def committee_file(text: str) -> CommitteeFile:
+    """The committee file's text, read by the one loader (fastpay_protocol.membership,
+    the platform's too); a broken one is ImproperlyConfigured naming the field."""
     try:
-        data = json.loads(text)
-        epoch = int(data["epoch"])
-        chain_id = int(data["chain_id"])
-        verifying_contract = _address(data["verifying_contract"], "verifying_contract")
-    except ImproperlyConfigured:
-        raise
-    except (ValueError, KeyError, TypeError) as exc:
-        raise ImproperlyConfigured(
-            f"AUTHORITY_COMMITTEE_FILE: needs epoch, chain_id, verifying_contract, members "
-            f"({exc.__class__.__name__}: {exc})"
-        ) from None
-    committees = {epoch: committee_of(epoch, _members(data.get("members"), "members"))}
-    voting_until = {}
-    for i, old in enumerate(data.get("previous_epochs", [])):
-        try:
-            old_epoch = int(old["epoch"])
-            until = old.get("voting_until")
-            if until is not None:
-                voting_until[old_epoch] = int(until)
-        except (KeyError, TypeError, ValueError, AttributeError):
-            raise ImproperlyConfigured(
-                f"AUTHORITY_COMMITTEE_FILE: previous_epochs[{i}].epoch and .voting_until "
-                f"must be integers (voting_until: unix seconds, optional)"
-            ) from None
-        if old_epoch >= epoch:
-            raise ImproperlyConfigured(
-                f"AUTHORITY_COMMITTEE_FILE: previous_epochs[{i}].epoch must be below {epoch}"
-            )
-        committees[old_epoch] = committee_of(
-            old_epoch, _members(old.get("members"), f"previous_epochs[{i}].members")
-        )
-    redemption = data.get("redemption_address") or ""
-    token_ids = {}
-    for i, token in enumerate(data.get("tokens", [])):
-        token_ids[_address(token.get("address"), f"tokens[{i}].address")] = int(token["id"])
-    return {
-        "epoch": epoch,
-        "domain": Domain(chain_id=chain_id, verifying_contract=verifying_contract),
-        "committees": committees,
-        "voting_until": voting_until,
-        "redemption_address": _address(redemption, "redemption_address") if redemption else "",
-        "token_ids": token_ids,
-    }
+        return committee_load(json.loads(text))
+    except ValueError as exc:  # CommitteeFileError, or not JSON
+        raise ImproperlyConfigured(f"AUTHORITY_COMMITTEE_FILE: {exc}") from None
 
 
 def load() -> NodeRuntime:
@@ -188,10 +91,10 @@ def load() -> NodeRuntime:
     except keyvault.KeyVaultError as exc:
         raise ImproperlyConfigured(f"AUTHORITY_KEY_FILE / AUTHORITY_KEK: {exc}") from None
     signer = Signer(secret)
-    parsed = parse_committee_file(_read("AUTHORITY_COMMITTEE_FILE"))
-    committee = parsed["committees"][parsed["epoch"]]
+    parsed = committee_file(_read("AUTHORITY_COMMITTEE_FILE"))
+    committee = parsed.committee
     address = signer.address.lower()
-    if address not in committee.stakes:
+    if not committee.is_member(address):
         raise ImproperlyConfigured(
             f"AUTHORITY_KEY_FILE: this key's address {signer.address} is not a member of "
             f"epoch {committee.epoch} in AUTHORITY_COMMITTEE_FILE"
@@ -200,20 +103,20 @@ def load() -> NodeRuntime:
     # for the epoch they were issued in): only where it was a member
     voting = {
         old: until
-        for old, until in parsed["voting_until"].items()
-        if address in parsed["committees"][old].stakes
+        for old, until in parsed.voting_until.items()
+        if parsed.previous[old].is_member(address)
     }
     return NodeRuntime(
         name=settings.AUTHORITY_NAME,
         signer=signer,
         address=address,
-        domain=parsed["domain"],
-        digests=Hasher(parsed["domain"]),
+        domain=committee.domain,
+        digests=Hasher(committee.domain),
         committee=committee,
-        committees=parsed["committees"],
+        committees=parsed.committees,
         voting_until=voting,
-        redemption_address=parsed["redemption_address"],
-        token_ids=parsed["token_ids"],
+        redemption_address=committee.redemption_address.lower(),
+        token_ids={token.lower(): i for token, i in parsed.token_ids.items()},
         byzantine=settings.AUTHORITY_BYZANTINE,
         max_batch=settings.AUTHORITY_MAX_BATCH,
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from authorities.node.models import Account, Certificate, ChainBlock, Vote
 from authorities.node.runtime import node
-from authorities.node.wire import checksum, render_order
+from fastpay_protocol.wire import checksum, render_order
 
 CERTIFICATES_PAGE = 100
 

@@ -11,11 +11,13 @@ from django.core.exceptions import RequestDataTooBig
 from django.http import HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from authorities.node import errors, selectors, wire
+from authorities.node import errors, selectors
 from authorities.node.runtime import node
 from authorities.node.services.batches import batch_sign
 from authorities.node.services.certificates import certificates_apply
 from authorities.node.services.orders import orders_handle
+from fastpay_protocol import wire
+from fastpay_protocol.wire import MessageError
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +75,8 @@ def _wrap(view, methods):
             return view(request, *args, **kwargs)
         except errors.NodeError as error:
             return _error(error)
+        except MessageError as error:
+            return _error(_invalid(error))
         except Exception:
             log.exception("unhandled error in %s", view.__name__)
             return _json(
@@ -81,6 +85,11 @@ def _wrap(view, methods):
 
     wrapped.__name__ = view.__name__
     return csrf_exempt(wrapped)
+
+
+def _invalid(error: MessageError) -> errors.InvalidRequest:
+    """A malformed message as the node's 400 ``invalid_request``."""
+    return errors.InvalidRequest(error.message, param=error.param)
 
 
 def _one(result) -> HttpResponse:
@@ -99,8 +108,8 @@ def _parse_items(items, parse):
     for i, item in enumerate(items):
         try:
             parsed.append((i, parse(item)))
-        except errors.NodeError as error:
-            results[i] = error
+        except MessageError as error:
+            results[i] = _invalid(error)
     return parsed, results
 
 
@@ -112,7 +121,7 @@ def orders(request):
 
 @api("POST")
 def orders_batch(request):
-    items = wire.parse_list(_body(request), "orders", node().max_batch)
+    items = wire.parse_items(_body(request), "orders", node().max_batch)
     parsed, results = _parse_items(items, wire.parse_signed_order)
     for (i, _), result in zip(
         parsed, orders_handle(signed_orders=[s for _, s in parsed]), strict=True
@@ -134,7 +143,7 @@ def certificates(request):
 
 @api("POST")
 def certificates_batch(request):
-    items = wire.parse_list(_body(request), "certificates", node().max_batch)
+    items = wire.parse_items(_body(request), "certificates", node().max_batch)
     parsed, results = _parse_items(items, wire.parse_certificate)
     for (i, _), result in zip(
         parsed, certificates_apply(certificates=[c for _, c in parsed]), strict=True
@@ -169,7 +178,7 @@ def batches(request):
         raise errors.InvalidRequest("expected a JSON object")
     epoch = wire.parse_uint(body.get("epoch"), "epoch", wire.UINT64_MAX)
     batch_id = wire.parse_uint(body.get("batch_id"), "batch_id", wire.UINT64_MAX)
-    items = wire.parse_list(body, "certificates", node().max_batch)
+    items = wire.parse_items(body, "certificates", node().max_batch)
     certs = [wire.parse_certificate(c, f"certificates[{i}]") for i, c in enumerate(items)]
     return _json(batch_sign(epoch=epoch, batch_id=batch_id, certificates=certs))
 

@@ -5,6 +5,7 @@ import json
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 from django.db import transaction
 from django.utils import timezone
@@ -13,6 +14,7 @@ from eth_utils import to_checksum_address
 from authorities.models import CommitteeMember, MemberStatus
 from fastpay.errors import DomainError
 from fastpay.events import event_record
+from fastpay_protocol.membership import committee_load
 
 HEALTH_TIMEOUT_S = 3
 
@@ -59,11 +61,15 @@ def committee_sync(*, epoch: int, members: list[dict]) -> list[CommitteeMember]:
 
 
 def committee_sync_file(path: str) -> list[CommitteeMember]:
-    """Load a committee file: {"epoch", "members": [{name, address, stake|stake_wei, url}]}."""
-    with open(path) as handle:
-        data = json.load(handle)
-    members = [{**m, "stake_wei": m.get("stake_wei", m.get("stake"))} for m in data["members"]]
-    return committee_sync(epoch=int(data["epoch"]), members=members)
+    """Load the current epoch of a committee file (docs/authorities.md), read by the one
+    loader the nodes and the gateway use. Raises FileNotFoundError, or ValueError
+    (CommitteeFileError naming the field) for a file that breaks the rule."""
+    committee = committee_load(json.loads(Path(path).read_text())).committee
+    members = [
+        {"name": m.name, "address": m.address, "stake_wei": m.stake, "url": m.url}
+        for m in committee.members
+    ]
+    return committee_sync(epoch=committee.epoch, members=members)
 
 
 def committee_sync_chain(*, urls: dict[str, str]) -> list[CommitteeMember]:

@@ -15,6 +15,9 @@ from fastpay_protocol.committee_errors import (
 )
 from fastpay_protocol.messages import (
     AccountInfo,
+    Certificate,
+    Committee,
+    InvalidCertificate,
     PendingOrder,
 )
 
@@ -91,7 +94,7 @@ class AccountMethods(ClientBase):
         next_sequence = None
         for candidate in sorted({v.next_sequence for v in views.values()}, reverse=True):
             reached = [a for a, v in views.items() if v.next_sequence >= candidate]
-            if 3 * committee.stake_of(reached) > committee.total_stake:
+            if committee.more_than_a_third(reached):
                 next_sequence = candidate
                 break
         if next_sequence is None:
@@ -120,3 +123,57 @@ class AccountMethods(ClientBase):
 
     def next_sequence(self, address: str) -> int:
         return self.account_state(address).next_sequence
+
+    # -------------------------------------------------------------- certificates
+
+    def applied_certificate(
+        self, sender: str, sequence: int, *, committees: Mapping[int, Committee] | None = None
+    ) -> Certificate | None:
+        """The certificate of ``sender``'s ``sequence`` that authorities applied, from the
+        first one that holds it, verified against the committee of its order's epoch
+        (``committees``: epoch -> Committee, default this client's own; a certificate of
+        another epoch is refused): a lying node cannot frame a sender. Every authority is
+        asked in parallel; None when none that answered in time has it."""
+        sender = td._address(sender, "sender")
+        known = dict(committees or {self.committee.epoch: self.committee})
+        path = f"/accounts/{quote(sender)}/certificates?from_sequence={sequence}"
+        found: list[Certificate] = []
+
+        def on_outcome(outcome: Outcome, unfinished: set[str]) -> bool:
+            if outcome.certificate is not None:
+                found.append(outcome.certificate)
+            return bool(found)
+
+        self._gather(
+            {
+                a: bind(self._certificate_at, a, path, sender, sequence, known)
+                for a in self._endpoints
+            },
+            on_outcome,
+        )
+        return found[0] if found else None
+
+    def _certificate_at(
+        self,
+        authority: str,
+        path: str,
+        sender: str,
+        sequence: int,
+        committees: Mapping[int, Committee],
+    ) -> Outcome:
+        status, body = self._call(authority, "GET", path)
+        if status != 200:
+            return Outcome(authority, failure=self._refusal(authority, status, body))
+        items = body.get("certificates") if isinstance(body, dict) else None
+        if not items:
+            return Outcome(authority)
+        certificate = Certificate.from_json(items[0], "certificates[0]")
+        order = certificate.order
+        committee = committees.get(order.epoch)
+        if order.sender != sender or order.sequence != sequence or committee is None:
+            return Outcome(authority)
+        try:
+            certificate.verify(committee)
+        except InvalidCertificate as exc:
+            return Outcome(authority, failure=AuthorityFailure(authority, "bad_response", str(exc)))
+        return Outcome(authority, certificate=certificate)

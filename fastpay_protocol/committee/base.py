@@ -29,7 +29,7 @@ from fastpay_protocol.transport import Endpoint, HttpTransport, TransportError
 @dataclass
 class Outcome:
     """What one authority's task produced: a vote, a conflict, an applied flag, an
-    account, batch results, or a failure."""
+    account, a certificate, batch results, or a failure."""
 
     authority: str
     vote: Vote | None = None
@@ -38,6 +38,7 @@ class Outcome:
     account: AccountInfo | None = None
     results: list[Any] | None = None
     failure: AuthorityFailure | None = None
+    certificate: Certificate | None = None
 
 
 @dataclass(frozen=True)

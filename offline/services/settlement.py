@@ -27,12 +27,9 @@ from fastpay_protocol import typed_data as td
 from fastpay_protocol.committee_errors import CommitteeError, ConflictingOrder
 from fastpay_protocol.messages import (
     Certificate,
-    InvalidCertificate,
-    MessageError,
     SignedOrder,
     parse_signature,
 )
-from fastpay_protocol.transport import Endpoint, HttpTransport, TransportError
 from offline import committee as offline_committee
 from offline import conf
 from offline.models import Redemption, RedemptionState, Voucher, VoucherState
@@ -167,29 +164,13 @@ def _taken_evidence(redemption: Redemption, error) -> dict:
 
 
 def _applied_certificate(voucher: str, epoch: int) -> Certificate | None:
-    """The voucher's sequence-0 certificate from the first authority that has it
-    (verified against its epoch's committee: a lying node cannot frame a payer)."""
-    committee = offline_committee.committee(epoch)
-    transport = HttpTransport(timeout=3)
-    try:
-        for member in committee.members:
-            try:
-                status, body = transport.request(
-                    Endpoint.parse(member.url),
-                    "GET",
-                    f"/accounts/{voucher}/certificates?from_sequence=0",
-                )
-                if status != 200 or not body.get("certificates"):
-                    continue
-                certificate = Certificate.from_json(body["certificates"][0])
-                certificate.verify(offline_committee.committee(certificate.order.epoch))
-            except (TransportError, MessageError, InvalidCertificate, AttributeError):
-                continue
-            if certificate.order.sender == voucher and certificate.order.sequence == 0:
-                return certificate
-    finally:
-        transport.close()
-    return None
+    """The voucher's sequence-0 certificate from the first authority that has it, through
+    the committee client (verified against its epoch's committee: a lying node cannot
+    frame a payer)."""
+    client = offline_committee.client(epoch)
+    if client is None:
+        return None
+    return client.applied_certificate(voucher, 0, committees=offline_committee.committees())
 
 
 def _codes(result) -> set:

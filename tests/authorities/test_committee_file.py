@@ -1,18 +1,23 @@
-"""The committee file as nodes and the platform read it: previous epochs, and the window
-in which a node keeps voting in a previous epoch (docs/authorities.md)."""
+"""The committee file as nodes and the platform read it: one loader (fastpay_protocol.
+membership), so both accept and refuse the same files; previous epochs, and the window in
+which a node keeps voting in a previous epoch (docs/authorities.md)."""
+
+import json
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from authorities.gateway import committees_from_document
-from authorities.node.runtime import committee_of, parse_committee_file
-from fastpay_protocol.messages import MessageError
+from authorities import gateway as gateway_module
+from authorities.gateway import CommitteeUnavailable
+from authorities.node.runtime import NodeRuntime, committee_file
+from fastpay_protocol.membership import Committee, Member
 
 A, B, C = ("0x" + f"{i:040x}" for i in (1, 2, 3))
 
 
-def member(address, url="http://127.0.0.1:1"):
-    return {"name": address[-4:], "address": address, "stake": 10, "url": url}
+def member(address, url="http://127.0.0.1:1", **changes):
+    data = {"name": address[-4:], "address": address, "stake": 10, "url": url, **changes}
+    return {k: v for k, v in data.items() if v is not None}
 
 
 def document(**extra):
@@ -27,11 +32,11 @@ def document(**extra):
 
 
 def test_a_previous_epoch_with_a_voting_window_is_parsed():
-    parsed = parse_committee_file(
+    parsed = committee_file(
         _json(document(previous_epochs=[{"epoch": 1, "members": [member(A)], "voting_until": 99}]))
     )
-    assert sorted(parsed["committees"]) == [1, 2]
-    assert parsed["voting_until"] == {1: 99}
+    assert sorted(parsed.committees) == [1, 2]
+    assert parsed.voting_until == {1: 99}
 
 
 @pytest.mark.parametrize(
@@ -45,22 +50,25 @@ def test_a_previous_epoch_with_a_voting_window_is_parsed():
 )
 def test_a_wrong_previous_epoch_names_what_to_fix(previous, message):
     with pytest.raises(ImproperlyConfigured) as error:
-        parse_committee_file(_json(document(previous_epochs=previous)))
+        committee_file(_json(document(previous_epochs=previous)))
     assert message in str(error.value)
+    assert "AUTHORITY_COMMITTEE_FILE" in str(error.value)
 
 
 def test_a_node_votes_in_a_previous_epoch_only_inside_its_window():
-    from authorities.node.runtime import Member, NodeRuntime
+    members = (Member("a", A, 10, "http://a:1"), Member("b", B, 10, "http://b:1"))
 
-    members = (Member("a", A, 10, ""), Member("b", B, 10, ""))
+    def committee(epoch):
+        return Committee(epoch, 31337, "0x" + "aa" * 20, "0x" + "bb" * 20, members)
+
     runtime = NodeRuntime(
         name="a",
         signer=None,
         address=A,
         domain=None,
         digests=None,
-        committee=committee_of(2, members),
-        committees={1: committee_of(1, members), 2: committee_of(2, members)},
+        committee=committee(2),
+        committees={1: committee(1), 2: committee(2)},
         voting_until={1: 1000},
     )
     assert runtime.votes_in(2, now=5000)
@@ -69,19 +77,62 @@ def test_a_node_votes_in_a_previous_epoch_only_inside_its_window():
     assert not runtime.votes_in(0, now=0)
 
 
-def test_the_platform_reads_the_previous_committees_from_the_same_file():
-    current, previous = committees_from_document(
-        document(previous_epochs=[{"epoch": 1, "members": [member(C)], "voting_until": 5}])
+def _platform(tmp_path, data):
+    path = tmp_path / "committee.json"
+    path.write_text(_json(data))
+    gateway_module._load.cache_clear()
+    try:
+        return gateway_module._load(str(path), str(tmp_path / "no.key"), "", 3)
+    finally:
+        gateway_module._load.cache_clear()
+
+
+def test_the_platform_reads_the_previous_committees_from_the_same_file(tmp_path):
+    platform = _platform(
+        tmp_path,
+        document(previous_epochs=[{"epoch": 1, "members": [member(C)], "voting_until": 5}]),
     )
-    assert current.epoch == 2
-    assert list(previous) == [1]
-    assert [m.address.lower() for m in previous[1].members] == [C]
-    assert previous[1].domain == current.domain
-    with pytest.raises(MessageError):
-        committees_from_document(document(previous_epochs=[{"epoch": 1, "members": []}]))
+    assert platform.epoch() == 2
+    assert sorted(platform.committees) == [1, 2]
+    assert [m.address.lower() for m in platform.committees[1].members] == [C]
+    assert platform.committees[1].domain == platform.committee.domain
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"members": [member(A, stake=10.5), member(B)]},  # a decimal stake
+        {"members": [member(A, stake="1e3"), member(B)]},
+        {"members": [member(A, stake=0), member(B)]},
+        {"members": [member(A, url=None), member(B)]},  # no url: no one can reach it
+        {"members": [member(A), member(A.upper().replace("0X", "0x"))]},  # a duplicate
+        {"previous_epochs": [{"epoch": 1, "members": []}]},
+    ],
+)
+def test_the_node_and_the_platform_refuse_the_same_files(tmp_path, changes):
+    data = document(**changes)
+
+    with pytest.raises(ImproperlyConfigured):
+        committee_file(_json(data))
+    with pytest.raises(CommitteeUnavailable):
+        _platform(tmp_path, data)
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"members": [member(A, stake="100000000000000000000000"), member(B)]},  # digits
+        {"members": [member(A, name=None), member(B, name=None)]},  # names are optional
+    ],
+)
+def test_the_node_and_the_platform_accept_the_same_files(tmp_path, changes):
+    data = document(**changes)
+
+    node_side = committee_file(_json(data)).committee
+    platform_side = _platform(tmp_path, data).committee
+    assert node_side == platform_side
+    assert node_side.has_quorum([A, B]) and not node_side.has_quorum([B])
 
 
 def _json(data) -> str:
-    import json
-
     return json.dumps(data)

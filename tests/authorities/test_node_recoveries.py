@@ -53,7 +53,7 @@ def test_the_oldest_entries_go_first_when_full(monkeypatch):
 
 
 def test_an_orders_digests_are_computed_once():
-    from authorities.node.wire import Order
+    from fastpay_protocol.wire import Order
 
     hasher = signing.Hasher(td.Domain(chain_id=1, verifying_contract="0x" + "ab" * 20))
     order = Order("0x" + "11" * 20, "0x" + "22" * 20, "0x" + "33" * 20, 5, 0, 1)

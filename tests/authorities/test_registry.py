@@ -150,7 +150,13 @@ def test_the_sync_command_loads_a_committee_file(tmp_path):
     path = tmp_path / "committee.json"
     path.write_text(
         json.dumps(
-            {"epoch": 3, "members": [{**m, "stake": int(m.pop("stake_wei"))} for m in members()]}
+            {
+                "epoch": 3,
+                "chain_id": 31337,
+                "verifying_contract": "0x" + "42" * 20,
+                "redemption_address": "0x" + "43" * 20,
+                "members": [{**m, "stake": int(m.pop("stake_wei"))} for m in members()],
+            }
         )
     )
 

@@ -195,17 +195,3 @@ def test_b32decode_is_the_rfc4648_decoding_cut_to_whole_bytes():
         for cut in range(len(text) + 1):  # truncated texts decode the same way too
             assert b32decode(text[:cut]) == reference(text[:cut])
         assert b32decode(text.lower()) == b32decode(text)
-
-
-def test_raw_addresses_are_checksummed_as_eth_utils_does():
-    import os
-
-    from eth_utils import to_checksum_address
-
-    from fastpay_protocol.voucher import _checksummed
-
-    for _ in range(500):
-        raw = os.urandom(20)
-        assert _checksummed.__wrapped__(raw) == to_checksum_address(raw)
-    text = "0x" + os.urandom(20).hex()
-    assert _checksummed(text) == to_checksum_address(text)

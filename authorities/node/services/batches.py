@@ -10,8 +10,8 @@ from authorities.node.models import BatchEntry, Certificate, SignedBatch
 from authorities.node.runtime import node
 from authorities.node.services.certificates import certificate_verify
 from authorities.node.services.locks import write_transaction
-from authorities.node.wire import WireCertificate, checksum, hex0x
 from fastpay_protocol.typed_data import UINT96_MAX, BatchItem, items_hash, pack_batch_items
+from fastpay_protocol.wire import WireCertificate, checksum, hex0x
 
 
 def batch_sign(*, epoch: int, batch_id: int, certificates: list[WireCertificate]) -> dict:

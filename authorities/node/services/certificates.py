@@ -15,9 +15,9 @@ from authorities.node.services.locks import (
     write_transaction,
 )
 from authorities.node.services.recoveries import digests_of, signer_of
-from authorities.node.wire import WireCertificate, checksum, hex0x
 from fastpay.bulk_insert import rows_insert
 from fastpay_protocol.typed_data import InvalidSignature
+from fastpay_protocol.wire import WireCertificate, checksum, hex0x
 
 
 def certificate_verify(rt: NodeRuntime, cert: WireCertificate) -> errors.NodeError | None:
@@ -27,7 +27,7 @@ def certificate_verify(rt: NodeRuntime, cert: WireCertificate) -> errors.NodeErr
     committee = rt.committees.get(order.epoch)
     if committee is None:
         return errors.InvalidCertificate(f"unknown epoch {order.epoch}", param="order.epoch")
-    if not committee.quorum({v.authority for v in cert.votes}):  # before any recovery
+    if not committee.has_quorum([v.authority for v in cert.votes]):  # before any recovery
         return errors.InvalidCertificate("the votes' stake is not more than 2/3", param="votes")
     order_digest, vote_digest = digests_of(rt.digests, order)
     signers: set[str] = set()
@@ -35,7 +35,7 @@ def certificate_verify(rt: NodeRuntime, cert: WireCertificate) -> errors.NodeErr
     try:
         for i, vote in enumerate(cert.votes):
             param = f"votes[{i}]"
-            if vote.authority not in committee.stakes:
+            if not committee.is_member(vote.authority):
                 return errors.InvalidCertificate("not a committee member", param=param)
             if vote.authority in signers:
                 return errors.InvalidCertificate("duplicate signer", param=param)
@@ -47,7 +47,7 @@ def certificate_verify(rt: NodeRuntime, cert: WireCertificate) -> errors.NodeErr
             return errors.InvalidCertificate("not signed by the sender", param="signature")
     except InvalidSignature as exc:
         return errors.InvalidCertificate(str(exc), param=param)
-    if not committee.quorum(signers):
+    if not committee.has_quorum(signers):
         return errors.InvalidCertificate("the votes' stake is not more than 2/3", param="votes")
     return None
 

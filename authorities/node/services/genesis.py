@@ -12,7 +12,7 @@ from authorities.node.services.locks import (
     rows_update,
     write_transaction,
 )
-from authorities.node.wire import UINT64_MAX, parse_address, parse_uint
+from fastpay_protocol.wire import UINT64_MAX, parse_address, parse_uint
 
 
 def genesis_read(path: str) -> list[tuple[str, str, int]]:

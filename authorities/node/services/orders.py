@@ -15,16 +15,16 @@ from authorities.node.services.locks import (
     write_transaction,
 )
 from authorities.node.services.recoveries import digests_of, signer_note
-from authorities.node.wire import (
+from fastpay.bulk_insert import rows_insert
+from fastpay_protocol.signing import recover_digest_bytes
+from fastpay_protocol.typed_data import InvalidSignature
+from fastpay_protocol.wire import (
     Order,
     SignedOrder,
     checksum,
     hex0x,
     render_order,
 )
-from fastpay.bulk_insert import rows_insert
-from fastpay_protocol.signing import recover_digest_bytes
-from fastpay_protocol.typed_data import InvalidSignature
 
 
 def vote_order(vote: Vote) -> Order:
