@@ -45,15 +45,16 @@ def move_to_epoch_2(directory, nodes, first: dict, *, voting_until: int) -> None
 def use_committee_file(monkeypatch):
     """Point the platform at a Gateway built from the committee file, as in production."""
     from authorities import gateway as gateway_module
+    from fastpay_protocol.membership import committee_load
     from offline import committee as offline_committee
 
     gateways = []
 
     def use(directory):
-        committee, previous = gateway_module.committees_from_document(
-            json.loads((directory / "committee.json").read_text())
+        loaded = committee_load(directory / "committee.json")
+        gateway = gateway_module.Gateway(
+            loaded.committee, PLATFORM_KEY, timeout_s=5, previous=dict(loaded.previous)
         )
-        gateway = gateway_module.Gateway(committee, PLATFORM_KEY, timeout_s=5, previous=previous)
         gateways.append(gateway)
         for target in (
             gateway_module,
