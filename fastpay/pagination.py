@@ -1,3 +1,7 @@
+import binascii
+from base64 import b64decode
+
+from django.utils.dateparse import parse_datetime
 from rest_framework.exceptions import NotFound
 from rest_framework.pagination import CursorPagination
 
@@ -10,20 +14,37 @@ class InvalidCursor(DomainError):
 
 
 class CreatedCursorPagination(CursorPagination):
-    """Newest first, stable under inserts (cursor, not offset)."""
+    """Newest first, stable under inserts (cursor, not offset).
+
+    A cursor this list did not give out is a 400 `invalid_cursor`: DRF answers a 404, reads
+    base64 leniently (so "%%%" is the first page) and hands an unparseable position to the
+    database (a 500 on the created_at filter)."""
 
     ordering = "-created_at"
     page_size = 50
     page_size_query_param = "limit"
     max_page_size = 200
 
+    def position_valid(self, position: str) -> bool:
+        return parse_datetime(position) is not None
+
     def decode_cursor(self, request):
-        # DRF answers a bad cursor with 404 "Invalid cursor": it is bad input, a 400.
+        encoded = request.query_params.get(self.cursor_query_param)
+        if encoded is None:
+            return None
         try:
-            return super().decode_cursor(request)
-        except NotFound:
-            raise InvalidCursor(param=self.cursor_query_param) from None
+            b64decode(encoded.encode("ascii"), validate=True)
+            cursor = super().decode_cursor(request)
+            valid = cursor.position is None or self.position_valid(cursor.position)
+        except (NotFound, UnicodeEncodeError, binascii.Error, ValueError):
+            valid = False
+        if not valid:
+            raise InvalidCursor(param=self.cursor_query_param)
+        return cursor
 
 
 class IdCursorPagination(CreatedCursorPagination):
     ordering = "-id"
+
+    def position_valid(self, position: str) -> bool:
+        return position.isascii() and position.isdigit()

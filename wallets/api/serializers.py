@@ -3,6 +3,7 @@
 from decimal import Decimal
 
 from django.conf import settings
+from django.core.validators import RegexValidator
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -12,6 +13,7 @@ from fastpay.models import ApiKey, ApiKeyScope
 from fastpay.money import AmountError, format_units, parse_units
 from fastpay.schema import IDEMPOTENCY_KEY_SCHEMA
 from fastpay.serializers import IdentifierField, StrictFilterSerializer, StrictSerializer
+from fastpay_protocol import amounts
 from wallets.models import AccountKind, EntryKind, Payment, PaymentState, Posting, Token, User
 from wallets.services.users import SIGNUP_ROLES
 
@@ -24,16 +26,25 @@ class AmountField(serializers.CharField):
     Numbers are refused: JSON numbers arrive as floats and floats are inexact. Not
     trimmed: " 12.50 " is refused like every other amount outside the grammar."""
 
-    default_error_messages = {"not_a_string": 'send the amount as a decimal string, e.g. "12.50"'}
+    default_error_messages = {
+        "not_a_string": 'send the amount as a decimal string, e.g. "12.50"',
+        "invalid_amount": f"not a plain decimal amount: {amounts.GRAMMAR}",
+    }
 
     def __init__(self, **kwargs):
-        kwargs.setdefault("max_length", 40)
+        kwargs.setdefault("max_length", amounts.MAX_LENGTH)
         kwargs["trim_whitespace"] = False
+        # "" reaches the grammar (invalid_amount) instead of DRF's "blank"
+        kwargs["allow_blank"] = True
+        # for the schema's `pattern`; the check below answers first, with our code
+        kwargs.setdefault("validators", [RegexValidator(f"^{amounts.AMOUNT_RE.pattern}$")])
         super().__init__(**kwargs)
 
     def to_internal_value(self, data):
         if not isinstance(data, str):
             self.fail("not_a_string")
+        if len(data) > amounts.MAX_LENGTH or amounts.AMOUNT_RE.fullmatch(data) is None:
+            self.fail("invalid_amount")
         return super().to_internal_value(data)
 
 
