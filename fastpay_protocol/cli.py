@@ -1,11 +1,16 @@
 """Command line for offline payments: ``wallet`` (payer) and ``pos`` (vendor terminal).
 
-    python -m fastpay_protocol.cli wallet init --wallet alice.db
-    python -m fastpay_protocol.cli wallet issue --wallet alice.db --platform URL --amount 5
-    python -m fastpay_protocol.cli wallet pay --wallet alice.db --vendor 0x... --amount 2
-    python -m fastpay_protocol.cli pos init --pos shop.db --platform URL
-    python -m fastpay_protocol.cli pos accept --pos shop.db FP...
-    python -m fastpay_protocol.cli pos sync --pos shop.db --platform URL
+    fastpay wallet init --wallet alice.db
+    fastpay wallet link --wallet alice.db --platform URL
+    fastpay wallet issue --wallet alice.db --platform URL --committee URL --asset 0x... --amount 5
+    fastpay wallet pay --wallet alice.db --vendor 0x... --amount 2
+    fastpay wallet defund --wallet alice.db --platform URL --committee URL --asset 0x... --amount 1
+    fastpay pos init --pos shop.db --platform URL
+    fastpay pos accept --pos shop.db FP...
+    fastpay pos sync --pos shop.db --platform URL
+
+``fastpay`` is the console script of `pip install ./fastpay_protocol`; from the source
+tree, ``python -m fastpay_protocol.cli`` is the same.
 
 Secrets come from the environment: FASTPAY_WALLET_PASSPHRASE (else a prompt) and
 FASTPAY_API_TOKEN (the payer's JWT or the vendor's API key). Amounts are decimal text in
@@ -209,6 +214,59 @@ def wallet_sweep(args) -> int:
     return 0
 
 
+def wallet_link(args) -> int:
+    """Online: link this wallet's FastPay address to your platform account (the platform
+    checks a signature by the address's key), so you can fund, defund and issue."""
+    wallet = _open_wallet(args)
+    platform = _platform(args)
+    try:
+        username = platform.me()["username"]
+        account = platform.link(address=wallet.address, signature=wallet.link_signature(username))
+    except PlatformError as exc:
+        print(f"REFUSED {exc.code}: {exc.message}")
+        return 1
+    print(f"linked {account['address']} to user {username}")
+    return 0
+
+
+def wallet_defund(args) -> int:
+    """Online: move money from this wallet's FastPay account to your online balance. A
+    certificate the platform did not take (it was unreachable) is handed in again first."""
+    from fastpay_protocol.committee import fetch_committee
+    from fastpay_protocol.committee_errors import CommitteeError
+    from fastpay_protocol.wallet import WalletError
+
+    wallet = _open_wallet(args)
+    platform = _platform(args)
+    results = wallet.defund_resume(platform)
+    if args.amount is not None:
+        if not args.asset:
+            raise SystemExit("--amount needs --asset (the token's contract address)")
+        committee = fetch_committee(args.committee)
+        with _client(committee) as client:
+            try:
+                results.append(
+                    wallet.defund(client, platform, token=args.asset, amount=args.amount)
+                )
+            except PlatformError as exc:
+                print(f"REFUSED {exc.code}: {exc.message}")
+                return 1
+            except (CommitteeError, WalletError) as exc:
+                print(f"REFUSED by the committee: {exc}")
+                return 1
+    elif not results:
+        print("nothing to defund (give --asset and --amount)")
+        return 0
+    for r in results:
+        print(
+            f"defund #{r.sequence}  {format_units(r.amount)}  {r.outcome}"
+            f"{'  ' + r.detail if r.detail else ''}"
+        )
+    if any(r.outcome == "certified" for r in results):
+        print("the platform did not take a certificate yet: run `wallet defund` again later")
+    return 0 if all(r.outcome == "done" for r in results) else 1
+
+
 # ---------------------------------------------------------------------------- pos
 
 
@@ -328,9 +386,7 @@ def pos_sync(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="fastpay_protocol.cli", description=__doc__.split("\n")[0]
-    )
+    parser = argparse.ArgumentParser(prog="fastpay", description=__doc__.split("\n")[0])
     roles = parser.add_subparsers(dest="role", required=True)
 
     wallet = roles.add_parser("wallet", help="the payer's device").add_subparsers(
@@ -367,6 +423,16 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--committee", required=True)
     sub.add_argument("--grace", type=int, default=3 * 24 * 3600, help="platform grace, seconds")
     sub.add_argument("--force", action="store_true", help="reclaim early (vendors lose!)")
+
+    sub = wallet_cmd("link", wallet_link, "online: link this wallet's address to your account")
+    sub.add_argument("--platform", required=True, help="platform base URL")
+    sub = wallet_cmd("defund", wallet_defund, "online: move money to your online balance")
+    sub.add_argument("--platform", required=True, help="platform base URL")
+    sub.add_argument("--committee", help="URL of one authority node (with --amount)")
+    sub.add_argument("--asset", help="token contract address")
+    sub.add_argument(
+        "--amount", type=parse_units, help="whole tokens (without: only hand in pending ones)"
+    )
 
     pos = roles.add_parser("pos", help="the vendor's terminal").add_subparsers(
         dest="command", required=True

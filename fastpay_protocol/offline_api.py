@@ -1,6 +1,6 @@
 """The platform's offline endpoints as a wallet or terminal calls them (stdlib HTTP, no
-Django): register a voucher (limits checked, ticket signed), sync redemptions, read the
-terminal configuration."""
+Django): link a FastPay address, defund, register a voucher (limits checked, ticket
+signed), sync redemptions, read the terminal configuration."""
 
 from __future__ import annotations
 
@@ -8,6 +8,14 @@ import json
 import urllib.error
 import urllib.request
 from typing import Any
+
+from eth_utils import to_checksum_address
+
+
+def link_message(address: str, username: str) -> str:
+    """The text a user signs (EIP-191 personal_sign) with their FastPay key to link its
+    address to their platform account; the platform checks the same text."""
+    return f"FastPay: link {to_checksum_address(address)} to user {username}"
 
 
 class PlatformError(Exception):
@@ -77,3 +85,20 @@ class PlatformClient:
         """What a terminal caches: {"committee", "previous_committees", "issuer", "vendor",
         "grace_s"}."""
         return self._request("GET", "/api/v1/offline/terminal/")
+
+    def me(self) -> dict:
+        """The caller's profile: {"username", "role", "status", ...}."""
+        return self._request("GET", "/api/v1/me/")
+
+    def offline_account(self) -> dict:
+        """{"address", "platform_address", "state"} of the caller's linked account."""
+        return self._request("GET", "/api/v1/offline/account/")
+
+    def link(self, *, address: str, signature: str) -> dict:
+        """Link ``address`` to the caller (``signature``: of ``link_message``)."""
+        return self._post("/api/v1/offline/account/", {"address": address, "signature": signature})
+
+    def defund(self, *, certificate: dict, idempotency_key: str) -> dict:
+        """Hand in a certificate paying the platform's FastPay account from the caller's:
+        the platform credits the online balance (once per certificate)."""
+        return self._post("/api/v1/offline/defund/", {"certificate": certificate}, idempotency_key)

@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 from fastpay_protocol import signing
 from fastpay_protocol import typed_data as td
 from fastpay_protocol.messages import Certificate, Committee
-from fastpay_protocol.offline_api import PlatformError
+from fastpay_protocol.offline_api import PlatformError, link_message
 from fastpay_protocol.voucher import Payment, Voucher
 
 SCHEMA = """
@@ -36,6 +36,15 @@ CREATE TABLE IF NOT EXISTS vouchers (
     certificate TEXT,                  -- issue certificate JSON once certified
     voucher BLOB,                      -- Voucher binary (with the key) sealed, once active
     note TEXT NOT NULL DEFAULT '',
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS defunds (
+    sequence INTEGER PRIMARY KEY,      -- the order's sequence on this account
+    token TEXT NOT NULL,
+    amount INTEGER NOT NULL,           -- ledger units
+    certificate TEXT NOT NULL,         -- the order to the platform, certified and confirmed
+    state TEXT NOT NULL,               -- certified (not handed in yet) | done | refused
+    note TEXT NOT NULL DEFAULT '',     -- the platform's transfer id, or why it refused
     created_at INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS payments (
@@ -267,6 +276,71 @@ class Wallet:
             client.confirm(client.certify(signed))
         return balance
 
+    # -------------------------------------------------------------- the platform
+
+    def link_signature(self, username: str) -> str:
+        """The EIP-191 signature of the platform's link message for ``username``: proof
+        that this wallet holds its address's key (POST /api/v1/offline/account/)."""
+        from eth_account import Account
+        from eth_account.messages import encode_defunct
+
+        key = self.sealer.open(self._meta("account_key"), b"account")
+        message = encode_defunct(text=link_message(self.address, username))
+        return "0x" + bytes(Account.sign_message(message, key).signature).hex()
+
+    def defund(self, client: Any, platform: Any, *, token: str, amount: int) -> DefundResult:
+        """Online: move ``amount`` (ledger units) from this account to the platform's and
+        have the platform credit the user's online balance. The certificate is kept before
+        it is handed in, so a platform that does not answer loses nothing: ``defund_resume``
+        hands it in again (the platform credits one certificate once)."""
+        token = td._address(token, "token")
+        recipient = platform.offline_account()["platform_address"]
+        if not recipient:
+            raise WalletError("the platform has no FastPay account configured")
+        sequence = client.next_sequence(self.address)
+        signed = client.sign_order(
+            self.signer, recipient=recipient, token=token, amount=amount, sequence=sequence
+        )
+        certificate = client.certify(signed)
+        self.db.execute(
+            "INSERT INTO defunds (sequence, token, amount, certificate, state, created_at) "
+            "VALUES (?, ?, ?, ?, 'certified', ?)",
+            (sequence, token, amount, _dumps(certificate.to_json()), int(time.time())),
+        )
+        # confirmed at once: the next order from this account needs the next sequence
+        client.confirm(certificate)
+        return self._defund_hand_in(platform, sequence, amount, certificate.to_json())
+
+    def defund_resume(self, platform: Any) -> list[DefundResult]:
+        """Hand in again the certificates the platform did not take yet."""
+        rows = self.db.execute(
+            "SELECT sequence, amount, certificate FROM defunds WHERE state='certified' "
+            "ORDER BY sequence"
+        ).fetchall()
+        return [
+            self._defund_hand_in(platform, sequence, amount, _loads(certificate))
+            for sequence, amount, certificate in rows
+        ]
+
+    def _defund_hand_in(self, platform, sequence: int, amount: int, certificate: dict):
+        try:
+            transfer = platform.defund(
+                certificate=certificate, idempotency_key=f"defund-{self.address}-{sequence}"
+            )
+        except PlatformError as exc:
+            if exc.code == "unreachable" or (exc.status or 500) >= 500:
+                return DefundResult(sequence, amount, "certified", f"{exc.code}: {exc.message}")
+            note = f"{exc.code}: {exc.message}"[:200]
+            self.db.execute(
+                "UPDATE defunds SET state='refused', note=? WHERE sequence=?", (note, sequence)
+            )
+            return DefundResult(sequence, amount, "refused", note)
+        self.db.execute(
+            "UPDATE defunds SET state='done', note=? WHERE sequence=?",
+            (str(transfer.get("id", "")), sequence),
+        )
+        return DefundResult(sequence, amount, "done", str(transfer.get("id", "")))
+
     def pay(
         self, committee: Committee, *, vendor: str, amount: int, voucher: str | None = None
     ) -> Payment:
@@ -352,6 +426,14 @@ class Wallet:
         client.confirm(client.certify(signed))
         self.db.execute("UPDATE vouchers SET state='swept' WHERE address=?", (row.address,))
         return SweepResult(row.address, balance, "swept")
+
+
+@dataclass(frozen=True)
+class DefundResult:
+    sequence: int
+    amount: int  # ledger units
+    outcome: str  # done | certified (the platform did not answer: run again) | refused
+    detail: str = ""
 
 
 def _dumps(data: Any) -> str:
