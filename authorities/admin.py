@@ -1,15 +1,10 @@
 """Back office for the committee: members with their health, equivocation evidence
-(submit for slashing), FastPay accounts and online/offline transfers."""
+(submit for slashing). FastPay accounts and online/offline transfers: offline.admin."""
 
 from django.contrib import admin, messages
 
 from authorities.chain import ChainUnavailable
-from authorities.models import (
-    CommitteeMember,
-    EquivocationEvidence,
-    FastPayAccount,
-    OfflineTransfer,
-)
+from authorities.models import CommitteeMember, EquivocationEvidence
 from authorities.services.committee import committee_health_check
 from authorities.services.evidence import evidence_submit
 from fastpay.admin_mixins import ReadOnlyAdmin
@@ -60,26 +55,3 @@ class EquivocationEvidenceAdmin(ReadOnlyAdmin):
                 return
             level = messages.SUCCESS if result.status == "submitted" else messages.WARNING
             self.message_user(request, f"{result}: {result.status} {result.error}", level)
-
-
-@admin.register(FastPayAccount)
-class FastPayAccountAdmin(ReadOnlyAdmin):
-    list_display = ["user", "address", "linked_at"]
-    search_fields = ["user__username", "address"]
-
-
-@admin.register(OfflineTransfer)
-class OfflineTransferAdmin(ReadOnlyAdmin):
-    list_display = [
-        "created_at",
-        "user",
-        "direction",
-        "token",
-        "amount",
-        "state",
-        "sequence",
-        "attempts",
-        "last_error",
-    ]
-    list_filter = ["direction", "state", "token"]
-    search_fields = ["id", "user__username", "sender", "recipient"]

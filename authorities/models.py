@@ -1,16 +1,12 @@
-"""The platform's view of the authority committee, equivocation evidence, and the moves
-between a user's online balance and their FastPay (offline) account.
+"""The platform's view of the authority committee and equivocation evidence. (The moves
+between a user's online balance and their FastPay account live in offline.models.)
 
 Stakes are wei of the chain's native coin: they do not fit 64 bits, so they are kept as
 decimal text and handled as Python ints (SQLite would round a large DECIMAL).
 """
 
-import uuid
-
-from django.conf import settings
 from django.core.validators import RegexValidator
 from django.db import models
-from django.db.models import Q
 
 address_validator = RegexValidator(r"^0x[0-9a-fA-F]{40}$", "an 0x-prefixed 20-byte hex address")
 digits_validator = RegexValidator(r"^[0-9]{1,78}$", "a non-negative integer")
@@ -55,12 +51,15 @@ class CommitteeMember(models.Model):
 
 class EvidenceStatus(models.TextChoices):
     NEW = "new", "New"
+    SUBMITTING = "submitting", "Being submitted"
     SUBMITTED = "submitted", "Submitted on-chain"
+    ALREADY_SLASHED = "already_slashed", "Already slashed on-chain"
     FAILED = "failed", "Submission failed"
 
 
 class EquivocationEvidence(models.Model):
-    """Two different votes by one authority for the same (sender, sequence, epoch)."""
+    """Two different votes by one authority for the same (sender, sequence), in one epoch
+    or two; ``epoch`` is the first order's. Once per (authority, sender, sequence)."""
 
     authority = models.CharField(max_length=42, validators=[address_validator])
     sender = models.CharField(max_length=42, validators=[address_validator])
@@ -84,91 +83,9 @@ class EquivocationEvidence(models.Model):
         permissions = [("submit_evidence", "Can submit equivocation evidence for slashing")]
         constraints = [
             models.UniqueConstraint(
-                fields=["authority", "sender", "sequence", "epoch"], name="evidence_unique"
+                fields=["authority", "sender", "sequence"], name="evidence_unique_sequence"
             ),
         ]
 
     def __str__(self) -> str:
         return f"{self.authority} equivocated on {self.sender}#{self.sequence}"
-
-
-class FastPayAccount(models.Model):
-    """A user's FastPay (offline) account: an address whose key their device holds."""
-
-    user = models.OneToOneField(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="fastpay_account"
-    )
-    address = models.CharField(max_length=42, unique=True, validators=[address_validator])
-    linked_at = models.DateTimeField(auto_now_add=True)
-
-    def __str__(self) -> str:
-        return f"{self.user} {self.address}"
-
-
-class TransferDirection(models.TextChoices):
-    FUND = "fund", "Online -> offline"
-    DEFUND = "defund", "Offline -> online"
-
-
-class TransferState(models.TextChoices):
-    PENDING = "pending", "Pending (waiting for a certificate)"
-    DONE = "done", "Done"
-    FAILED = "failed", "Failed"
-
-
-class OfflineTransfer(models.Model):
-    """Money crossing between the online ledger and the committee.
-
-    FUND: the user's AVAILABLE -> CLEARING in the ledger, then the platform's FastPay
-    account sends a transfer order (its `sequence`) to the user's address.
-    DEFUND: a certificate from the user's address to the platform's address is confirmed,
-    then CLEARING -> the user's AVAILABLE. Unique (sender, sequence) credits it once.
-    """
-
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="offline_transfers"
-    )
-    direction = models.CharField(max_length=8, choices=TransferDirection.choices)
-    token = models.ForeignKey("wallets.Token", on_delete=models.PROTECT, related_name="+")
-    amount = models.BigIntegerField(help_text="Ledger units.")
-    state = models.CharField(
-        max_length=16, choices=TransferState.choices, default=TransferState.PENDING, db_index=True
-    )
-    sender = models.CharField(max_length=42, validators=[address_validator])
-    recipient = models.CharField(max_length=42, validators=[address_validator])
-    sequence = models.PositiveBigIntegerField(help_text="The sender's FastPay sequence.")
-    epoch = models.PositiveBigIntegerField()
-    certificate = models.JSONField(null=True, blank=True)
-    idempotency_key = models.CharField(max_length=128, null=True, blank=True)  # noqa: DJ001
-    attempts = models.PositiveIntegerField(default=0)
-    last_error = models.CharField(max_length=255, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
-    updated_at = models.DateTimeField(auto_now=True)
-
-    class Meta:
-        ordering = ["-created_at"]
-        constraints = [
-            models.CheckConstraint(condition=Q(amount__gt=0), name="offline_amount_positive"),
-            models.UniqueConstraint(
-                fields=["sender", "sequence"], name="offline_transfer_unique_sequence"
-            ),
-            models.UniqueConstraint(
-                fields=["user", "idempotency_key"],
-                condition=Q(idempotency_key__isnull=False),
-                name="offline_transfer_unique_key",
-            ),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.direction} {self.amount} {self.state}"
-
-
-class PlatformAccount(models.Model):
-    """The platform's own FastPay account; its row lock serialises sequence assignment."""
-
-    address = models.CharField(max_length=42, unique=True, validators=[address_validator])
-    next_sequence = models.PositiveBigIntegerField(default=0)
-
-    def __str__(self) -> str:
-        return self.address

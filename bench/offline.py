@@ -223,11 +223,10 @@ def _settle(nodes, payers, token, n: int, profile: bool, worker: str) -> dict:
     from django.db.models import Count
 
     from authorities import gateway as gateway_module
-    from authorities.models import FastPayAccount
     from fastpay_protocol import signing
     from fastpay_protocol.committee import CommitteeClient, fetch_committee
     from offline import committee as offline_committee
-    from offline.models import Redemption, RedemptionState
+    from offline.models import FastPayAccount, Redemption, RedemptionState
     from offline.services.redemptions import redemptions_sync
     from wallets.models import User, UserRole, UserStatus
 

@@ -10,7 +10,6 @@ admin.site.site_title = "FastPay"
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include("wallets.api.urls")),
-    path("api/v1/offline/", include("authorities.api.urls")),
     path("api/v1/offline/", include("offline.api.urls")),
     path("api/v1/ping/", health.ping, name="ping"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

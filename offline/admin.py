@@ -1,10 +1,19 @@
-"""Back office for offline vouchers: vouchers, redemptions (by state and reason, release
-or reject flagged ones), double-spend evidence, and per-user limits (editable)."""
+"""Back office for offline money: FastPay accounts, online/offline transfers, vouchers,
+redemptions (by state and reason, release or reject flagged ones), double-spend
+evidence, and per-user limits (editable)."""
 
 from django.contrib import admin
 
 from fastpay.admin_mixins import ReadOnlyAdmin, run_service_action
-from offline.models import DoubleSpend, OfflineLimit, Redemption, RedemptionState, Voucher
+from offline.models import (
+    DoubleSpend,
+    FastPayAccount,
+    OfflineLimit,
+    OfflineTransfer,
+    Redemption,
+    RedemptionState,
+    Voucher,
+)
 from offline.services.cover import COVERABLE, redemption_cover
 from offline.services.redemptions import redemption_reject, redemption_release
 from offline.services.vouchers import offline_unsuspend
@@ -127,3 +136,26 @@ class OfflineLimitAdmin(admin.ModelAdmin):
         run_service_action(
             self, request, queryset, lambda limit: offline_unsuspend(limit=limit), "Lifted"
         )
+
+
+@admin.register(FastPayAccount)
+class FastPayAccountAdmin(ReadOnlyAdmin):
+    list_display = ["user", "address", "linked_at"]
+    search_fields = ["user__username", "address"]
+
+
+@admin.register(OfflineTransfer)
+class OfflineTransferAdmin(ReadOnlyAdmin):
+    list_display = [
+        "created_at",
+        "user",
+        "direction",
+        "token",
+        "amount",
+        "state",
+        "sequence",
+        "attempts",
+        "last_error",
+    ]
+    list_filter = ["direction", "state", "token"]
+    search_fields = ["id", "user__username", "sender", "recipient"]

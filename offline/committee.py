@@ -37,7 +37,7 @@ def _signer(key: bytes) -> signing.Signer:
 def verifier() -> OfflineVerifier:
     signer = issuer()
     if signer is None:
-        from authorities.services.offline import PlatformNotConfigured
+        from offline.errors import PlatformNotConfigured
 
         raise PlatformNotConfigured()
     return _verifier(committee(), tuple(previous_committees()), signer.address)

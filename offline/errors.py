@@ -39,3 +39,30 @@ class NotAVendor(DomainError):
 
 class WrongState(Conflict):
     code = "wrong_state"
+
+
+class NoFastPayAccount(DomainError):
+    code = "no_fastpay_account"
+    default_message = "Link a FastPay address first (POST /api/v1/offline/account/)."
+
+
+class InvalidLink(DomainError):
+    code = "invalid_signature"
+
+
+class AddressTaken(Conflict):
+    code = "address_taken"
+    default_message = "This FastPay address is linked to another user."
+
+
+class InvalidCertificate(DomainError):
+    """A certificate handed in to defund that the platform does not accept (malformed, not
+    a quorum, not from the user's address to the platform's)."""
+
+    code = "invalid_certificate"
+
+
+class PlatformNotConfigured(DomainError):
+    code = "offline_unavailable"
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_message = "Offline payments are not configured on this platform."

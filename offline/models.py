@@ -1,6 +1,8 @@
-"""Offline vouchers on the platform side (docs/offline.md): the vouchers it registered
-(limits, validity window, ticket), the per-user limits, and the vendors' redemptions with
-their state machine RECEIVED -> VALIDATED -> PENDING -> SETTLED | REJECTED | FLAGGED.
+"""Offline money on the platform side (docs/offline.md): the users' FastPay accounts and
+the transfers between their online balance and the committee (fund/defund), the vouchers
+the platform registered (limits, validity window, ticket), the per-user limits, and the
+vendors' redemptions with their state machine
+RECEIVED -> VALIDATED -> PENDING -> SETTLED | REJECTED | FLAGGED.
 
 Amounts are ledger units (BigIntegerField; 1 token = 10**ledger_decimals units).
 """
@@ -171,3 +173,85 @@ class DoubleSpend(Redemption):
         proxy = True
         verbose_name = "double-spend evidence"
         verbose_name_plural = "double-spend evidence"
+
+
+class FastPayAccount(models.Model):
+    """A user's FastPay (offline) account: an address whose key their device holds."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="fastpay_account"
+    )
+    address = models.CharField(max_length=42, unique=True, validators=[address_validator])
+    linked_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.user} {self.address}"
+
+
+class TransferDirection(models.TextChoices):
+    FUND = "fund", "Online -> offline"
+    DEFUND = "defund", "Offline -> online"
+
+
+class TransferState(models.TextChoices):
+    PENDING = "pending", "Pending (waiting for a certificate)"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
+class OfflineTransfer(models.Model):
+    """Money crossing between the online ledger and the committee.
+
+    FUND: the user's AVAILABLE -> CLEARING in the ledger, then the platform's FastPay
+    account sends a transfer order (its `sequence`) to the user's address.
+    DEFUND: a certificate from the user's address to the platform's address is confirmed,
+    then CLEARING -> the user's AVAILABLE. Unique (sender, sequence) credits it once.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="offline_transfers"
+    )
+    direction = models.CharField(max_length=8, choices=TransferDirection.choices)
+    token = models.ForeignKey("wallets.Token", on_delete=models.PROTECT, related_name="+")
+    amount = models.BigIntegerField(help_text="Ledger units.")
+    state = models.CharField(
+        max_length=16, choices=TransferState.choices, default=TransferState.PENDING, db_index=True
+    )
+    sender = models.CharField(max_length=42, validators=[address_validator])
+    recipient = models.CharField(max_length=42, validators=[address_validator])
+    sequence = models.PositiveBigIntegerField(help_text="The sender's FastPay sequence.")
+    epoch = models.PositiveBigIntegerField()
+    certificate = models.JSONField(null=True, blank=True)
+    idempotency_key = models.CharField(max_length=128, null=True, blank=True)  # noqa: DJ001
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="offline_amount_positive"),
+            models.UniqueConstraint(
+                fields=["sender", "sequence"], name="offline_transfer_unique_sequence"
+            ),
+            models.UniqueConstraint(
+                fields=["user", "idempotency_key"],
+                condition=Q(idempotency_key__isnull=False),
+                name="offline_transfer_unique_key",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.direction} {self.amount} {self.state}"
+
+
+class PlatformAccount(models.Model):
+    """The platform's own FastPay account; its row lock serialises sequence assignment."""
+
+    address = models.CharField(max_length=42, unique=True, validators=[address_validator])
+    next_sequence = models.PositiveBigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return self.address

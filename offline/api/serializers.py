@@ -1,11 +1,13 @@
 from rest_framework import serializers
 
 from fastpay.money import format_units
-from offline.models import Redemption, Voucher
+from fastpay.serializers import StrictSerializer
+from offline.models import OfflineTransfer, Redemption, Voucher
 from offline.services.redemptions import MAX_BATCH
+from wallets.api.serializers import AmountField, TokenField
 
 
-class VoucherRegisterSerializer(serializers.Serializer):
+class VoucherRegisterSerializer(StrictSerializer):
     certificate = serializers.DictField(
         help_text="Certificate (docs/protocol.md) from your FastPay address to the fresh "
         "voucher address, certified and confirmed by the committee"
@@ -59,11 +61,11 @@ class VoucherSerializer(serializers.ModelSerializer):
         return self.context.get("issuer")
 
 
-class SyncItemSerializer(serializers.Serializer):
+class SyncItemSerializer(StrictSerializer):
     payment = serializers.CharField(max_length=4000, help_text="The payment string (FP...)")
 
 
-class SyncSerializer(serializers.Serializer):
+class SyncSerializer(StrictSerializer):
     items = SyncItemSerializer(many=True, allow_empty=False, max_length=MAX_BATCH)
 
 
@@ -100,3 +102,56 @@ class TerminalConfigSerializer(serializers.Serializer):
     issuer = serializers.CharField(help_text="The address that signs voucher tickets")
     vendor = serializers.CharField(allow_null=True, help_text="Your FastPay address")
     grace_s = serializers.IntegerField(help_text="Sync within the window plus this to be paid")
+
+
+class LinkSerializer(StrictSerializer):
+    address = serializers.RegexField(r"^0x[0-9a-fA-F]{40}$")
+    signature = serializers.RegexField(
+        r"^0x[0-9a-fA-F]{130}$",
+        help_text='EIP-191 personal_sign of "FastPay: link <address> to user <username>"',
+    )
+
+
+class FundSerializer(StrictSerializer):
+    token = TokenField()
+    amount = AmountField()
+
+
+class DefundSerializer(StrictSerializer):
+    certificate = serializers.DictField(
+        help_text="A certificate (docs/protocol.md) from your FastPay address to the platform's"
+    )
+
+
+class OfflineTransferSerializer(serializers.ModelSerializer):
+    token = serializers.CharField(source="token.symbol")
+    amount = serializers.SerializerMethodField()
+    amount_units = serializers.IntegerField(source="amount")
+
+    class Meta:
+        model = OfflineTransfer
+        fields = [
+            "id",
+            "direction",
+            "token",
+            "amount",
+            "amount_units",
+            "state",
+            "sender",
+            "recipient",
+            "sequence",
+            "epoch",
+            "certificate",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+    def get_amount(self, transfer) -> str:
+        return format_units(transfer.amount, transfer.token.ledger_decimals)
+
+
+class FastPayAccountSerializer(serializers.Serializer):
+    address = serializers.CharField()
+    platform_address = serializers.CharField(allow_null=True)
+    state = serializers.DictField(allow_null=True, help_text="The committee's view, if reachable")

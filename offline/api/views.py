@@ -1,21 +1,27 @@
-"""/api/v1/offline/vouchers/, /redemptions/ and /terminal/: register vouchers (payers),
-sync redemptions (vendors), configure a terminal."""
+"""/api/v1/offline/: link a FastPay address (account/), move money between online and
+offline (fund/, defund/, transfers/), register vouchers (payers), sync redemptions
+(vendors), configure a terminal."""
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from authorities.models import FastPayAccount
+from authorities.gateway import CommitteeUnavailable, gateway
 from fastpay.api_auth import IsApprovedUser, UserCredentialsOnly
 from fastpay.errors import DomainError
+from fastpay.idempotency import idempotent
 from fastpay.pagination import CreatedCursorPagination
 from offline import committee as offline_committee
 from offline import conf
 from offline.api import serializers as s
-from offline.models import Redemption, RedemptionState, Voucher
+from offline.errors import NoFastPayAccount
+from offline.models import FastPayAccount, OfflineTransfer, Redemption, RedemptionState, Voucher
 from offline.services.redemptions import redemptions_sync
+from offline.services.transfers import fastpay_account_link, offline_defund, offline_fund
 from offline.services.vouchers import voucher_register
+from wallets.api.serializers import amount_to_units
+from wallets.api.views import IDEMPOTENCY_HEADER
 
 
 def _issuer() -> str | None:
@@ -101,3 +107,80 @@ class TerminalConfigApi(APIView):
                 "grace_s": conf.grace_s(),
             }
         )
+
+
+class OfflineAccountApi(APIView):
+    # Offline money is the user's own: their login, never a merchant's API key.
+    permission_classes = [IsApprovedUser, UserCredentialsOnly]
+
+    @extend_schema(responses=s.FastPayAccountSerializer)
+    def get(self, request):
+        account = FastPayAccount.objects.filter(user=request.user).first()
+        if account is None:
+            raise NoFastPayAccount()
+        try:
+            client = gateway()
+            state, platform = client.account_state(account.address), client.platform_address
+        except CommitteeUnavailable:
+            state, platform = None, None
+        return Response({"address": account.address, "platform_address": platform, "state": state})
+
+    @extend_schema(request=s.LinkSerializer, responses={200: s.FastPayAccountSerializer})
+    def post(self, request):
+        data = s.LinkSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        account = fastpay_account_link(
+            user=request.user,
+            address=data.validated_data["address"],
+            signature=bytes.fromhex(data.validated_data["signature"][2:]),
+        )
+        return Response({"address": account.address, "platform_address": None, "state": None})
+
+
+class OfflineFundApi(APIView):
+    permission_classes = [IsApprovedUser, UserCredentialsOnly]
+
+    @extend_schema(
+        request=s.FundSerializer,
+        responses={202: s.OfflineTransferSerializer},
+        parameters=[IDEMPOTENCY_HEADER],
+    )
+    @idempotent
+    def post(self, request):
+        data = s.FundSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        token = data.validated_data["token"]
+        transfer = offline_fund(
+            user=request.user,
+            token=token,
+            amount=amount_to_units(data.validated_data["amount"], token),
+            idempotency_key=request.headers.get("Idempotency-Key"),
+        )
+        return Response(s.OfflineTransferSerializer(transfer).data, status=status.HTTP_202_ACCEPTED)
+
+
+class OfflineDefundApi(APIView):
+    permission_classes = [IsApprovedUser, UserCredentialsOnly]
+
+    @extend_schema(
+        request=s.DefundSerializer,
+        responses={201: s.OfflineTransferSerializer},
+        parameters=[IDEMPOTENCY_HEADER],
+    )
+    @idempotent
+    def post(self, request):
+        data = s.DefundSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        transfer = offline_defund(user=request.user, certificate=data.validated_data["certificate"])
+        return Response(s.OfflineTransferSerializer(transfer).data, status=status.HTTP_201_CREATED)
+
+
+class OfflineTransferListApi(APIView):
+    permission_classes = [IsApprovedUser]
+
+    @extend_schema(responses=s.OfflineTransferSerializer(many=True))
+    def get(self, request):
+        transfers = OfflineTransfer.objects.filter(user=request.user).select_related("token")
+        paginator = CreatedCursorPagination()
+        page = paginator.paginate_queryset(transfers, request, view=self)
+        return paginator.get_paginated_response(s.OfflineTransferSerializer(page, many=True).data)

@@ -17,8 +17,6 @@ from dataclasses import dataclass
 from django.db import transaction
 from django.utils import timezone
 
-from authorities.models import FastPayAccount
-from authorities.services.offline import NoFastPayAccount
 from fastpay.bulk_insert import rows_insert
 from fastpay.events import event_record, events_record
 from fastpay.models import OutboxEvent
@@ -26,8 +24,8 @@ from fastpay_protocol.messages import hex_signature
 from fastpay_protocol.voucher import Payment, Refused
 from offline import committee as offline_committee
 from offline import conf
-from offline.errors import NotAVendor, WrongState
-from offline.models import LIVE_STATES, Redemption, RedemptionState, Voucher
+from offline.errors import NoFastPayAccount, NotAVendor, WrongState
+from offline.models import LIVE_STATES, FastPayAccount, Redemption, RedemptionState, Voucher
 from offline.risk import redemptions_assess
 from offline.services.vouchers import offline_suspend
 from wallets.models import User, UserRole

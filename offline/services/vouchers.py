@@ -14,8 +14,6 @@ from django.db.models import Exists, OuterRef, Sum
 from django.utils import timezone
 
 from authorities.gateway import gateway
-from authorities.models import FastPayAccount
-from authorities.services.offline import NoFastPayAccount, PlatformNotConfigured
 from fastpay.events import event_record
 from fastpay_protocol.messages import Certificate, InvalidCertificate, MessageError
 from fastpay_protocol.voucher import order_ticket_digest
@@ -24,11 +22,13 @@ from offline import conf
 from offline.errors import (
     InvalidVoucher,
     LimitExceeded,
+    NoFastPayAccount,
     OfflineSuspended,
+    PlatformNotConfigured,
     VoucherConflict,
     VoucherNotFresh,
 )
-from offline.models import OfflineLimit, Redemption, Voucher, VoucherState
+from offline.models import FastPayAccount, OfflineLimit, Redemption, Voucher, VoucherState
 from wallets.errors import AccountNotApproved, TokenDisabled
 from wallets.models import Token, User
 

@@ -131,7 +131,6 @@ def test_the_admin_shows_the_committee(operator):
     for url in [
         "/admin/authorities/committeemember/",
         "/admin/authorities/equivocationevidence/",
-        "/admin/authorities/offlinetransfer/",
     ]:
         assert client.get(url).status_code == 200, url
     assert MemberStatus.ACTIVE == "active"

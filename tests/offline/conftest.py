@@ -64,7 +64,7 @@ def platform_gateway(committee, monkeypatch, committee_client):
     monkeypatch.setattr(gateway_module, "gateway", lambda: gateway)
     monkeypatch.setattr(offline_committee, "gateway", lambda: gateway)
     monkeypatch.setattr("offline.services.vouchers.gateway", lambda: gateway)
-    monkeypatch.setattr("authorities.services.offline.gateway", lambda: gateway)
+    monkeypatch.setattr("offline.services.transfers.gateway", lambda: gateway)
     monkeypatch.setattr(
         offline_committee,
         "client",
@@ -120,8 +120,8 @@ def api_platform(client_for, django_capture_on_commit_callbacks):
 @pytest.fixture
 def payer_wallet(db, tmp_path):
     """A funded FastPay key in a wallet file, linked to the user."""
-    from authorities.models import FastPayAccount
     from fastpay_protocol.wallet import Wallet
+    from offline.models import FastPayAccount
 
     def make(user):
         key = next(_payer_keys)
@@ -140,8 +140,8 @@ _vendor_numbers = itertools.count()
 @pytest.fixture
 def vendor_factory(db, tmp_path, committee):
     """make() -> (vendor user, its terminal)."""
-    from authorities.models import FastPayAccount
     from fastpay_protocol.pos import Terminal
+    from offline.models import FastPayAccount
     from tests.wallets.factories import UserFactory
     from wallets.models import UserRole
 

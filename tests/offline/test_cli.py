@@ -19,7 +19,7 @@ def run(capsys, *argv) -> tuple[int, str]:
 def test_a_shell_demo_from_issue_to_settlement(
     tmp_path, capsys, monkeypatch, nodes, alice, payer_wallet, vendor_factory, api_platform, usdt
 ):
-    from authorities.models import FastPayAccount
+    from offline.models import FastPayAccount
 
     monkeypatch.setenv("FASTPAY_WALLET_PASSPHRASE", "pw")
     monkeypatch.setenv("FASTPAY_API_TOKEN", "unused-by-the-test-platform")
@@ -134,9 +134,9 @@ def platform_vendor(monkeypatch, vendor_factory, api_platform):
 def test_pos_init_and_refresh_read_the_platforms_terminal_config(
     tmp_path, capsys, platform_gateway, platform_vendor, committee
 ):
-    from authorities.models import FastPayAccount
     from fastpay_protocol.messages import Committee
     from fastpay_protocol.pos import Terminal
+    from offline.models import FastPayAccount
 
     pos = tmp_path / "refresh.pos"
 

@@ -60,7 +60,7 @@ def use_committee_file(monkeypatch):
             gateway_module,
             offline_committee,
             "offline.services.vouchers",
-            "authorities.services.offline",
+            "offline.services.transfers",
         ):
             if isinstance(target, str):
                 monkeypatch.setattr(f"{target}.gateway", lambda: gateway)
@@ -77,12 +77,11 @@ def use_committee_file(monkeypatch):
 def test_vouchers_outstanding_across_an_epoch_change_are_paid_within_the_window(
     epoch_nodes, alice, usdt, api_platform, client_for, use_committee_file, tmp_path
 ):
-    from authorities.models import FastPayAccount
     from fastpay_protocol import signing
     from fastpay_protocol.pos import Terminal
     from fastpay_protocol.voucher import Refused
     from fastpay_protocol.wallet import Wallet
-    from offline.models import Redemption, RedemptionState
+    from offline.models import FastPayAccount, Redemption, RedemptionState
     from tests.wallets.factories import UserFactory
     from wallets.models import UserRole
 

@@ -173,8 +173,8 @@ def reclaimed_early(
 def test_a_voucher_reclaimed_early_is_covered_by_the_platform_and_claimed_from_the_payer(
     alice, reclaimed_early, api_platform, committee_client, usdt_address, usdt, client_for
 ):
-    from authorities.services.offline import _platform_address
     from fraud.models import DoubleSpendEvidence
+    from offline.services.transfers import platform_address
     from wallets.models import Claim
     from wallets.services.checks import ledger_check_run
     from wallets.services.ledger import user_account
@@ -194,7 +194,7 @@ def test_a_voucher_reclaimed_early_is_covered_by_the_platform_and_claimed_from_t
     defund = committee_client.certify(
         committee_client.sign_order(
             wallet.signer,
-            recipient=_platform_address(),
+            recipient=platform_address(),
             token=usdt_address,
             amount=3 * TOKEN_UNITS,
             sequence=committee_client.next_sequence(wallet.address),

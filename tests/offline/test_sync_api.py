@@ -189,7 +189,7 @@ def test_the_vendor_lists_its_redemptions_by_state(vendor_factory, client_for, b
 
 
 def test_the_terminal_config_names_the_committee_issuer_and_vendor(vendor_factory, client_for):
-    from authorities.models import FastPayAccount
+    from offline.models import FastPayAccount
 
     vendor, _ = vendor_factory()
     body = client_for(vendor).get("/api/v1/offline/terminal/").json()

@@ -6,7 +6,7 @@ the vendor by the platform (docs/offline.md, "Always paid"). ``covers_post`` doe
 the caller's transaction: RECEIVABLE -> payee AVAILABLE (an OFFLINE_COVER entry), a
 ``Claim`` on the debtor, and at once whatever the debtor's AVAILABLE balance allows back
 (CLAIM_RECOVERY: debtor AVAILABLE -> RECEIVABLE). What stays open is recovered later:
-when the debtor defunds offline money (authorities.services.offline), by the hourly beat
+when the debtor defunds offline money (offline.services.transfers), by the hourly beat
 task, or by an admin action; an operator may write the rest off (``claim_write_off``:
 RECEIVABLE -> WRITE_OFF, with a reason). RECEIVABLE always equals minus the outstanding
 claims, per token; ``ledger_check`` verifies it.

@@ -1,16 +1,16 @@
 """/api/v1/offline/: linking a FastPay address, funding and defunding, against a fake
-committee gateway (the real committee is exercised in test_offline_committee.py)."""
+committee gateway (tests/offline/test_flow.py funds and defunds on real nodes)."""
 
 import pytest
 from eth_account import Account
 from eth_account.messages import encode_defunct
 
 from authorities import gateway as gateway_module
-from authorities.models import FastPayAccount, OfflineTransfer, TransferState
-from authorities.services.offline import link_message
 from fastpay.models import IdempotencyRecord, OutboxEvent
 from fastpay_protocol import typed_data as td
 from fastpay_protocol.messages import Certificate, Committee, Member, Vote
+from offline.models import FastPayAccount, OfflineTransfer, TransferState
+from offline.services.transfers import link_message
 from wallets.models import AccountKind, LedgerAccount
 
 PLATFORM = Account.create()
@@ -77,8 +77,8 @@ def post_fund(django_capture_on_commit_callbacks):
 @pytest.fixture
 def fake(monkeypatch):
     fake = FakeGateway()
-    monkeypatch.setattr("authorities.services.offline.gateway", lambda: fake)
-    monkeypatch.setattr("authorities.api.views.gateway", lambda: fake)
+    monkeypatch.setattr("offline.services.transfers.gateway", lambda: fake)
+    monkeypatch.setattr("offline.api.views.gateway", lambda: fake)
     return fake
 
 
@@ -178,7 +178,7 @@ class TestFund:
         assert available(alice, usdt) == 6_000_000
 
         fake.down = False
-        from authorities.services.offline import offline_fund_process
+        from offline.services.transfers import offline_fund_process
 
         offline_fund_process(transfer_id=transfer.pk)
         transfer.refresh_from_db()
@@ -307,3 +307,24 @@ def test_without_a_committee_funding_is_a_503_not_a_500(
     assert available(alice, usdt) == 5_000_000
     assert not IdempotencyRecord.objects.exists()
     assert not OfflineTransfer.objects.exists()
+
+
+def test_operators_see_fastpay_accounts_and_transfers_in_the_offline_admin(
+    alice, usdt, fund, fake, device, client_for, post_fund, operator
+):
+    from django.test import Client
+
+    fund(alice, usdt, 5)
+    client = client_for(alice)
+    link(client, alice, device)
+    post_fund(client, "1.5")
+    staff = Client()
+    staff.force_login(operator)
+
+    for url, shown in [
+        ("/admin/offline/fastpayaccount/", device.address),
+        ("/admin/offline/offlinetransfer/", "1500000"),
+    ]:
+        response = staff.get(url)
+        assert response.status_code == 200, url
+        assert shown in response.content.decode(), url

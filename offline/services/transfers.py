@@ -18,15 +18,22 @@ from eth_account.messages import encode_defunct
 from eth_utils import to_checksum_address
 
 from authorities.gateway import CommitteeUnavailable, gateway
-from authorities.models import (
+from fastpay.errors import IdempotencyError, NotFound
+from fastpay.events import event_record
+from offline.errors import (
+    AddressTaken,
+    InvalidCertificate,
+    InvalidLink,
+    NoFastPayAccount,
+    PlatformNotConfigured,
+)
+from offline.models import (
     FastPayAccount,
     OfflineTransfer,
     PlatformAccount,
     TransferDirection,
     TransferState,
 )
-from fastpay.errors import Conflict, DomainError, IdempotencyError, NotFound
-from fastpay.events import event_record
 from wallets.errors import AccountNotApproved, TokenDisabled
 from wallets.models import AccountKind, EntryKind, Token, User
 from wallets.services.claims import claims_open_exist, claims_recover_locked, recovery_accounts
@@ -37,24 +44,6 @@ from wallets.services.ledger import (
     system_account,
     user_account,
 )
-
-
-class NoFastPayAccount(DomainError):
-    code = "no_fastpay_account"
-    default_message = "Link a FastPay address first (POST /api/v1/offline/account)."
-
-
-class InvalidLink(DomainError):
-    code = "invalid_signature"
-
-
-class AddressTaken(Conflict):
-    code = "address_taken"
-    default_message = "This FastPay address is linked to another user."
-
-
-class InvalidCertificate(DomainError):
-    code = "invalid_certificate"
 
 
 def link_message(user: User, address: str) -> str:
@@ -83,13 +72,7 @@ def fastpay_account_link(*, user: User, address: str, signature: bytes) -> FastP
     return account
 
 
-class PlatformNotConfigured(DomainError):
-    code = "offline_unavailable"
-    status_code = 503
-    default_message = "Offline payments are not configured on this platform."
-
-
-def _platform_address() -> str:
+def platform_address() -> str:
     address = gateway().platform_address
     if address is None:
         raise PlatformNotConfigured()
@@ -116,7 +99,7 @@ def offline_fund(
                 if (previous.token_id, previous.amount) != (token.pk, amount):
                     raise IdempotencyError(param="idempotency_key")
                 return previous
-        platform, _ = PlatformAccount.objects.get_or_create(address=_platform_address())
+        platform, _ = PlatformAccount.objects.get_or_create(address=platform_address())
         # The platform row lock serialises sequence assignment; taken before the ledger
         # accounts, like the payer's user row in payments.
         platform = PlatformAccount.objects.select_for_update(no_key=True).get(pk=platform.pk)
@@ -154,7 +137,7 @@ def offline_fund(
 
 
 def _enqueue(transfer_id) -> None:
-    from authorities.tasks import offline_fund_task
+    from offline.tasks import offline_fund_task
 
     offline_fund_task.delay(str(transfer_id))
 
@@ -226,7 +209,7 @@ def offline_defund(*, user: User, certificate: dict) -> OfflineTransfer:
         order = client.verify(certificate)
     except ValueError as exc:
         raise InvalidCertificate(str(exc), param="certificate") from None
-    if order.recipient != _platform_address():
+    if order.recipient != platform_address():
         raise InvalidCertificate("the recipient is not the platform", param="certificate")
     if order.sender != account.address:
         raise InvalidCertificate("the sender is not your FastPay address", param="certificate")
