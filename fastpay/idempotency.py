@@ -23,14 +23,10 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
 from fastpay.errors import DomainError, IdempotencyError, api_exception_handler
+from fastpay.idempotency_keys import idempotency_key_validate
 from fastpay.models import IdempotencyRecord
 
-HEADER = "Idempotency-Key"
-MAX_KEY_LENGTH = 255
-
-
-class InvalidIdempotencyKey(DomainError):
-    code = "invalid_idempotency_key"
+HEADER = "Idempotency-Key"  # its rule (1-255 printable characters): fastpay/idempotency_keys.py
 
 
 def request_fingerprint(request) -> str:
@@ -48,11 +44,7 @@ def idempotent(view_method):
         if key is None:
             with transaction.atomic():
                 return view_method(view, request, *args, **kwargs)
-        if not key.strip() or len(key) > MAX_KEY_LENGTH or not key.isprintable():
-            raise InvalidIdempotencyKey(
-                f"the {HEADER} header must be 1-{MAX_KEY_LENGTH} printable characters",
-                param=HEADER,
-            )
+        idempotency_key_validate(key, HEADER)
         fingerprint = request_fingerprint(request)
         with transaction.atomic():
             # INSERT ... ON CONFLICT DO NOTHING blocks on a concurrent uncommitted insert of
