@@ -305,6 +305,11 @@ def pos_init(args) -> int:
 
         committee, previous = fetch_committee(args.committee), ()
         vendor, issuer = args.vendor, args.issuer
+    if args.platform and not vendor:
+        raise SystemExit(
+            "the platform knows no FastPay address for this account: link one first "
+            "(`fastpay wallet link`, with the vendor's login) or give --vendor"
+        )
     if not vendor or not issuer:
         raise SystemExit("need the vendor address and the ticket issuer (or --platform)")
     Terminal.create(args.pos, vendor=vendor, issuer=issuer, committee=committee, previous=previous)

@@ -180,3 +180,32 @@ def test_wallet_defund_without_a_link_is_refused_by_the_platform(
     assert code == 1
     assert out.startswith("REFUSED")
     assert _available(alice, usdt) == 0
+
+
+def test_pos_init_with_a_merchant_api_key_caches_the_committee_and_the_merchants_address(
+    capsys, monkeypatch, live_server, committee, tmp_path
+):
+    """docs/offline.md: `FASTPAY_API_TOKEN=$SHOP_KEY fastpay pos init --platform $P`."""
+    from fastpay.api_keys import api_key_create
+    from fastpay_protocol import signing
+    from fastpay_protocol.pos import Terminal
+    from offline.models import FastPayAccount
+    from tests.wallets.factories import UserFactory
+    from wallets.models import UserRole
+
+    shop = UserFactory(username="shop", role=UserRole.MERCHANT)
+    address = signing.Signer(b"\x42" * 32).address
+    FastPayAccount.objects.create(user=shop, address=address)
+    _, secret = api_key_create(user=shop, name="till", scopes=["payments:read"])
+    monkeypatch.setenv("FASTPAY_API_TOKEN", secret)
+
+    code, out = run(
+        capsys, "pos", "init", "--pos", tmp_path / "shop.pos", "--platform", live_server.url
+    )
+
+    assert code == 0, out
+    assert f"vendor {address}" in out
+    terminal = Terminal(str(tmp_path / "shop.pos"))
+    assert terminal.vendor == address
+    assert terminal.issuer == signing.Signer(offline_conftest.PLATFORM_KEY).address
+    assert f"committee epoch {committee.epoch}" in out
