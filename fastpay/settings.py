@@ -89,6 +89,17 @@ FASTPAY_OFFLINE_RISK_ASSESSOR = config.dotted_path(
 )
 FASTPAY_OFFLINE_SETTLE_BATCH = config.positive_int("FASTPAY_OFFLINE_SETTLE_BATCH", default=1000)
 FASTPAY_OFFLINE_SETTLE_CHUNK = config.positive_int("FASTPAY_OFFLINE_SETTLE_CHUNK", default=1000)
+# PENDING redemptions the committee could not settle: exponential backoff with jitter from
+# BASE_S up to MAX_S; after MAX_ATTEMPTS FLAGGED settlement_failed for an admin.
+FASTPAY_OFFLINE_SETTLE_RETRY_BASE_S = config.positive_int(
+    "FASTPAY_OFFLINE_SETTLE_RETRY_BASE_S", default=30
+)
+FASTPAY_OFFLINE_SETTLE_RETRY_MAX_S = config.positive_int(
+    "FASTPAY_OFFLINE_SETTLE_RETRY_MAX_S", default=3600
+)
+FASTPAY_OFFLINE_SETTLE_MAX_ATTEMPTS = config.positive_int(
+    "FASTPAY_OFFLINE_SETTLE_MAX_ATTEMPTS", default=100
+)
 FASTPAY_OFFLINE_AUTO_COVER_MAX_UNITS = config.non_negative_int(
     "FASTPAY_OFFLINE_AUTO_COVER_MAX_UNITS", default=100_000_000
 )

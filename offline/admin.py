@@ -2,7 +2,7 @@
 redemptions (by state and reason, release or reject flagged ones), double-spend
 evidence, and per-user limits (editable)."""
 
-from django.contrib import admin
+from django.contrib import admin, messages
 
 from fastpay.admin_mixins import ReadOnlyAdmin, run_service_action
 from offline.models import (
@@ -16,6 +16,7 @@ from offline.models import (
 )
 from offline.services.cover import COVERABLE, redemption_cover
 from offline.services.redemptions import redemption_reject, redemption_release
+from offline.services.settlement import redemptions_retry_now
 from offline.services.vouchers import offline_unsuspend
 
 
@@ -37,15 +38,32 @@ class RedemptionAdmin(ReadOnlyAdmin):
         "state",
         "reason",
         "attempts",
+        "next_attempt_at",
+        "last_error",
         "settled_at",
     ]
     list_filter = ["state", "reason"]
     search_fields = ["spend_id", "voucher_address", "vendor__username"]
     date_hierarchy = "created_at"
-    actions = ["release", "reject", "cover"]
+    actions = ["retry_settlement", "release", "reject", "cover"]
 
     def has_decide_permission(self, request):
         return request.user.has_perm("offline.decide_redemption")
+
+    @admin.action(
+        description="Retry settlement now (pending ones, and those settlement gave up on)",
+        permissions=["decide"],
+    )
+    def retry_settlement(self, request, queryset):
+        ids = list(queryset.values_list("pk", flat=True))
+        count = redemptions_retry_now(ids=ids)
+        settled = Redemption.objects.filter(pk__in=ids, state=RedemptionState.SETTLED).count()
+        self.message_user(
+            request,
+            f"Settlement retried for {count} of {len(ids)} redemption(s); "
+            f"{settled} of the selection settled now.",
+            messages.SUCCESS if count else messages.WARNING,
+        )
 
     @admin.action(description="Release flagged redemptions to settlement", permissions=["decide"])
     def release(self, request, queryset):

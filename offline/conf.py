@@ -47,3 +47,19 @@ def auto_cover_max_units() -> int:
     """Settlement pays a vendor whose voucher the payer took back early up to this amount
     (ledger units) at once; a larger one waits for an admin."""
     return _get("FASTPAY_OFFLINE_AUTO_COVER_MAX_UNITS", 100_000_000)
+
+
+def settle_retry_base_s() -> int:
+    """A PENDING redemption the committee could not settle is tried again after this many
+    seconds, doubling per attempt (with jitter) up to ``settle_retry_max_s``."""
+    return _get("FASTPAY_OFFLINE_SETTLE_RETRY_BASE_S", 30)
+
+
+def settle_retry_max_s() -> int:
+    return _get("FASTPAY_OFFLINE_SETTLE_RETRY_MAX_S", 3600)
+
+
+def settle_max_attempts() -> int:
+    """After this many failed attempts (about three days at the defaults) a redemption is
+    FLAGGED ``settlement_failed`` for an admin, with the last error, instead of retried."""
+    return _get("FASTPAY_OFFLINE_SETTLE_MAX_ATTEMPTS", 100)

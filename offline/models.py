@@ -133,7 +133,11 @@ class Redemption(models.Model):
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     certificate = models.JSONField(null=True, blank=True, help_text="The spend certificate.")
+    # settlement retries while PENDING (offline.services.settlement): attempts made, when
+    # the next one is due (exponential backoff with jitter; null = at once), what failed
     attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    last_error = models.CharField(max_length=255, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     settled_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)

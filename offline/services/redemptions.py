@@ -91,7 +91,8 @@ def _registered(body, voucher: Voucher) -> bool:
 def redemptions_sync(*, vendor: User, payments: list[str]) -> list[Redemption]:
     """Store each payment once (idempotent per spend) and return, in order, its
     redemption: new ones PENDING, FLAGGED or REJECTED (reason); known ones as they are
-    now. Settlement is queued after commit."""
+    now. Settlement is queued after commit, for the new ones and for known ones still
+    PENDING (a re-sync retries them without waiting for their backoff)."""
     if vendor.role not in VENDOR_ROLES:
         raise NotAVendor()
     account = FastPayAccount.objects.filter(user=vendor).first()
@@ -128,6 +129,12 @@ def redemptions_sync(*, vendor: User, payments: list[str]) -> list[Redemption]:
                 conflicting_with__isnull=True,  # a covered double spend does not hold it
             ).select_related("voucher__token")
         }
+        # a payment synced again while PENDING (the committee was down): due at once
+        waiting = [r.pk for r in known.values() if r.state == RedemptionState.PENDING]
+        if waiting:
+            Redemption.objects.filter(pk__in=waiting, state=RedemptionState.PENDING).update(
+                next_attempt_at=None
+            )
         batch = _Batch(vendor, vouchers, live, timezone.now())
         results = []
         for item in items:
@@ -137,7 +144,7 @@ def redemptions_sync(*, vendor: User, payments: list[str]) -> list[Redemption]:
                 known[item.spend_id] = redemption
             results.append(redemption)
         batch.flush()
-        if batch.pending:
+        if batch.pending or waiting:
             transaction.on_commit(_enqueue_settlement)
     return results
 

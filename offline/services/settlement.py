@@ -12,13 +12,24 @@ Outcomes the committee can give for a valid spend:
   know (the payer reclaimed early or paid off-platform): FLAGGED ``voucher_taken``: the
   vendor accepted a valid voucher in time and is owed: the platform pays it (SETTLED
   ``covered``, offline.services.cover) up to the automatic limit, an admin above it;
-- no quorum (authorities down): stays PENDING and is retried by the next run.
+- no quorum (authorities down): stays PENDING with ``last_error`` and is tried again
+  after an exponential backoff with jitter (``next_attempt_at``, offline.conf
+  settle_retry_*) by the beat task, the vendor's next sync or an admin's "retry
+  settlement now";
+- refused for good (every authority answered with a refusal no retry can change, e.g.
+  ``invalid_signature``), or still unsettled after ``settle_max_attempts``: FLAGGED
+  ``settlement_failed`` with the last error, for an admin (release retries it, reject
+  frees the voucher).
 """
 
+import logging
+import secrets
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 
 from django.db import connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from fastpay.events import events_record
@@ -38,14 +49,38 @@ from offline.services.redemptions import payer_flag_and_suspend, redemption_payl
 
 #: committee refusals meaning the voucher's sequence 0 went to another order
 TAKEN_CODES = {"sequence_mismatch", "sequence_locked"}
+#: refusals that a retry cannot change (the spend itself is wrong for the committee);
+#: not ``wrong_epoch``: past a voting window it waits for an operator (docs/offline.md)
+PERMANENT_CODES = {"invalid_signature", "invalid_request"}
+#: the reason of a redemption settlement gave up on
+SETTLEMENT_FAILED = "settlement_failed"
+
+logger = logging.getLogger(__name__)
+_jitter = secrets.SystemRandom()
+
+
+def retry_delay_s(attempts: int) -> float:
+    """Seconds before the next try after ``attempts`` failed ones: base * 2**(attempts-1)
+    capped at the maximum, of which a random half is taken off ("equal jitter": runs
+    that failed together do not all come back at the same instant)."""
+    delay = min(conf.settle_retry_max_s(), conf.settle_retry_base_s() * 2 ** max(attempts - 1, 0))
+    return delay / 2 + _jitter.uniform(0, delay / 2)
+
+
+def due_q(now) -> Q:
+    """PENDING redemptions whose next attempt is due."""
+    return Q(state=RedemptionState.PENDING) & (
+        Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)
+    )
 
 
 def redemptions_settle(*, limit: int | None = None) -> dict[str, int]:
-    """Settle up to ``limit`` PENDING redemptions (oldest first). Returns counts by
-    outcome: settled, flagged, retry."""
+    """Settle up to ``limit`` PENDING redemptions that are due (oldest first; the others
+    wait for their ``next_attempt_at``). Returns counts by outcome: settled, flagged,
+    retry."""
     limit = limit or conf.settle_batch()
     pending = list(
-        Redemption.objects.filter(state=RedemptionState.PENDING)
+        Redemption.objects.filter(due_q(timezone.now()))
         .select_related("voucher", "voucher__token")
         # what settling a spend does not read (the issue certificate only for an
         # unfunded voucher: fetched then, in this thread)
@@ -129,6 +164,8 @@ def _confirm(client, group: list[Redemption], certified: list, outcomes: dict, e
         elif _taken(result):
             outcomes[redemption.pk] = ("flagged", "voucher_taken", str(result)[:255])
             evidence[redemption.pk] = _taken_evidence(redemption, result)
+        elif _permanent(result):
+            outcomes[redemption.pk] = ("flagged", SETTLEMENT_FAILED, str(result)[:255])
         else:
             outcomes[redemption.pk] = ("retry", "", str(result)[:255])
     confirmed = client.confirm_batch([certificate for _, certificate in ready])
@@ -197,6 +234,15 @@ def _signed_spend(redemption: Redemption):
     return SignedOrder(order, parse_signature(redemption.signature, "signature"))
 
 
+def _permanent(error) -> bool:
+    """Every authority answered, each with a refusal no retry can change (an authority
+    that timed out or is down may still certify: not permanent)."""
+    failures = getattr(error, "failures", None)
+    if not failures:
+        return False
+    return all(f.reason == "refused" and f.code in PERMANENT_CODES for f in failures.values())
+
+
 def _taken(error) -> bool:
     if isinstance(error, ConflictingOrder):
         return True
@@ -232,21 +278,43 @@ def _record(
                     written.append((redemption, RedemptionState.SETTLED, reason))
                 continue
             still = Redemption.objects.filter(pk=redemption.pk, state=RedemptionState.PENDING)
-            if outcome == "retry":
-                still.update(attempts=redemption.attempts + 1, detail=data, updated_at=now)
+            attempts = redemption.attempts + 1
+            if outcome == "retry" and attempts < conf.settle_max_attempts():
+                still.update(
+                    attempts=attempts,
+                    next_attempt_at=now + timedelta(seconds=retry_delay_s(attempts)),
+                    last_error=data,
+                    updated_at=now,
+                )
                 continue
+            if outcome == "retry":  # out of attempts: an admin decides
+                counts["retry"] -= 1
+                counts["flagged"] += 1
+                reason, data = SETTLEMENT_FAILED, f"gave up after {attempts} attempts: {data}"
+                data = data[:255]
             state = RedemptionState.FLAGGED
-            changed = still.update(state=state, reason=reason, detail=data, updated_at=now)
+            changed = still.update(
+                state=state,
+                reason=reason,
+                detail=data,
+                attempts=attempts,
+                last_error=data if reason == SETTLEMENT_FAILED else redemption.last_error,
+                next_attempt_at=None,
+                updated_at=now,
+            )
             if changed:
                 written.append((redemption, state, reason))
+                if reason == SETTLEMENT_FAILED:
+                    logger.warning("redemption %s: settlement gave up: %s", redemption.pk, data)
                 if reason == "voucher_taken":
                     _flag_payer(redemption, evidence[redemption.pk])
         # the vendor is owed: the platform pays it now and claims from the payer
         taken = [r for r, _, reason in written if reason == "voucher_taken" and auto_coverable(r)]
         written += [(r, RedemptionState.SETTLED, COVERED) for r in redemptions_cover(taken)]
-        Voucher.objects.filter(pk__in=[r.voucher_id for r, _, _ in written]).update(
-            state=VoucherState.REDEEMED
-        )
+        # one settlement gave up on is not spent yet (as one flagged by the risk hook)
+        Voucher.objects.filter(
+            pk__in=[r.voucher_id for r, _, reason in written if reason != SETTLEMENT_FAILED]
+        ).update(state=VoucherState.REDEEMED)
         # state and reason as written here: a covered row is in ``written`` twice (flagged,
         # then settled), and rows settled by _settled_write are stale in memory
         events_record(
@@ -321,3 +389,46 @@ def _flag_payer(redemption: Redemption, evidence: dict) -> None:
         evidence=evidence,
         reason=f"voucher {redemption.voucher_address} taken early",
     )
+
+
+def redemptions_retry_now(*, ids: list) -> int:
+    """Admin, "retry settlement now": the PENDING ones among ``ids`` are due at once and
+    those settlement gave up on (FLAGGED ``settlement_failed``) go back to PENDING with
+    their attempts counted from zero; settlement is queued after commit. Returns how many
+    rows were made due (other states are left alone)."""
+    now = timezone.now()
+    with transaction.atomic():
+        due = Redemption.objects.filter(pk__in=ids, state=RedemptionState.PENDING).update(
+            next_attempt_at=None, updated_at=now
+        )
+        revived = list(
+            Redemption.objects.select_for_update()
+            .filter(pk__in=ids, state=RedemptionState.FLAGGED, reason=SETTLEMENT_FAILED)
+            .order_by("pk")
+        )
+        Redemption.objects.filter(pk__in=[r.pk for r in revived]).update(
+            state=RedemptionState.PENDING,
+            reason="",
+            detail="",
+            attempts=0,
+            next_attempt_at=None,
+            updated_at=now,
+        )
+        events_record(
+            OutboxEvent(
+                topic="offline.redemption_released",
+                aggregate_type="redemption",
+                aggregate_id=str(r.pk),
+                payload={**redemption_payload(r), "state": RedemptionState.PENDING, "reason": ""},
+            )
+            for r in revived
+        )
+        if due or revived:
+            transaction.on_commit(_enqueue_settlement)
+    return due + len(revived)
+
+
+def _enqueue_settlement() -> None:
+    from offline.tasks import redemptions_settle_task
+
+    redemptions_settle_task.delay()

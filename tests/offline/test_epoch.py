@@ -147,5 +147,5 @@ def test_vouchers_outstanding_across_an_epoch_change_are_paid_within_the_window(
     result = api_platform(vendor).redemptions_sync([too_late])["results"][0]
     redemption = Redemption.objects.get(pk=result["id"])
     assert redemption.state == RedemptionState.PENDING
-    assert "wrong_epoch" in redemption.detail
+    assert "wrong_epoch" in redemption.last_error
     assert redemption.attempts == 1

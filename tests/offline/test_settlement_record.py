@@ -78,7 +78,7 @@ def test_the_settled_rows_get_their_certificate_in_bulk(pending):
         assert (row.state, row.certificate) == ("settled", {"cert": str(row.pk)})
         assert row.settled_at is not None and row.voucher.state == VoucherState.REDEEMED
     rows[2].refresh_from_db()
-    assert (rows[2].state, rows[2].attempts, rows[2].detail) == ("pending", 1, "no quorum")
+    assert (rows[2].state, rows[2].attempts, rows[2].last_error) == ("pending", 1, "no quorum")
     assert sorted(settled_events()) == sorted(str(r.pk) for r in rows[:2])
 
 
