@@ -154,9 +154,7 @@ class EmbeddedBeat:
         return wait
 
     def _run(self, name: str, entry: dict) -> None:
-        from django.db import close_old_connections
-
-        close_old_connections()
+        _connections_refresh()
         try:
             task = self.resolve(entry["task"])
             result = task.apply(
@@ -166,7 +164,7 @@ class EmbeddedBeat:
         except Exception:
             logger.exception("embedded beat: %s (%s) failed", name, entry["task"])
         finally:
-            close_old_connections()
+            _connections_refresh()
 
     def run_forever(self) -> None:
         try:
@@ -194,6 +192,17 @@ class EmbeddedBeat:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout)
+
+
+def _connections_refresh() -> None:
+    """What Django does around a request (close_old_connections), for a long-lived thread:
+    drop connections that broke or outlived CONN_MAX_AGE. Never one inside a transaction
+    (a caller running a tick inside one, as a test does, keeps it)."""
+    from django.db import connections
+
+    for connection in connections.all(initialized_only=True):
+        if not connection.in_atomic_block:
+            connection.close_if_unusable_or_obsolete()
 
 
 _started: EmbeddedBeat | None = None
