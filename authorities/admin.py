@@ -4,8 +4,9 @@
 from django.contrib import admin, messages
 
 from authorities.chain import ChainUnavailable
+from authorities.gateway import CommitteeUnavailable
 from authorities.models import CommitteeMember, EquivocationEvidence
-from authorities.services.committee import committee_health_check
+from authorities.services.committee import committee_catch_up, committee_health_check
 from authorities.services.evidence import evidence_submit
 from fastpay.admin_mixins import ReadOnlyAdmin
 
@@ -26,7 +27,7 @@ class CommitteeMemberAdmin(ReadOnlyAdmin):
     ]
     list_filter = ["epoch", "status", "reachable"]
     search_fields = ["name", "address"]
-    actions = ["check_health"]
+    actions = ["check_health", "catch_up"]
 
     @admin.action(description="Check the health of the current committee", permissions=["view"])
     def check_health(self, request, queryset):
@@ -34,10 +35,39 @@ class CommitteeMemberAdmin(ReadOnlyAdmin):
         up = sum(1 for m in members if m.reachable)
         self.message_user(request, f"{up} of {len(members)} authorities reachable")
 
+    @admin.action(
+        description="Catch up lagging authorities now (every known account)",
+        permissions=["view"],
+    )
+    def catch_up(self, request, queryset):
+        try:
+            summary = committee_catch_up()
+        except CommitteeUnavailable as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+            return
+        pushed = sum(summary["pushed"].values())
+        left = sum(summary["lag"].values())
+        level = messages.SUCCESS if not left else messages.WARNING
+        self.message_user(
+            request,
+            f"{summary['accounts']} accounts: {pushed} certificates pushed, "
+            f"{left} still missing, {len(summary['unknown'])} accounts unknown",
+            level,
+        )
+
 
 @admin.register(EquivocationEvidence)
 class EquivocationEvidenceAdmin(ReadOnlyAdmin):
-    list_display = ["found_at", "authority", "sender", "sequence", "epoch", "status", "tx_hash"]
+    list_display = [
+        "found_at",
+        "authority",
+        "sender",
+        "sequence",
+        "epoch",
+        "status",
+        "tx_hash",
+        "error",
+    ]
     list_filter = ["status", "epoch"]
     search_fields = ["authority", "sender", "tx_hash"]
     actions = ["submit"]
@@ -47,9 +77,11 @@ class EquivocationEvidenceAdmin(ReadOnlyAdmin):
 
     @admin.action(description="Submit to AuthorityManager (slash)", permissions=["slash"])
     def submit(self, request, queryset):
+        """The manual mode (FASTPAY_SLASHING_AUTO off), or a retry of failed or stuck
+        evidence: the chain is checked first, so nothing is slashed twice."""
         for evidence in queryset:
             try:
-                result = evidence_submit(evidence_id=evidence.pk)
+                result = evidence_submit(evidence_id=evidence.pk, force=True)
             except ChainUnavailable as exc:
                 self.message_user(request, f"chain unreachable: {exc}", messages.ERROR)
                 return

@@ -7,5 +7,7 @@ class AuthoritiesConfig(AppConfig):
 
     def ready(self) -> None:
         from authorities import metrics
+        from authorities.services.evidence import watch_votes
 
         metrics.register()
+        watch_votes()  # every vote any committee client of this process receives

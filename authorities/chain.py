@@ -40,9 +40,19 @@ def contract(w3: Web3, name: str):
     return w3.eth.contract(address=entry["address"], abi=entry["abi"])
 
 
+class AlreadySlashed(ValueError):
+    """AuthorityManager already slashed this authority, or already used this evidence:
+    nothing left to do (not an operator problem)."""
+
+
 def chain_sender_key() -> bytes:
     """The platform's transaction key (pays gas for reports), sealed under FASTPAY_KEK."""
-    envelope = Path(settings.FASTPAY_CHAIN_SENDER_KEY_FILE).read_text()
+    try:
+        envelope = Path(settings.FASTPAY_CHAIN_SENDER_KEY_FILE).read_text()
+    except OSError as exc:
+        raise ChainUnavailable(
+            f"FASTPAY_CHAIN_SENDER_KEY_FILE={settings.FASTPAY_CHAIN_SENDER_KEY_FILE}: {exc}"
+        ) from None
     return unseal(envelope, kek_from_text(settings.FASTPAY_KEK))
 
 
@@ -52,13 +62,28 @@ def report_equivocation(
     second_order: tuple,
     second_sig: bytes,
     *,
+    authority: str,
     sender_key: bytes,
 ) -> str:
     """Send AuthorityManager.reportEquivocation; return the mined transaction's hash.
+    Orders are (sender, recipient, token, amount, sequence, epoch) tuples.
 
-    Raises ChainUnavailable when the chain is unreachable, ValueError when it reverts."""
+    Raises ChainUnavailable when the chain is unreachable, AlreadySlashed when the
+    authority was slashed before or the evidence was used, ValueError on another revert."""
     w3 = web3()
     manager = contract(w3, "AuthorityManager")
+    try:
+        _stake, _unbonding, slashed = manager.functions.authorities(authority).call()
+        evidence_id = manager.functions.evidenceIdOf(
+            authority, first_order[0], first_order[4], first_order[5]
+        ).call()
+        used = manager.functions.evidenceUsed(evidence_id).call()
+    except OSError as exc:  # requests.ConnectionError is an OSError
+        raise ChainUnavailable(f"AuthorityManager unreachable: {exc}") from None
+    if slashed or used:
+        raise AlreadySlashed(
+            f"{authority} is already slashed" if slashed else "this evidence was already used"
+        )
     account = Account.from_key(sender_key)
     call = manager.functions.reportEquivocation(first_order, first_sig, second_order, second_sig)
     call.call({"from": account.address})  # surfaces the revert reason before paying gas

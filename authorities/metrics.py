@@ -1,4 +1,5 @@
-"""Committee health as Prometheus gauges, read from the registry at scrape time."""
+"""Committee health and equivocation evidence as Prometheus gauges, read from the
+registry at scrape time (so every process exports the same figures)."""
 
 from prometheus_client.core import REGISTRY, GaugeMetricFamily
 
@@ -9,11 +10,18 @@ class CommitteeCollector:
     def describe(self):
         yield GaugeMetricFamily("fastpay_authority_up", "", labels=["name", "address"])
         yield GaugeMetricFamily("fastpay_authority_lag", "", labels=["name", "address"])
+        yield GaugeMetricFamily("fastpay_equivocation_evidence", "", labels=["status"])
 
     def collect(self):
         from django.db import DatabaseError
+        from django.db.models import Count
 
-        from authorities.models import CommitteeMember, MemberStatus
+        from authorities.models import (
+            CommitteeMember,
+            EquivocationEvidence,
+            EvidenceStatus,
+            MemberStatus,
+        )
         from authorities.services.committee import current_epoch
 
         up = GaugeMetricFamily(
@@ -23,8 +31,15 @@ class CommitteeCollector:
         )
         lag = GaugeMetricFamily(
             "fastpay_authority_lag",
-            "Sequences the authority is behind the most advanced one",
+            "Certificates the authority is behind the committee (platform account at each "
+            "health check, every known account at each catch-up run)",
             labels=["name", "address"],
+        )
+        evidence = GaugeMetricFamily(
+            "fastpay_equivocation_evidence",
+            "Equivocation evidence recorded, by submission status (new > 0 for long: "
+            "the chain is down, or FASTPAY_SLASHING_AUTO is off and it waits for an operator)",
+            labels=["status"],
         )
         try:
             members = CommitteeMember.objects.filter(
@@ -34,10 +49,18 @@ class CommitteeCollector:
                 up.add_metric([member.name, member.address], 1 if member.reachable else 0)
                 if member.lag is not None:
                     lag.add_metric([member.name, member.address], member.lag)
+            counts = dict(
+                EquivocationEvidence.objects.values_list("status")
+                .annotate(n=Count("pk"))
+                .values_list("status", "n")
+            )
+            for status in EvidenceStatus.values:
+                evidence.add_metric([status], counts.get(status, 0))
         except DatabaseError:
             return
         yield up
         yield lag
+        yield evidence
 
 
 def register() -> None:

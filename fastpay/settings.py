@@ -103,6 +103,10 @@ FASTPAY_OFFLINE_SETTLE_MAX_ATTEMPTS = config.positive_int(
 FASTPAY_OFFLINE_AUTO_COVER_MAX_UNITS = config.non_negative_int(
     "FASTPAY_OFFLINE_AUTO_COVER_MAX_UNITS", default=100_000_000
 )
+# Equivocation evidence goes to AuthorityManager by itself (off: an operator submits it
+# from admin) and lagging authorities are caught up every N minutes (docs/authorities.md).
+FASTPAY_SLASHING_AUTO = config.bool("FASTPAY_SLASHING_AUTO", default=True)
+FASTPAY_CATCH_UP_MINUTES = config.positive_int("FASTPAY_CATCH_UP_MINUTES", default=5)
 LOG_LEVEL = config.choice(
     "LOG_LEVEL", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 )
@@ -260,6 +264,16 @@ CELERY_BEAT_SCHEDULE = {
     },
     "committee-health": {
         "task": "authorities.tasks.committee_health_task",
+        "schedule": timedelta(minutes=1),
+    },
+    # lagging authorities brought to the committee's state on every account it knows, and
+    # equivocation evidence not submitted yet (chain down, or a lost task) submitted
+    "committee-catch-up": {
+        "task": "authorities.tasks.committee_catch_up_task",
+        "schedule": timedelta(minutes=FASTPAY_CATCH_UP_MINUTES),
+    },
+    "evidence-submit": {
+        "task": "authorities.tasks.evidence_submit_pending_task",
         "schedule": timedelta(minutes=1),
     },
     # claims on users (offline covers): take what their balances allow since the last run

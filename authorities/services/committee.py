@@ -150,3 +150,99 @@ def _sequence(url: str, address: str | None) -> int | None:
         return int(_get_json(f"{url}/authority/v1/accounts/{address}")["next_sequence"])
     except (OSError, urllib.error.URLError, ValueError, KeyError, TypeError):
         return None
+
+
+# ---------------------------------------------------------------------- catch-up
+
+_catch_up_sources: list = []
+
+
+def catch_up_source(source) -> None:
+    """Register ``source()`` -> iterable of FastPay addresses for the periodic catch-up
+    (an app's accounts: offline registers linked accounts and active vouchers)."""
+    if source not in _catch_up_sources:
+        _catch_up_sources.append(source)
+
+
+def catch_up_addresses(platform_address: str | None) -> list[str]:
+    """Every account the platform knows, the platform's own first: its certificates pay
+    the others, and an authority that missed a credit refuses the payer's next one."""
+    seen: dict[str, None] = {}
+    if platform_address:
+        seen[platform_address] = None
+    for source in _catch_up_sources:
+        for address in source():
+            seen.setdefault(to_checksum_address(address), None)
+    return list(seen)
+
+
+CATCH_UP_PASSES = 3
+CATCH_UP_THREADS = 4
+
+
+def committee_catch_up(*, addresses: list[str] | None = None) -> dict:
+    """Bring every lagging authority to the committee's state on every account the
+    platform knows (``addresses``: only those), pushing the missing certificates in order
+    (CommitteeClient.catch_up). An account left behind because the authority also missed
+    a credit is retried in a second pass, up to CATCH_UP_PASSES. Records each active
+    member's remaining lag (sum over the accounts; 0 = up to date) and returns a summary:
+    {"accounts", "pushed": {authority: n}, "lag": {authority: n}, "unknown": [address]}.
+    Never inside a transaction: it talks to every authority."""
+    from authorities.gateway import gateway
+    from fastpay_protocol.committee_errors import CommitteeError
+
+    gw = gateway()
+    client = gw.client()
+    todo = addresses if addresses is not None else catch_up_addresses(gw.platform_address)
+    pushed: dict[str, int] = {}
+    lag: dict[str, int] = {}
+    answered: set[str] = set()
+    unknown: list[str] = []
+    results: dict[str, object] = {}
+
+    def one(address: str):
+        try:
+            return address, client.catch_up(address)
+        except CommitteeError as exc:  # StateUnknown: too few authorities answered
+            return address, exc
+
+    for _ in range(CATCH_UP_PASSES):
+        if todo and todo[0] == gw.platform_address:  # first and alone: it pays the others
+            results[todo[0]] = one(todo[0])[1]
+            rest = todo[1:]
+        else:
+            rest = todo
+        with ThreadPoolExecutor(CATCH_UP_THREADS, thread_name_prefix="catch-up") as pool:
+            for address, result in pool.map(one, rest):
+                results[address] = result
+        retry = []
+        for address in todo:
+            result = results[address]
+            if isinstance(result, Exception):
+                continue
+            for authority, count in result.pushed.items():
+                pushed[authority] = pushed.get(authority, 0) + count
+            if any(result.lag.values()):
+                retry.append(address)  # e.g. a credit it missed may have landed since
+        if not retry:
+            break
+        todo = retry
+    for address, result in results.items():
+        if isinstance(result, Exception):
+            unknown.append(address)
+            continue
+        answered |= result.answered
+        for authority, count in result.lag.items():
+            lag[authority] = lag.get(authority, 0) + count
+    _lag_record(lag, answered)
+    return {"accounts": len(results), "pushed": pushed, "lag": lag, "unknown": unknown}
+
+
+def _lag_record(lag: dict[str, int], answered: set[str]) -> None:
+    """Each active member of the current epoch that answered: its remaining lag."""
+    epoch = current_epoch()
+    by_address = {to_checksum_address(a): n for a, n in lag.items()}
+    for address in {to_checksum_address(a) for a in answered}:
+        CommitteeMember.objects.filter(
+            epoch=epoch, address=address, status=MemberStatus.ACTIVE
+        ).update(lag=by_address.get(address, 0))

@@ -450,7 +450,7 @@ class CommitteeClient(BatchMethods, AccountMethods):
 
     # -------------------------------------------------------------- catch-up
 
-    def _account_at(self, authority: str, path: str) -> Outcome:
+    def _account_at(self, authority: str, path: str, push: bool = True) -> Outcome:
         outcome = super()._account_at(authority, path)
         account = outcome.account
         if account is None:
@@ -463,7 +463,7 @@ class CommitteeClient(BatchMethods, AccountMethods):
         ):
             self.watch.observe(authority, pending.order, pending.vote.signature, self._scope)
         decided = self._decided.get(account.address)
-        if self.sync and decided is not None and account.next_sequence < decided:
+        if push and self.sync and decided is not None and account.next_sequence < decided:
             # typically an answer that came after account_state decided without it
             self._push_later(authority, account.address, account, decided)
         return outcome
@@ -532,7 +532,9 @@ class CommitteeClient(BatchMethods, AccountMethods):
             return False  # wait for every authority
 
         failures.update(
-            self._gather({a: bind(self._account_at, a, path) for a in self._endpoints}, on_outcome)
+            self._gather(
+                {a: bind(self._account_at, a, path, False) for a in self._endpoints}, on_outcome
+            )
         )
         state = self._account_state(address, views, failures)
         behind = {
@@ -543,6 +545,8 @@ class CommitteeClient(BatchMethods, AccountMethods):
         pushed: dict[str, int] = {}
 
         def push(authority: str) -> Outcome:
+            with self._pushing_lock:  # no background push of the same account meanwhile
+                self._pushing.add((authority, address))
             try:
                 count = self.sync_authority(
                     authority, address, views[authority].next_sequence, state.next_sequence
@@ -550,6 +554,9 @@ class CommitteeClient(BatchMethods, AccountMethods):
             except (CommitteeError, TransportError) as exc:
                 pushed[authority] = getattr(exc, "pushed", 0)
                 raise
+            finally:
+                with self._pushing_lock:
+                    self._pushing.discard((authority, address))
             pushed[authority] = count
             return Outcome(authority)
 

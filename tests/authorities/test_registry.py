@@ -94,7 +94,7 @@ def test_two_votes_for_different_orders_are_evidence_once():
     a, b = order(5), order(6)
     key = KEYS[0].key
     for _ in range(2):
-        evidence = evidence_record(
+        evidence, _created = evidence_record(
             domain=DOMAIN,
             first=a.as_message(),
             first_signature=sign_vote(DOMAIN, a, key),
@@ -162,3 +162,168 @@ def test_the_sync_command_loads_a_committee_file(tmp_path):
     call_command("committee_sync", file=str(path))
 
     assert CommitteeMember.objects.filter(epoch=3).count() == 4
+
+
+def _votes(a, b, key=None):
+    key = key or KEYS[0].key
+    return {
+        "domain": DOMAIN,
+        "first": a.as_message(),
+        "first_signature": sign_vote(DOMAIN, a, key),
+        "second": b.as_message(),
+        "second_signature": sign_vote(DOMAIN, b, key),
+    }
+
+
+def test_evidence_is_keyed_on_sender_and_sequence_across_epochs():
+    a = order(5)
+    b = TransferOrder(a.sender, a.recipient, a.token, 5, a.sequence, 1)  # epoch 1
+
+    evidence, created = evidence_record(**_votes(a, b))
+    again, created_again = evidence_record(**_votes(a, order(7)))  # another pair, same key
+
+    assert created and not created_again
+    assert again.pk == evidence.pk
+    assert (evidence.epoch, evidence.second_order["epoch"]) == (0, 1)
+    payload = OutboxEvent.objects.get(topic="authority.equivocated").payload
+    assert (payload["epoch"], payload["second_epoch"]) == (0, 1)
+
+
+def test_a_forged_vote_is_not_evidence():
+    a, b = order(5), order(6)
+    votes = _votes(a, b)
+    votes["second_signature"] = b"\x01" * 65
+    with pytest.raises(NotEquivocation):
+        evidence_record(**votes)
+    assert not EquivocationEvidence.objects.exists()
+
+
+@pytest.fixture
+def fake_chain(monkeypatch):
+    from authorities import chain
+
+    calls = []
+
+    def report(*args, authority, sender_key):
+        calls.append(authority)
+        outcome = fake_chain_outcome.pop(0)
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    fake_chain_outcome = []
+    monkeypatch.setattr(chain, "report_equivocation", report)
+    return calls, fake_chain_outcome
+
+
+def test_submission_is_once_and_an_authority_slashed_before_is_recorded_as_such(fake_chain):
+    from authorities import chain
+    from authorities.services.evidence import evidence_submit
+
+    calls, outcomes = fake_chain
+    committee_sync(epoch=0, members=members())
+    evidence, _ = evidence_record(**_votes(order(5), order(6)))
+    outcomes += [chain.ChainUnavailable("no chain"), "0x" + "ab" * 32]
+
+    with pytest.raises(chain.ChainUnavailable):
+        evidence_submit(evidence_id=evidence.pk, sender_key=b"\x01" * 32)
+    evidence.refresh_from_db()
+    assert (evidence.status, evidence.error) == ("new", "no chain")  # retried later
+    done = evidence_submit(evidence_id=evidence.pk, sender_key=b"\x01" * 32)
+    again = evidence_submit(evidence_id=evidence.pk, sender_key=b"\x01" * 32)
+
+    assert (done.status, done.tx_hash) == ("submitted", "0x" + "ab" * 32)
+    assert again.tx_hash == done.tx_hash and len(calls) == 2  # not sent a third time
+    assert CommitteeMember.objects.get(address=KEYS[0].address).status == MemberStatus.SLASHED
+    assert OutboxEvent.objects.filter(topic="authority.slashed").count() == 1
+
+    other, _ = evidence_record(**_votes(order(5, sequence=3), order(6, sequence=3)))
+    outcomes.append(chain.AlreadySlashed("already slashed"))
+    result = evidence_submit(evidence_id=other.pk, sender_key=b"\x01" * 32)
+    assert (result.status, result.error) == ("already_slashed", "already slashed")
+    assert OutboxEvent.objects.filter(topic="authority.slashed").count() == 1
+
+
+def test_evidence_being_submitted_elsewhere_is_left_alone_unless_forced(fake_chain):
+    from authorities.models import EvidenceStatus
+    from authorities.services.evidence import evidence_submit
+
+    calls, outcomes = fake_chain
+    evidence, _ = evidence_record(**_votes(order(5), order(6)))
+    EquivocationEvidence.objects.filter(pk=evidence.pk).update(status=EvidenceStatus.SUBMITTING)
+
+    assert evidence_submit(evidence_id=evidence.pk, sender_key=b"\x01" * 32).status == (
+        "submitting"
+    )
+    assert calls == []
+    outcomes.append("0x" + "cd" * 32)
+    forced = evidence_submit(evidence_id=evidence.pk, sender_key=b"\x01" * 32, force=True)
+    assert forced.status == "submitted" and len(calls) == 1
+
+
+@pytest.mark.parametrize("auto", [True, False])
+def test_found_votes_are_queued_for_slashing_only_with_the_switch_on(
+    auto, settings, monkeypatch, django_capture_on_commit_callbacks
+):
+    from authorities import tasks
+    from authorities.services.evidence import evidence_from_votes
+    from fastpay_protocol.committee import VoteWatch
+
+    settings.FASTPAY_SLASHING_AUTO = auto
+    queued = []
+    monkeypatch.setattr(tasks.evidence_submit_task, "delay", queued.append)
+    found = []
+    watch = VoteWatch(on_equivocation=found.append)
+    a, b = order(5), order(6)
+    watch.observe(KEYS[0].address, a, sign_vote(DOMAIN, a, KEYS[0].key))
+    watch.observe(KEYS[0].address, b, sign_vote(DOMAIN, b, KEYS[0].key))
+
+    with django_capture_on_commit_callbacks(execute=True):
+        evidence, created = evidence_from_votes(found[0], domain=DOMAIN)
+
+    assert created and evidence.authority == KEYS[0].address
+    assert queued == ([evidence.pk] if auto else [])
+
+
+def test_pending_evidence_is_submitted_by_the_beat_only_with_the_switch_on(
+    fake_chain, settings, monkeypatch
+):
+    from authorities import chain
+    from authorities.tasks import evidence_submit_pending_task
+
+    calls, outcomes = fake_chain
+    monkeypatch.setattr(chain, "chain_sender_key", lambda: b"\x01" * 32)
+    evidence_record(**_votes(order(5), order(6)))
+
+    settings.FASTPAY_SLASHING_AUTO = False
+    assert evidence_submit_pending_task() == 0 and calls == []
+    settings.FASTPAY_SLASHING_AUTO = True
+    outcomes.append("0x" + "ef" * 32)
+    assert evidence_submit_pending_task() == 1
+    assert evidence_submit_pending_task() == 0 and len(calls) == 1
+
+
+def test_the_metrics_count_evidence_by_status():
+    evidence_record(**_votes(order(5), order(6)))
+    metrics = Client().get("/metrics").content.decode()
+    assert 'fastpay_equivocation_evidence{status="new"} 1.0' in metrics
+    assert 'fastpay_equivocation_evidence{status="submitted"} 0.0' in metrics
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_recorder_records_what_the_watch_finds_off_the_callers_thread(settings):
+    from authorities.services.evidence import EvidenceRecorder
+    from fastpay_protocol.committee import VoteWatch
+
+    settings.FASTPAY_SLASHING_AUTO = False
+    recorder = EvidenceRecorder(lambda epoch: DOMAIN)
+    watch = VoteWatch(on_equivocation=recorder)
+    a, b = order(5), order(6)
+    watch.observe(KEYS[1].address, a, sign_vote(DOMAIN, a, KEYS[1].key))
+    watch.observe(KEYS[1].address, b, sign_vote(DOMAIN, b, KEYS[1].key))
+    watch.observe(KEYS[1].address, order(7), sign_vote(DOMAIN, order(7), KEYS[1].key))
+
+    assert recorder.wait_idle(10)
+    evidence = EquivocationEvidence.objects.get()
+    assert (evidence.authority, evidence.status) == (KEYS[1].address, "new")
+    assert evidence.first_order["amount"] == 5 and evidence.second_order["amount"] == 6

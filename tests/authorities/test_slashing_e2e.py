@@ -10,6 +10,7 @@ from authorities.models import CommitteeMember, EquivocationEvidence, MemberStat
 from authorities.node.local import LOCAL_ACCOUNTS, anvil_key
 from authorities.services.committee import committee_sync_chain
 from authorities.services.evidence import evidence_record, evidence_submit
+from fastpay.models import OutboxEvent
 from tests.authorities.anvil import _artifact, _deploy, require_chain_tools, running_anvil, transact
 from tests.authorities.node_fixtures import Users, make_order
 from tests.authorities.nodes import committee_domain, local_committee, signed_order_json
@@ -102,7 +103,7 @@ def test_a_byzantine_authority_is_slashed_on_chain(tmp_path, settings):
                 (a, STAKE, "active") for a in members
             )
 
-        evidence = evidence_record(
+        evidence, _ = evidence_record(
             domain=domain,
             first=first.as_message(),
             first_signature=votes[0],
@@ -132,5 +133,77 @@ def test_a_byzantine_authority_is_slashed_on_chain(tmp_path, settings):
         )
         EquivocationEvidence.objects.filter(pk=evidence.pk).update(status="new")
         again = evidence_submit(evidence_id=evidence.pk, sender_key=reporter)
-        assert again.status == "failed"
-        assert again.error
+        assert again.status == "already_slashed"
+        assert "already slashed" in again.error
+
+
+@pytest.mark.django_db(transaction=True)  # the evidence recorder writes from its own thread
+def test_a_byzantine_nodes_conflicting_votes_are_slashed_with_no_operator_action(
+    tmp_path, settings, monkeypatch
+):
+    """The platform's committee client certifies two orders for one (sender, sequence);
+    the byzantine node votes for both. The process's vote watch sees it, the evidence is
+    recorded and submitted (FASTPAY_SLASHING_AUTO, the Celery task, eager here), and the
+    node's stake on anvil drops to 0 — nobody calls anything else."""
+    from authorities.gateway import Gateway
+    from authorities.services.evidence import recorder
+    from fastpay import keyvault
+    from fastpay_protocol.committee import ConflictingOrder, fetch_committee
+
+    require_chain_tools()
+    members = [Account.from_key(anvil_key(i)).address for i in LOCAL_ACCOUNTS]
+    user = USERS.take()
+    kek = bytes(range(32))
+    sender_key_file = tmp_path / "chain-sender.json"
+    sender_key_file.write_text(keyvault.seal(anvil_key(2), kek))
+    settings.FASTPAY_KEK = kek.hex()
+    settings.FASTPAY_CHAIN_SENDER_KEY_FILE = str(sender_key_file)
+    settings.FASTPAY_SLASHING_AUTO = True
+    with running_anvil() as w3:
+        manager, deployment_path, epoch = deploy_committee(w3, tmp_path, members)
+        settings.FASTPAY_CHAIN_RPC_URL = w3.provider.endpoint_uri
+        settings.FASTPAY_DEPLOYMENT_JSON = str(deployment_path)
+        with local_committee(
+            tmp_path / "nodes",
+            genesis=USERS.genesis(),
+            byzantine=("authority-4",),
+            deployment_path=str(deployment_path),
+        ) as nodes:
+            liar = nodes[3]
+            committee_sync_chain(urls={n.address: n.url for n in nodes})
+            gateway = Gateway(fetch_committee(nodes[0].url), None, timeout_s=5)
+            monkeypatch.setattr("authorities.gateway.gateway", lambda: gateway)
+            client = gateway.client()
+            first = make_order(user, amount=1_000_000, epoch=epoch)
+            second = make_order(user, amount=7_000_000, epoch=epoch)
+            stake_before = manager.functions.authorities(liar.address).call()[0]
+
+            client.certify(client.sign_order(user.key, **_fields(first)))
+            with pytest.raises(ConflictingOrder):  # the honest ones hold the first order
+                client.certify(client.sign_order(user.key, **_fields(second)))
+
+            assert recorder() is not None and recorder().wait_idle(60)
+
+        evidence = EquivocationEvidence.objects.get()
+        assert (evidence.authority, evidence.status) == (liar.address, "submitted")
+        assert {evidence.first_order["amount"], evidence.second_order["amount"]} == {
+            1_000_000,
+            7_000_000,
+        }
+        assert stake_before == STAKE
+        assert manager.functions.authorities(liar.address).call()[0] == 0
+        assert manager.functions.authorities(liar.address).call()[2]  # slashed
+        receipt = w3.eth.get_transaction_receipt(evidence.tx_hash)
+        assert receipt.status == 1 and receipt.to == manager.address
+        assert CommitteeMember.objects.get(address=liar.address).status == MemberStatus.SLASHED
+        assert OutboxEvent.objects.filter(topic="authority.slashed").count() == 1
+
+
+def _fields(order):
+    return {
+        "recipient": order.recipient,
+        "token": order.token,
+        "amount": order.amount,
+        "sequence": order.sequence,
+        "epoch": order.epoch,
+    }
