@@ -58,6 +58,8 @@ class TestSignup:
         ("field", "value", "code"),
         [
             ("password", "password1", "weak_password"),
+            ("password", "short", "min_length"),
+            ("role", "admin", "invalid_choice"),
             ("role", "staff", "invalid_choice"),
             ("email", "nope", "invalid"),
             ("username", "a b", "invalid"),
