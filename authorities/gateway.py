@@ -9,19 +9,11 @@ from pathlib import Path
 from django.conf import settings
 from eth_account import Account
 
-from fastpay.errors import DomainError
+from authorities.errors import CommitteeUnavailable
 from fastpay.keyvault import kek_from_text, unseal
 from fastpay_protocol import typed_data as td
 from fastpay_protocol.membership import CommitteeFileError, committee_load
 from fastpay_protocol.messages import Certificate, Committee, InvalidCertificate, MessageError
-
-
-class CommitteeUnavailable(DomainError):
-    """No quorum answered in time, or no committee is configured: retry later; nothing was
-    applied. A 503 at the API; tasks retry on it."""
-
-    code = "committee_unavailable"
-    status_code = 503
 
 
 class Gateway:

@@ -7,15 +7,11 @@ import secrets
 from django.db import transaction
 from django.utils import timezone
 
-from fastpay.errors import DomainError, NotFound
+from fastpay.errors import InvalidScope, NotFound
 from fastpay.locks import locked
 from fastpay.models import ApiKey, ApiKeyScope
 
 KEY_PREFIX = "fpk_"
-
-
-class InvalidScope(DomainError):
-    code = "invalid_scope"
 
 
 def _hash(secret: str) -> str:

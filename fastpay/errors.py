@@ -51,6 +51,19 @@ class IdempotencyError(Conflict):
     default_message = "This Idempotency-Key was already used with a different request."
 
 
+class IdempotencyInProgress(Conflict):
+    """A request with this Idempotency-Key is still being processed: retry later."""
+
+    code = "idempotency_in_progress"
+    default_message = (
+        "A request with this Idempotency-Key is still in progress; retry after it completes."
+    )
+
+
+class InvalidScope(DomainError):
+    code = "invalid_scope"
+
+
 class PayloadTooLarge(DomainError):
     code = "payload_too_large"
     status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE

@@ -65,3 +65,28 @@ class PaymentBlocked(DomainError):
 
 class LedgerImbalance(Exception):
     """A programming error: postings that do not sum to zero per token."""
+
+
+class WeakPassword(DomainError):
+    code = "weak_password"
+
+
+class UsernameTaken(Conflict):
+    code = "username_taken"
+    default_message = "This username is taken."
+
+
+class ReasonRequired(DomainError):
+    code = "reason_required"
+    default_message = "Say why: adjustments need a reason."
+
+
+class NotAnOperator(DomainError):
+    code = "permission_denied"
+    status_code = status.HTTP_403_FORBIDDEN
+    default_message = "Only operators may adjust balances."
+
+
+class ClaimClosed(Conflict):
+    code = "claim_closed"
+    default_message = "Nothing is owed on this claim any more."

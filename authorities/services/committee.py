@@ -11,16 +11,12 @@ from django.db import transaction
 from django.utils import timezone
 from eth_utils import to_checksum_address
 
+from authorities.errors import InvalidCommittee
 from authorities.models import CommitteeMember, MemberStatus
-from fastpay.errors import DomainError
 from fastpay.events import event_record
 from fastpay_protocol.membership import committee_load
 
 HEALTH_TIMEOUT_S = 3
-
-
-class InvalidCommittee(DomainError):
-    code = "invalid_committee"
 
 
 def committee_sync(*, epoch: int, members: list[dict]) -> list[CommitteeMember]:

@@ -8,21 +8,11 @@ from django.db import transaction
 
 from fastpay.errors import DomainError, IdempotencyError
 from fastpay.events import event_record
+from wallets.errors import NotAnOperator, ReasonRequired
 from wallets.models import AccountKind, EntryKind, JournalEntry, Token, User
 from wallets.services.ledger import Line, ledger_post, system_account, user_account
 
 OPERATOR_PERMISSION = "wallets.adjust_balance"
-
-
-class ReasonRequired(DomainError):
-    code = "reason_required"
-    default_message = "Say why: adjustments need a reason."
-
-
-class NotAnOperator(DomainError):
-    code = "permission_denied"
-    status_code = 403
-    default_message = "Only operators may adjust balances."
 
 
 def operator_and_reason_check(operator: User | None, reason: str) -> None:

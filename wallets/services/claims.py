@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from django.db import transaction
 from django.utils import timezone
 
-from fastpay.errors import Conflict
 from fastpay.events import events_record
 from fastpay.models import OutboxEvent
+from wallets.errors import ClaimClosed
 from wallets.models import CLAIM_OPEN, AccountKind, Claim, EntryKind, LedgerAccount, Token, User
 from wallets.services.adjustments import operator_and_reason_check
 from wallets.services.ledger import (
@@ -149,11 +149,6 @@ def claims_recover_all() -> int:
     return sum(
         claims_recover(user=users[user_id], token=tokens[token_id]) for user_id, token_id in pairs
     )
-
-
-class ClaimClosed(Conflict):
-    code = "claim_closed"
-    default_message = "Nothing is owed on this claim any more."
 
 
 def claim_write_off(*, claim: Claim, reason: str, operator: User | None) -> Claim:

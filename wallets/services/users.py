@@ -5,23 +5,14 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from fastpay.errors import Conflict, DomainError
+from fastpay.errors import DomainError
 from fastpay.events import event_record
 from fastpay.locks import locked
-from wallets.errors import InvalidStateTransition
+from wallets.errors import InvalidStateTransition, UsernameTaken, WeakPassword
 from wallets.models import User, UserRole, UserStatus
 from wallets.usernames import username_skeleton
 
 SIGNUP_ROLES = (UserRole.CUSTOMER, UserRole.VENDOR, UserRole.MERCHANT)
-
-
-class WeakPassword(DomainError):
-    code = "weak_password"
-
-
-class UsernameTaken(Conflict):
-    code = "username_taken"
-    default_message = "This username is taken."
 
 
 def user_signup(*, username: str, email: str, password: str, role: str) -> User:
