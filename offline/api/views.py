@@ -2,7 +2,7 @@
 offline (fund/, defund/, transfers/), register vouchers (payers), sync redemptions
 (vendors), configure a terminal."""
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -12,6 +12,7 @@ from fastpay.api_auth import IsApprovedUser, UserCredentialsOnly
 from fastpay.errors import DomainError
 from fastpay.idempotency import idempotent
 from fastpay.pagination import CreatedCursorPagination
+from fastpay.schema import IDEMPOTENCY_KEY, error
 from offline import committee as offline_committee
 from offline import conf
 from offline.api import serializers as s
@@ -21,7 +22,12 @@ from offline.services.redemptions import redemptions_sync
 from offline.services.transfers import fastpay_account_link, offline_defund, offline_fund
 from offline.services.vouchers import voucher_register
 from wallets.api.serializers import amount_to_units
-from wallets.api.views import IDEMPOTENCY_HEADER
+
+UNAVAILABLE = error(
+    "Temporary: no committee configured or no quorum answered (committee_unavailable), or "
+    "no platform key (offline_unavailable). Nothing was applied; retry later.",
+    ("committee_unavailable", "no quorum: 2 of 4 authorities answered", None),
+)
 
 
 def _issuer() -> str | None:
@@ -30,10 +36,30 @@ def _issuer() -> str | None:
 
 
 class VoucherListApi(APIView):
+    pagination_class = CreatedCursorPagination
     # a voucher moves the payer's own money: their login, never a merchant's API key
     permission_classes = [IsApprovedUser, UserCredentialsOnly]
 
-    @extend_schema(request=s.VoucherRegisterSerializer, responses={201: s.VoucherSerializer})
+    @extend_schema(
+        summary="Register a voucher your device certified",
+        description="Checks the certificate and your offline limits; returns the ticket "
+        "the platform signed, which terminals require.",
+        request=s.VoucherRegisterSerializer,
+        responses={
+            201: s.VoucherSerializer,
+            403: error(
+                "Offline payments are suspended for you, or the credentials may not do this.",
+                ("offline_suspended", "Offline payments are suspended for this account.", None),
+            ),
+            409: error(
+                "The voucher address is not fresh, is registered with another certificate, "
+                "or a limit is reached (limit_per_voucher, limit_outstanding, limit_per_day).",
+                ("voucher_not_fresh", "The voucher address is not a fresh, funded account.", None),
+                ("limit_per_day", "this voucher would exceed your daily offline limit", None),
+            ),
+            503: UNAVAILABLE,
+        },
+    )
     def post(self, request):
         data = s.VoucherRegisterSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -45,7 +71,7 @@ class VoucherListApi(APIView):
         body = s.VoucherSerializer(voucher, context={"issuer": _issuer()}).data
         return Response(body, status=status.HTTP_201_CREATED)
 
-    @extend_schema(responses=s.VoucherSerializer(many=True))
+    @extend_schema(summary="List your vouchers", responses=s.VoucherSerializer(many=True))
     def get(self, request):
         vouchers = Voucher.objects.filter(user=request.user).select_related("token")
         paginator = CreatedCursorPagination()
@@ -59,7 +85,25 @@ class VoucherListApi(APIView):
 class RedemptionSyncApi(APIView):
     permission_classes = [IsApprovedUser]
 
-    @extend_schema(request=s.SyncSerializer, responses={200: s.SyncResultSerializer})
+    @extend_schema(
+        summary="Sync the offline payments a terminal accepted (vendors)",
+        description="Up to 1,000 payment strings; idempotent per spend. Each gets a "
+        "redemption with its state and reason.",
+        request=s.SyncSerializer,
+        responses={
+            200: s.SyncResultSerializer,
+            403: error(
+                "Only vendors and merchants redeem, or the credentials may not do this.",
+                ("not_a_vendor", "Only vendors and merchants redeem offline payments.", None),
+            ),
+            503: UNAVAILABLE,
+        },
+        examples=[
+            OpenApiExample(
+                "one payment", request_only=True, value={"items": [{"payment": "FP1..."}]}
+            )
+        ],
+    )
     def post(self, request):
         data = s.SyncSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -72,9 +116,11 @@ class RedemptionSyncApi(APIView):
 
 
 class RedemptionListApi(APIView):
+    pagination_class = CreatedCursorPagination
     permission_classes = [IsApprovedUser]
 
     @extend_schema(
+        summary="Your redemptions and their fate (vendors)",
         parameters=[OpenApiParameter("state", enum=RedemptionState.values, required=False)],
         responses=s.RedemptionSerializer(many=True),
     )
@@ -93,7 +139,10 @@ class RedemptionListApi(APIView):
 class TerminalConfigApi(APIView):
     permission_classes = [IsApprovedUser]
 
-    @extend_schema(responses=s.TerminalConfigSerializer)
+    @extend_schema(
+        summary="What a terminal caches: the committees and the ticket issuer",
+        responses={200: s.TerminalConfigSerializer, 503: UNAVAILABLE},
+    )
     def get(self, request):
         account = FastPayAccount.objects.filter(user=request.user).first()
         return Response(
@@ -113,7 +162,16 @@ class OfflineAccountApi(APIView):
     # Offline money is the user's own: their login, never a merchant's API key.
     permission_classes = [IsApprovedUser, UserCredentialsOnly]
 
-    @extend_schema(responses=s.FastPayAccountSerializer)
+    @extend_schema(
+        summary="Your FastPay address, the platform's, and the committee's view",
+        responses={
+            200: s.FastPayAccountSerializer,
+            400: error(
+                "No FastPay address is linked yet (or invalid input).",
+                ("no_fastpay_account", "Link a FastPay address first.", None),
+            ),
+        },
+    )
     def get(self, request):
         account = FastPayAccount.objects.filter(user=request.user).first()
         if account is None:
@@ -125,7 +183,19 @@ class OfflineAccountApi(APIView):
             state, platform = None, None
         return Response({"address": account.address, "platform_address": platform, "state": state})
 
-    @extend_schema(request=s.LinkSerializer, responses={200: s.FastPayAccountSerializer})
+    @extend_schema(
+        summary="Link your FastPay address",
+        description='signature: EIP-191 personal_sign by the address of "FastPay: link '
+        '<address> to user <username>".',
+        request=s.LinkSerializer,
+        responses={
+            200: s.FastPayAccountSerializer,
+            409: error(
+                "The address is linked to another user.",
+                ("address_taken", "This FastPay address is linked to another user.", "address"),
+            ),
+        },
+    )
     def post(self, request):
         data = s.LinkSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -141,9 +211,22 @@ class OfflineFundApi(APIView):
     permission_classes = [IsApprovedUser, UserCredentialsOnly]
 
     @extend_schema(
+        summary="Move online money to your FastPay account",
+        description="Debits your available balance at once; the committee certifies the "
+        "transfer in the background (state pending, then done).",
         request=s.FundSerializer,
-        responses={202: s.OfflineTransferSerializer},
-        parameters=[IDEMPOTENCY_HEADER],
+        responses={
+            202: s.OfflineTransferSerializer,
+            402: error(
+                "The balance does not cover the amount.",
+                ("insufficient_funds", "The balance does not cover this amount.", "amount"),
+            ),
+            503: UNAVAILABLE,
+        },
+        parameters=[IDEMPOTENCY_KEY],
+        examples=[
+            OpenApiExample("fund", request_only=True, value={"token": "USDT", "amount": "50.00"})
+        ],
     )
     @idempotent
     def post(self, request):
@@ -163,9 +246,12 @@ class OfflineDefundApi(APIView):
     permission_classes = [IsApprovedUser, UserCredentialsOnly]
 
     @extend_schema(
+        summary="Move FastPay money back online",
+        description="A certificate (docs/protocol.md) from your FastPay address to the "
+        "platform's; credited once.",
         request=s.DefundSerializer,
-        responses={201: s.OfflineTransferSerializer},
-        parameters=[IDEMPOTENCY_HEADER],
+        responses={201: s.OfflineTransferSerializer, 503: UNAVAILABLE},
+        parameters=[IDEMPOTENCY_KEY],
     )
     @idempotent
     def post(self, request):
@@ -176,9 +262,12 @@ class OfflineDefundApi(APIView):
 
 
 class OfflineTransferListApi(APIView):
+    pagination_class = CreatedCursorPagination
     permission_classes = [IsApprovedUser]
 
-    @extend_schema(responses=s.OfflineTransferSerializer(many=True))
+    @extend_schema(
+        summary="Your fund and defund transfers", responses=s.OfflineTransferSerializer(many=True)
+    )
     def get(self, request):
         transfers = OfflineTransfer.objects.filter(user=request.user).select_related("token")
         paginator = CreatedCursorPagination()

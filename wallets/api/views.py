@@ -28,8 +28,6 @@ from wallets.services.payments import (
 )
 from wallets.services.users import user_signup
 
-IDEMPOTENCY_HEADER = IDEMPOTENCY_KEY  # the offline views import it from here
-
 PAYMENT_EXAMPLE = OpenApiExample(
     "pay 12.50 USDT",
     request_only=True,
