@@ -1,7 +1,7 @@
 """The outbox: record business events inside the caller's transaction.
 
-Dispatch (WebSocket groups, merchant webhooks) reads the outbox after commit; it arrives
-with its own issue. Recording here is all a service has to do.
+Dispatch (WebSocket groups, merchant webhooks) is not built yet: it will read the outbox
+after commit. Recording here is all a service has to do.
 """
 
 from collections.abc import Iterable

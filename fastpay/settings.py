@@ -47,7 +47,7 @@ FASTPAY_RISK_BATCH_ASSESSOR = config.dotted_path("FASTPAY_RISK_BATCH_ASSESSOR", 
 FASTPAY_RISK_RECORDER = config.str("FASTPAY_RISK_RECORDER", default="fraud.hooks.payments_record")
 # Shared token buckets (fraud rate limit) live under this key prefix in REDIS_URL's database.
 FASTPAY_RATE_LIMIT_PREFIX = config.str("FASTPAY_RATE_LIMIT_PREFIX", default="fastpay:rl")
-# The authority committee and the chain (issue 4). Paths are files the operator provisions;
+# The authority committee and the chain. Paths are files the operator provisions;
 # keys in them are sealed (fastpay/keyvault.py) under FASTPAY_KEK.
 FASTPAY_KEK = config.str("FASTPAY_KEK", default="")
 FASTPAY_COMMITTEE_FILE = config.str(

@@ -1,4 +1,4 @@
-"""Offline vouchers (ARCHITECTURE.md section 6, docs/offline.md): the format, the compact
+"""Offline vouchers (docs/offline.md): the format, the compact
 text form, and the offline verification a vendor's terminal runs. No Django, no I/O.
 
 A voucher is a certificate moving ``amount`` (ledger units) from the payer's FastPay

@@ -1,4 +1,4 @@
-# Browser for the admin tests (issue 6, tests/fraud/test_browser.py): Debian's chromium and
+# Browser for the admin tests (tests/fraud/test_browser.py): Debian's chromium and
 # chromium-driver, installed when missing (CI runs as root; apt-get update first). Selenium,
 # pinned in requirements-dev.txt, drives them: nothing downloads a browser build of its own.
 

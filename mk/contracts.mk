@@ -1,4 +1,4 @@
-# Contracts (issue 3): Solidity compiled with solc-js, tested and deployed with Brownie.
+# Contracts: Solidity compiled with solc-js, tested and deployed with Brownie.
 # Brownie lives in its own virtualenv (.venv-brownie, from requirements-brownie.txt);
 # solc-js, OpenZeppelin and anvil come from npm (package.json, exact pins).
 

@@ -1,4 +1,4 @@
-"""Hooks for the offline sync (issue 5): double-spend evidence and redemption assessments."""
+"""Hooks for the offline sync: double-spend evidence and redemption assessments."""
 
 from django.db import transaction
 from django.utils import timezone

@@ -1,5 +1,5 @@
 """Moving money between a user's online balance (the ledger) and their FastPay account
-(the committee) — ARCHITECTURE.md section 4.
+(the committee): docs/architecture.md, section 5.
 
 FUND: in one transaction the user's AVAILABLE moves to CLEARING and the platform's next
 FastPay sequence is reserved for an order to the user's address; after commit the order is

@@ -1,1 +1,1 @@
-"""Every write in the wallets app; one function per use case (see ARCHITECTURE.md 1)."""
+"""Every write in the wallets app; one function per use case (docs/architecture.md, section 1)."""
