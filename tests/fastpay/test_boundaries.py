@@ -2,6 +2,7 @@
 tools/lint_invariants.py hold on the repository, and each rule fails on a deliberate
 violation written into a copy of the code."""
 
+import re
 import shutil
 import subprocess
 import sys
@@ -249,3 +250,28 @@ def test_the_command_exits_non_zero_on_a_violation(tree):
 
     assert result.returncode == 1
     assert "wallets/h7_violation.py:2" in result.stdout
+
+
+# ------------------------------------------------------------------ the repository stands alone
+
+_LINK = re.compile(r"\]\(([^)\s]+)\)")
+
+
+@pytest.mark.parametrize(
+    "page", ["README.md", *sorted(p.relative_to(ROOT).as_posix() for p in ROOT.glob("docs/*.md"))]
+)
+def test_every_relative_link_of_the_docs_leads_to_a_file_in_the_repository(page):
+    text = (ROOT / page).read_text()
+    for target in _LINK.findall(text):
+        if target.startswith(("http://", "https://", "mailto:", "#")):
+            continue
+        path = ((ROOT / page).parent / target.split("#")[0]).resolve()
+        assert path.is_relative_to(ROOT), f"{page} links outside the repository: {target}"
+        assert path.exists(), f"{page} links to a missing file: {target}"
+
+
+def test_the_architecture_map_names_no_issue_and_no_file_outside_the_repository():
+    text = (ROOT / "docs" / "architecture.md").read_text()
+
+    assert not re.search(r"\bissues? \d", text, re.IGNORECASE)
+    assert "../" not in text and "shared/" not in text
