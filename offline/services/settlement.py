@@ -284,6 +284,7 @@ def _record(
                     attempts=attempts,
                     next_attempt_at=now + timedelta(seconds=retry_delay_s(attempts)),
                     last_error=data,
+                    detail=data,  # what the vendor's API shows while it waits
                     updated_at=now,
                 )
                 continue

@@ -85,6 +85,11 @@ def test_pending_redemptions_settle_after_an_outage_with_no_operator_action(
     rows = list(Redemption.objects.filter(vendor=vendor))
     assert [(r.state, r.attempts) for r in rows] == [(RedemptionState.PENDING, 1)] * 2
     assert all("no quorum" in r.last_error for r in rows)
+    listed = api_platform(vendor).client.get("/api/v1/offline/redemptions/?state=pending").json()
+    # the vendor sees why too
+    assert {r["id"]: r["detail"] for r in listed["results"]} == {
+        str(r.pk): r.last_error for r in rows
+    }
     assert all(r.next_attempt_at > r.updated_at for r in rows)
 
     # when the nodes come back and the beat's settlement entry runs (no sync, no admin)
