@@ -51,6 +51,15 @@ IDEMPOTENCY_KEY = OpenApiParameter(
 )
 
 
+REPLAYED = {
+    "Idempotent-Replayed": {
+        "schema": {"type": "string", "enum": ["true"]},
+        "description": "Present on a replay: this is the stored answer to the first request "
+        "with this Idempotency-Key, nothing was done again.",
+    }
+}
+
+
 class ApiErrorSerializer(serializers.Serializer):
     code = serializers.CharField(help_text="Stable machine-readable code (docs/api.md).")
     message = serializers.CharField(help_text="For humans; may change.")
@@ -132,10 +141,16 @@ GENERIC_ERRORS = {
     "409": (
         "IdempotencyConflict",
         _response(
-            "This Idempotency-Key was used with a different request.",
+            "This Idempotency-Key was used with a different request (idempotency_error), or "
+            "its first request is still running (idempotency_in_progress: retry later).",
             (
                 "idempotency_error",
                 "This Idempotency-Key was already used with a different request.",
+                "Idempotency-Key",
+            ),
+            (
+                "idempotency_in_progress",
+                "A request with this Idempotency-Key is still in progress; retry later.",
                 "Idempotency-Key",
             ),
         ),
@@ -207,13 +222,16 @@ class AutoSchema(openapi.AutoSchema):
         for status in statuses:
             name, _ = GENERIC_ERRORS[status]
             responses[status] = {"$ref": f"#/components/responses/{name}"}
+        if _takes_idempotency_key(operation):
+            for status, response in responses.items():
+                if status.startswith("2"):
+                    response.setdefault("headers", {}).update(REPLAYED)
         operation["responses"] = dict(sorted(responses.items()))
         return operation
 
     def _error_statuses(self, operation: dict) -> list[str]:
         parameters = operation.get("parameters", [])
         where = {parameter["in"] for parameter in parameters}
-        names = {parameter["name"] for parameter in parameters}
         body = "requestBody" in operation
         authenticated = bool(operation.get("security")) or _is_token_view(self.view)
         statuses = ["400"]
@@ -223,13 +241,17 @@ class AutoSchema(openapi.AutoSchema):
             statuses.append("403")
         if "path" in where:
             statuses.append("404")
-        if "Idempotency-Key" in names:
+        if _takes_idempotency_key(operation):
             statuses.append("409")
         if body:
             statuses += ["413", "415"]
         if self.view.get_throttles():
             statuses.append("429")
         return statuses
+
+
+def _takes_idempotency_key(operation: dict) -> bool:
+    return any(p["name"] == IDEMPOTENCY_KEY.name for p in operation.get("parameters", []))
 
 
 def _is_token_view(view) -> bool:

@@ -45,7 +45,8 @@ PAYMENT_REFUSED = {
         ("insufficient_funds", "The balance does not cover this amount.", "amount"),
     ),
     409: error(
-        "This Idempotency-Key was used with a different request, or payments are paused "
+        "The Idempotency-Key was used with a different request or its first request is "
+        "still running (idempotency_error, idempotency_in_progress), or payments are paused "
         "by a circuit breaker (payments_paused).",
         ("idempotency_error", "This Idempotency-Key was already used with a different request."),
         ("payments_paused", "Payments are paused by a circuit breaker; try again later."),
@@ -284,7 +285,8 @@ class PaymentRefundApi(APIView):
             ),
             409: error(
                 "The payment cannot be refunded in its state, or the Idempotency-Key was "
-                "used with a different request.",
+                "used with a different request or is still in progress (idempotency_error, "
+                "idempotency_in_progress).",
                 ("invalid_state", "a flagged payment cannot be refunded", None),
                 (
                     "idempotency_error",
