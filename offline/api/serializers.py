@@ -99,7 +99,10 @@ class TerminalConfigSerializer(serializers.Serializer):
         child=serializers.DictField(),
         help_text="Committees of previous epochs whose vouchers are still accepted",
     )
-    issuer = serializers.CharField(help_text="The address that signs voucher tickets")
+    issuer = serializers.CharField(
+        allow_null=True,
+        help_text="The address that signs voucher tickets (null: no platform key configured)",
+    )
     vendor = serializers.CharField(allow_null=True, help_text="Your FastPay address")
     grace_s = serializers.IntegerField(help_text="Sync within the window plus this to be paid")
 
