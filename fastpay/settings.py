@@ -181,6 +181,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # a malformed /admin/<app>/<model>/<id>/ is a 404 for every ModelAdmin (fastpay/admin_urls.py)
+    "fastpay.admin_urls.AdminObjectIdMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
