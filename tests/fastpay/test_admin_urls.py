@@ -27,9 +27,7 @@ BAD_QUERIES = [
 
 
 def registered():
-    return sorted(
-        (model._meta.app_label, model._meta.model_name) for model in admin.site._registry
-    )
+    return sorted((model._meta.app_label, model._meta.model_name) for model in admin.site._registry)
 
 
 @pytest.fixture
@@ -69,7 +67,7 @@ def test_a_well_formed_id_still_reaches_the_view(superuser_client, admin_user):
 
 def test_the_id_check_knows_each_key_type():
     from fastpay.admin_urls import pk_text_valid
-    from fraud.models import RiskProfile, Review
+    from fraud.models import Review, RiskProfile
     from offline.models import Redemption
 
     assert pk_text_valid(Review, "12")
