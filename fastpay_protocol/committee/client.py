@@ -468,6 +468,21 @@ class CommitteeClient(BatchMethods, AccountMethods):
             self._push_later(authority, account.address, account, decided)
         return outcome
 
+    def _certificate_at(
+        self,
+        authority: str,
+        path: str,
+        sender: str,
+        sequence: int,
+        committees: Mapping[int, Committee],
+    ) -> Outcome:
+        outcome = super()._certificate_at(authority, path, sender, sequence, committees)
+        certificate = outcome.certificate
+        if certificate is not None:  # verified: its votes go through the watch too
+            for vote in certificate.votes:
+                self.watch.observe(vote.authority, certificate.order, vote.signature, self._scope)
+        return outcome
+
     def account_state(self, address: str) -> AccountState:
         """See AccountMethods.account_state. An authority that answers (even after the
         decision) with a lower ``next_sequence`` than the committee's is caught up in the
