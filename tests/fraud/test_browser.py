@@ -1,5 +1,7 @@
 """A reviewer in a real (headless Debian) Chromium: log in, open the queue, approve one
-payment, reject another; then the balances are checked in the ledger."""
+payment, reject another; then the balances are checked in the ledger. The pages run under
+the Content-Security-Policy of production (django-csp): nothing is blocked, in the admin or
+in Swagger UI."""
 
 import os
 import shutil
@@ -43,6 +45,7 @@ def browser():
         "--window-size=1280,1024",
     ):
         options.add_argument(arg)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     driver.implicitly_wait(5)
     yield driver
@@ -60,6 +63,16 @@ def two_held(alice, usdt, fund, rule):
         UserFactory(username=name)
         payment_create(payer=alice, item=PaymentItem(payee=name, token=usdt, amount=whole * USDT))
     return {r.payment.payee.username: r for r in Review.objects.select_related("payment__payee")}
+
+
+def csp_violations(browser) -> list[str]:
+    """The console messages of the pages seen since the last call that report something
+    the Content-Security-Policy refused."""
+    return [
+        entry["message"]
+        for entry in browser.get_log("browser")
+        if "Content Security Policy" in entry["message"] or "Refused to" in entry["message"]
+    ]
 
 
 def decide(browser, live_server, review, verdict, note):
@@ -104,3 +117,19 @@ def test_a_reviewer_approves_one_payment_and_rejects_another(
     assert user_account(alice, usdt, AccountKind.HELD).balance == 0
     states = {r.payment.payee.username: r.payment.state for r in Review.objects.all()}
     assert states == {"bob": PaymentState.SUCCESS, "carol": PaymentState.FAILED}
+    assert csp_violations(browser) == []
+
+
+def test_swagger_ui_renders_every_operation_under_the_csp(browser, live_server):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as seen
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.get(f"{live_server.url}/api/docs/")
+
+    WebDriverWait(browser, 20).until(
+        seen.presence_of_element_located((By.CSS_SELECTOR, ".swagger-ui .opblock"))
+    )
+    paths = {e.text for e in browser.find_elements(By.CSS_SELECTOR, ".opblock-summary-path")}
+    assert "/api/v1/payments/" in paths
+    assert csp_violations(browser) == []
