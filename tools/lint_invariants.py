@@ -32,7 +32,6 @@ LOCK_EXCEPTIONS: dict[str, str] = {
     "wallets/services/claims.py": "claim locks to move to fastpay.locks with the cover rework",
     "offline/services/cover.py": "cover locks to move to fastpay.locks with the cover rework",
     "offline/services/redemptions.py": "voucher locks to move with the sync rework",
-    "offline/services/settlement.py": "redemption locks to move with the retry rework",
     "offline/services/transfers.py": "platform-account lock to move with the fund/defund move",
     "offline/services/vouchers.py": "limit and voucher locks to move with the sync rework",
     "fraud/services/breakers.py": "breaker lock to move with the per-tenant breakers",

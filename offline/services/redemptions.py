@@ -131,10 +131,6 @@ def redemptions_sync(*, vendor: User, payments: list[str]) -> list[Redemption]:
         }
         # a payment synced again while PENDING (the committee was down): due at once
         waiting = [r.pk for r in known.values() if r.state == RedemptionState.PENDING]
-        if waiting:
-            Redemption.objects.filter(pk__in=waiting, state=RedemptionState.PENDING).update(
-                next_attempt_at=None
-            )
         batch = _Batch(vendor, vouchers, live, timezone.now())
         results = []
         for item in items:
@@ -145,7 +141,7 @@ def redemptions_sync(*, vendor: User, payments: list[str]) -> list[Redemption]:
             results.append(redemption)
         batch.flush()
         if batch.pending or waiting:
-            transaction.on_commit(_enqueue_settlement)
+            transaction.on_commit(lambda: _settle_now(waiting))
     return results
 
 
@@ -303,6 +299,18 @@ def _spend_evidence(redemption: Redemption) -> dict:
         },
         "signature": redemption.signature,
     }
+
+
+def _settle_now(waiting: list) -> None:
+    """After a sync commits: the known PENDING redemptions it saw are due at once, in a
+    statement of their own (inside the sync, which holds their vouchers' locks, it could
+    deadlock with a settlement run holding the redemptions and marking the vouchers), then
+    settlement is queued."""
+    if waiting:
+        Redemption.objects.filter(pk__in=waiting, state=RedemptionState.PENDING).update(
+            next_attempt_at=None
+        )
+    _enqueue_settlement()
 
 
 def _enqueue_settlement() -> None:

@@ -33,6 +33,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from fastpay.events import events_record
+from fastpay.locks import locked, rows_locked
 from fastpay.models import OutboxEvent
 from fastpay_protocol import typed_data as td
 from fastpay_protocol.committee_errors import CommitteeError, ConflictingOrder
@@ -339,8 +340,11 @@ def _pending_lock(ids: list) -> set:
     ids = sorted(ids)  # pk order across the chunks too
     for start in range(0, len(ids), 500):
         ours |= set(
-            Redemption.objects.select_for_update(no_key=True)
-            .filter(pk__in=ids[start : start + 500], state=RedemptionState.PENDING)
+            locked(
+                Redemption.objects.filter(
+                    pk__in=ids[start : start + 500], state=RedemptionState.PENDING
+                )
+            )
             .order_by("pk")
             .values_list("pk", flat=True)
         )
@@ -399,14 +403,17 @@ def redemptions_retry_now(*, ids: list) -> int:
     rows were made due (other states are left alone)."""
     now = timezone.now()
     with transaction.atomic():
-        due = Redemption.objects.filter(pk__in=ids, state=RedemptionState.PENDING).update(
-            next_attempt_at=None, updated_at=now
+        # pk order, as a settlement run locks them
+        rows = rows_locked(
+            Redemption.objects.filter(pk__in=ids).filter(
+                Q(state=RedemptionState.PENDING)
+                | Q(state=RedemptionState.FLAGGED, reason=SETTLEMENT_FAILED)
+            )
         )
-        revived = list(
-            Redemption.objects.select_for_update()
-            .filter(pk__in=ids, state=RedemptionState.FLAGGED, reason=SETTLEMENT_FAILED)
-            .order_by("pk")
-        )
+        due = Redemption.objects.filter(
+            pk__in=[r.pk for r in rows if r.state == RedemptionState.PENDING]
+        ).update(next_attempt_at=None, updated_at=now)
+        revived = [r for r in rows if r.state == RedemptionState.FLAGGED]
         Redemption.objects.filter(pk__in=[r.pk for r in revived]).update(
             state=RedemptionState.PENDING,
             reason="",
