@@ -60,8 +60,10 @@ DESCRIPTIONS = {
     "dormant": "No payment for idle_days, then one of above_tokens or more.",
     "double_spend": "Offline double-spend evidence against the payer: always blocks.",
     "circuit_breaker": "Over window_minutes: flagged share >= flagged_share_pct (with at least "
-    "min_assessments) or volume above the limit trips the token/vendor/platform breaker; "
-    "each scope is evaluated at most every evaluate_every_seconds (0: every payment).",
+    "min_assessments) or volume above the limit trips the breaker of a tenant (vendor or "
+    "merchant, its payments in and out), of a token or of the platform; the token and "
+    "platform figures leave out the dominant payee and payer, so one tenant cannot trip "
+    "them; each scope is evaluated at most every evaluate_every_seconds (0: every payment).",
     "four_eyes": "Flagged payments at or above above_tokens need two different reviewers.",
 }
 

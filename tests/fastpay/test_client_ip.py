@@ -111,3 +111,28 @@ class TestThrottlesCannotBeDodged:
 
         assert first == [400, 400, 429]  # the spoofed left parts changed nothing
         assert other == 400
+
+
+class TestConfiguration:
+    def test_a_wrong_trusted_proxy_stops_start_up_naming_the_variable(self):
+        from django.core.exceptions import ImproperlyConfigured
+
+        from fastpay.config import Config
+
+        config = Config({"FASTPAY_TRUSTED_PROXIES": "10.0.0.0/8, not-a-network"})
+        config.cidr_list("FASTPAY_TRUSTED_PROXIES", default=[])
+
+        with pytest.raises(ImproperlyConfigured, match="FASTPAY_TRUSTED_PROXIES: 'not-a-network'"):
+            config.raise_if_invalid()
+
+    def test_addresses_and_networks_of_both_families_are_accepted(self):
+        from fastpay.config import Config
+
+        config = Config({"FASTPAY_METRICS_ALLOW": "10.1.2.3, 192.168.0.0/16, fd00::/8"})
+
+        assert config.cidr_list("FASTPAY_METRICS_ALLOW", default=[]) == [
+            "10.1.2.3",
+            "192.168.0.0/16",
+            "fd00::/8",
+        ]
+        assert config.problems == []
