@@ -30,13 +30,15 @@ def _eip55(lower: str) -> str:
     )
 
 
+@lru_cache(maxsize=65536)
 def checksum(address: str | bytes) -> str:
     """EIP-55 form of an address already known to be well formed: "0x" + 40 hex digits in
-    any case, or its 20 raw bytes. Use ``canonical`` for input from outside."""
-    if isinstance(address, bytes | bytearray):
+    any case, or its 20 raw bytes. Use ``canonical`` for input from outside. Cached on the
+    form given too (a hit is one C-level lookup: renderers call it per field)."""
+    if isinstance(address, bytes):
         if len(address) != 20:
             raise ValueError(f"an address is 20 bytes, got {len(address)}")
-        return _eip55("0x" + bytes(address).hex())
+        return _eip55("0x" + address.hex())
     return _eip55(address.lower())
 
 

@@ -34,15 +34,18 @@ def test_the_checksum_helper_agrees_with_eth_utils_on_random_addresses():
         assert addresses.canonical(expected) == expected
 
 
-def test_the_checksum_is_cached_on_the_lower_case_form():
+def test_the_checksum_is_computed_once_per_address_whatever_its_form():
     raw = os.urandom(20)
     addresses._eip55.cache_clear()
-    addresses.checksum("0x" + raw.hex())
-    addresses.checksum("0x" + raw.hex().upper())
-    addresses.checksum(raw)
+    addresses.checksum.cache_clear()
+    for _ in range(2):
+        addresses.checksum("0x" + raw.hex())
+        addresses.checksum("0x" + raw.hex().upper())
+        addresses.checksum(raw)
 
     info = addresses._eip55.cache_info()
-    assert (info.misses, info.hits) == (1, 2)
+    assert (info.misses, info.hits) == (1, 2)  # keyed on the lower-case hex
+    assert addresses.checksum.cache_info().hits == 3
 
 
 def test_signers_and_recoveries_give_checksummed_addresses():
