@@ -135,7 +135,7 @@ class AccountMethods(ClientBase):
         another epoch is refused): a lying node cannot frame a sender. Every authority is
         asked in parallel; None when none that answered in time has it."""
         sender = td._address(sender, "sender")
-        known = dict(committees or {self.committee.epoch: self.committee})
+        known = {self.committee.epoch: self.committee} if committees is None else committees
         path = f"/accounts/{quote(sender)}/certificates?from_sequence={sequence}"
         found: list[Certificate] = []
 
