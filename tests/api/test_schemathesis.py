@@ -15,6 +15,7 @@ Bounded for CI: EXAMPLES per operation and credential (SCHEMATHESIS_EXAMPLES to 
 deeper locally), derandomized so a failure reproduces.
 """
 
+import copy
 import hashlib
 import os
 from contextlib import contextmanager
@@ -26,7 +27,9 @@ from django.core.handlers.wsgi import WSGIHandler
 from django.db import close_old_connections
 from drf_spectacular.generators import SchemaGenerator
 from hypothesis import HealthCheck, settings
+from rest_framework_simplejwt.tokens import RefreshToken
 from schemathesis.checks import not_a_server_error
+from schemathesis.core.failures import FailureGroup
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
     response_headers_conformance,
@@ -43,13 +46,21 @@ CHECKS = [
     response_schema_conformance,
 ]
 
-schema = schemathesis.openapi.from_dict(
-    SchemaGenerator().get_schema(request=None, public=True),
-    config=schemathesis.Config.from_dict(
-        {"generation": {"max-examples": EXAMPLES, "deterministic": True}}
-    ),
-)
-schema.app = WSGIHandler()
+RAW = SchemaGenerator().get_schema(request=None, public=True)
+
+
+def _load(raw: dict):
+    loaded = schemathesis.openapi.from_dict(
+        copy.deepcopy(raw),
+        config=schemathesis.Config.from_dict(
+            {"generation": {"max-examples": EXAMPLES, "deterministic": True}}
+        ),
+    )
+    loaded.app = WSGIHandler()
+    return loaded
+
+
+schema = _load(RAW)
 
 # ids of the seeded rows, by path parameter name; filled by the `seeded` fixture
 KNOWN: dict[str, list] = {}
@@ -140,8 +151,6 @@ def seeded(db, fund, usdt, usdc, client_for, committee):
 def authorization(request, seeded):
     if request.param == "merchant_api_key":
         return f"Bearer {seeded['merchant_key']}"
-    from rest_framework_simplejwt.tokens import RefreshToken
-
     return f"Bearer {RefreshToken.for_user(seeded['customer']).access_token}"
 
 
@@ -179,3 +188,16 @@ def test_every_response_is_documented_and_never_a_server_error(case, authorizati
     _with_known_ids(case)
     with _test_connection_kept():
         case.call_and_validate(headers={"Authorization": authorization}, checks=CHECKS)
+
+
+def test_a_schema_that_lies_is_caught(seeded):
+    """The harness can fail: with the API key list documented as a bare array (as it was
+    before its pagination was declared), the real cursor page violates it."""
+    lying = copy.deepcopy(RAW)
+    content = lying["paths"]["/api/v1/api-keys/"]["get"]["responses"]["200"]["content"]
+    content["application/json"]["schema"] = {"type": "array"}
+    case = _load(lying)["/api/v1/api-keys/"]["GET"].Case()
+    token = RefreshToken.for_user(seeded["customer"]).access_token
+
+    with _test_connection_kept(), pytest.raises(FailureGroup, match="not of type"):
+        case.call_and_validate(headers={"Authorization": f"Bearer {token}"}, checks=CHECKS)
