@@ -195,12 +195,15 @@ def committee_catch_up(*, addresses: list[str] | None = None) -> dict:
     answered: set[str] = set()
     unknown: list[str] = []
     results: dict[str, object] = {}
+    hung: set[str] = set()  # timed out once in this run: not waited for again
 
     def one(address: str):
         try:
-            return address, client.catch_up(address)
+            result = client.catch_up(address, skip=frozenset(hung))
         except CommitteeError as exc:  # StateUnknown: too few authorities answered
             return address, exc
+        hung.update(a for a, f in result.failures.items() if f.reason == "timeout")
+        return address, result
 
     for _ in range(CATCH_UP_PASSES):
         if todo and todo[0] == gw.platform_address:  # first and alone: it pays the others

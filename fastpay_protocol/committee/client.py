@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
@@ -522,7 +522,7 @@ class CommitteeClient(BatchMethods, AccountMethods):
             with self._pushing_lock:
                 self._pushing.discard(key)
 
-    def catch_up(self, address: str) -> CatchUp:
+    def catch_up(self, address: str, *, skip: Collection[str] = ()) -> CatchUp:
         """Bring every authority that is behind on ``address`` to the committee's state:
         ask every authority (waiting for all of them, up to the deadline), take the
         committee's ``next_sequence`` (see ``account_state``) and push to each authority
@@ -533,7 +533,8 @@ class CommitteeClient(BatchMethods, AccountMethods):
         A push can stop on ``balance_lagging``: the authority also missed a payment *to*
         ``address`` (another sender's certificate). Catching up that sender first (the
         platform's periodic sync walks the platform's account first) lets a second pass
-        through."""
+        through. ``skip``: authorities not to ask (a caller walking many accounts skips
+        one that timed out instead of waiting the deadline on every account)."""
         address = td._address(address, "address")
         path = f"/accounts/{quote(address)}"
         views: dict[str, AccountInfo] = {}
@@ -548,7 +549,12 @@ class CommitteeClient(BatchMethods, AccountMethods):
 
         failures.update(
             self._gather(
-                {a: bind(self._account_at, a, path, False) for a in self._endpoints}, on_outcome
+                {
+                    a: bind(self._account_at, a, path, False)
+                    for a in self._endpoints
+                    if a not in skip
+                },
+                on_outcome,
             )
         )
         state = self._account_state(address, views, failures)

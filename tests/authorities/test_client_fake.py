@@ -190,6 +190,37 @@ def test_sync_authority_pushes_the_range_in_order(nodes, client):
     assert nodes[3].applied == [(ALICE.address, s) for s in range(3)]
 
 
+def test_catch_up_skips_the_authorities_it_is_told_to_and_pushes_to_the_others(nodes, client):
+    nodes[2].stop()
+    for sequence in range(2):
+        client.transfer(order(sequence), ALICE.key, wait_all=True)
+    nodes[2].start()
+    nodes[1].delay = 5.0  # hung: a walk over many accounts must not wait for it each time
+
+    started = time.monotonic()
+    result = client.catch_up(ALICE.address, skip={nodes[1].address})
+
+    assert time.monotonic() - started < 2.0
+    assert result.answered == {nodes[0].address, nodes[2].address, nodes[3].address}
+    assert (result.behind, result.pushed) == ({nodes[2].address: 2}, {nodes[2].address: 2})
+    assert nodes[2].applied == [(ALICE.address, 0), (ALICE.address, 1)]
+
+
+def test_an_account_answer_behind_the_committee_is_caught_up_in_the_background(nodes, client):
+    nodes[3].stop()
+    for sequence in range(3):
+        client.transfer(order(sequence), ALICE.key, wait_all=True)
+    nodes[3].start()
+
+    for _ in range(2):  # the second query sees the answer that came after the first decided
+        assert client.account_state(ALICE.address).next_sequence == 3
+
+    deadline = time.monotonic() + 5
+    while nodes[3].applied != [(ALICE.address, s) for s in range(3)]:
+        assert time.monotonic() < deadline, nodes[3].applied
+        time.sleep(0.02)
+
+
 def test_a_confirmation_below_quorum_is_not_confirmed_and_retrying_later_is_safe(nodes, client):
     certificate = client.certify(client.sign_order(ALICE.key, **_fields()))
     nodes[1].stop()
