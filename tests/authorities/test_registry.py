@@ -327,3 +327,49 @@ def test_the_recorder_records_what_the_watch_finds_off_the_callers_thread(settin
     evidence = EquivocationEvidence.objects.get()
     assert (evidence.authority, evidence.status) == (KEYS[1].address, "new")
     assert evidence.first_order["amount"] == 5 and evidence.second_order["amount"] == 6
+
+
+def test_an_operator_submits_evidence_from_admin_in_the_manual_mode(operator, fake_chain):
+    from authorities import chain
+
+    calls, outcomes = fake_chain
+    evidence, _ = evidence_record(**_votes(order(5), order(6)))
+    EquivocationEvidence.objects.filter(pk=evidence.pk).update(status="submitting")  # stuck
+    outcomes.append("0x" + "12" * 32)
+    client = Client()
+    client.force_login(operator)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(chain, "chain_sender_key", lambda: b"\x01" * 32)
+        response = client.post(
+            "/admin/authorities/equivocationevidence/",
+            {"action": "submit", "_selected_action": [evidence.pk]},
+            follow=True,
+        )
+
+    assert response.status_code == 200
+    evidence.refresh_from_db()
+    assert (evidence.status, evidence.tx_hash) == ("submitted", "0x" + "12" * 32)
+    assert calls == [evidence.authority]
+
+
+def test_the_catch_up_admin_action_reports_what_it_did(operator, monkeypatch):
+    from authorities import admin as authorities_admin
+
+    committee_sync(epoch=0, members=members())
+    monkeypatch.setattr(
+        authorities_admin,
+        "committee_catch_up",
+        lambda: {"accounts": 3, "pushed": {"a": 7}, "lag": {"a": 0}, "unknown": []},
+    )
+    client = Client()
+    client.force_login(operator)
+    pk = CommitteeMember.objects.first().pk
+
+    response = client.post(
+        "/admin/authorities/committeemember/",
+        {"action": "catch_up", "_selected_action": [pk]},
+        follow=True,
+    )
+
+    assert "3 accounts: 7 certificates pushed, 0 still missing" in response.content.decode()
