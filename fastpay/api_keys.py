@@ -8,7 +8,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from fastpay.errors import InvalidScope, NotFound
-from fastpay.locks import locked
+from fastpay.locks import for_update
 from fastpay.models import ApiKey, ApiKeyScope
 
 KEY_PREFIX = "fpk_"
@@ -35,7 +35,7 @@ def api_key_create(*, user, name: str, scopes: list[str]) -> tuple[ApiKey, str]:
 
 @transaction.atomic
 def api_key_revoke(*, user, key_id: int) -> ApiKey:
-    key = locked(ApiKey.objects).filter(user=user, id=key_id).first()
+    key = for_update(ApiKey.objects).filter(user=user, id=key_id).first()
     if key is None:
         raise NotFound("no such API key", param="id")
     if key.revoked_at is None:

@@ -18,7 +18,7 @@ from django.db.models import Model, QuerySet
 M = TypeVar("M", bound=Model)
 
 
-def locked(queryset: QuerySet[M], *, of: tuple[str, ...] = ()) -> QuerySet[M]:
+def for_update(queryset: QuerySet[M], *, of: tuple[str, ...] = ()) -> QuerySet[M]:
     """The queryset, its rows locked when it is evaluated. `of=("self",)` locks only the
     queryset's own table when it joins others through select_related (PostgreSQL refuses
     to lock the nullable side of an outer join)."""
@@ -28,4 +28,4 @@ def locked(queryset: QuerySet[M], *, of: tuple[str, ...] = ()) -> QuerySet[M]:
 def rows_locked(queryset: QuerySet[M], *, of: tuple[str, ...] = ()) -> list[M]:
     """Every row of the queryset, locked in primary-key order: two transactions locking
     overlapping sets then queue instead of deadlocking."""
-    return list(locked(queryset, of=of).order_by("pk"))
+    return list(for_update(queryset, of=of).order_by("pk"))

@@ -29,12 +29,6 @@ LOCK_HELPERS_NAME = "locks.py"
 # Keep this list short: a new entry needs a reason a reviewer accepts.
 LOCK_EXCEPTIONS: dict[str, str] = {
     "fastpay/idempotency.py": "the key reservation's lock is being redesigned (short transactions)",
-    "wallets/services/claims.py": "claim locks to move to fastpay.locks with the cover rework",
-    "offline/services/cover.py": "cover locks to move to fastpay.locks with the cover rework",
-    "offline/services/redemptions.py": "voucher locks to move with the sync rework",
-    "offline/services/transfers.py": "platform-account lock to move with the fund/defund move",
-    "offline/services/vouchers.py": "limit and voucher locks to move with the sync rework",
-    "fraud/services/breakers.py": "breaker lock to move with the per-tenant breakers",
 }
 
 _RAW_LOCK = re.compile(r"\bFOR\s+(NO\s+KEY\s+)?UPDATE\b", re.IGNORECASE)

@@ -27,6 +27,7 @@ from django.utils import timezone
 
 from fastpay.errors import Conflict, NotFound
 from fastpay.events import event_record
+from fastpay.locks import for_update
 from fraud.errors import ReviewForbidden
 from fraud.models import (
     Assessment,
@@ -260,9 +261,7 @@ def breaker_reset(*, breaker_id: int, by, note: str = "") -> CircuitBreaker:
     if by is None or not by.has_perm("fraud.reset_circuitbreaker"):
         raise ReviewForbidden("you may not reset circuit breakers")
     with transaction.atomic():
-        breaker = (
-            CircuitBreaker.objects.select_for_update(no_key=True).filter(pk=breaker_id).first()
-        )
+        breaker = for_update(CircuitBreaker.objects).filter(pk=breaker_id).first()
         if breaker is None:
             raise NotFound("no such circuit breaker")
         if breaker.state != BreakerState.OPEN:

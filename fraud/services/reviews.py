@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from fastpay.errors import NotFound
 from fastpay.events import event_record
-from fastpay.locks import locked
+from fastpay.locks import for_update
 from fraud.errors import NoteRequired, ReviewClosed, ReviewForbidden
 from fraud.models import (
     AuditAction,
@@ -29,7 +29,10 @@ REVIEW_PERMISSION = "wallets.review_payment"
 
 def _review_lock(review_id) -> Review:
     review = (
-        locked(Review.objects, of=("self",)).select_related("payment").filter(pk=review_id).first()
+        for_update(Review.objects, of=("self",))
+        .select_related("payment")
+        .filter(pk=review_id)
+        .first()
     )
     if review is None:
         raise NotFound("no such review", param="review")

@@ -2,7 +2,7 @@
 
 from django.db import transaction
 
-from fastpay.locks import locked
+from fastpay.locks import for_update
 from fraud.errors import InvalidThresholds, ReviewForbidden
 from fraud.models import AuditAction, RiskProfile, RuleConfig
 from fraud.services.audit import audit_record
@@ -18,7 +18,7 @@ def rule_config_update(*, rule: str, enabled: bool, params: dict, by, note: str 
     except ThresholdError as exc:
         raise InvalidThresholds(str(exc), param="params") from None
     with transaction.atomic():
-        config = locked(RuleConfig.objects).filter(rule=rule).first()
+        config = for_update(RuleConfig.objects).filter(rule=rule).first()
         before = None if config is None else {"enabled": config.enabled, "params": config.params}
         if config is None:
             config = RuleConfig(rule=rule)
@@ -51,7 +51,7 @@ def risk_profile_update(*, user, by, **changes) -> RiskProfile:
         raise InvalidThresholds(f"unknown field(s) {', '.join(sorted(unknown))}")
     with transaction.atomic():
         profile, _ = RiskProfile.objects.get_or_create(user=user)
-        profile = locked(RiskProfile.objects).get(pk=profile.pk)
+        profile = for_update(RiskProfile.objects).get(pk=profile.pk)
         before = {f: _plain(getattr(profile, f)) for f in PROFILE_FIELDS}
         for name, value in changes.items():
             setattr(profile, name, value)

@@ -22,6 +22,7 @@ evidence against the payer is already signed by the voucher key).
 from django.db import transaction
 from django.utils import timezone
 
+from fastpay import locks
 from fastpay.events import event_record
 from offline import conf
 from offline.errors import WrongState
@@ -92,7 +93,7 @@ def redemption_cover(*, redemption: Redemption, by=None) -> Redemption:
     automatic limit)."""
     with transaction.atomic():
         locked = (
-            Redemption.objects.select_for_update(no_key=True, of=("self",))
+            locks.for_update(Redemption.objects, of=("self",))
             .select_related("voucher__user", "voucher__token", "vendor")
             .get(pk=redemption.pk)
         )

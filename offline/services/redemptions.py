@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from fastpay.bulk_insert import rows_insert
 from fastpay.events import event_record, events_record
+from fastpay.locks import for_update
 from fastpay.models import OutboxEvent
 from fastpay_protocol.messages import hex_signature
 from fastpay_protocol.voucher import Payment, Refused
@@ -102,7 +103,7 @@ def redemptions_sync(*, vendor: User, payments: list[str]) -> list[Redemption]:
     with transaction.atomic(durable=True):
         # one sync per vendor at a time (its FastPay account row), so two uploads of the
         # same payment cannot both insert it; then the vouchers in pk order
-        FastPayAccount.objects.select_for_update(no_key=True).filter(pk=account.pk).first()
+        for_update(FastPayAccount.objects).filter(pk=account.pk).first()
         known = {
             r.spend_id: r
             for r in Redemption.objects.filter(
@@ -114,7 +115,7 @@ def redemptions_sync(*, vendor: User, payments: list[str]) -> list[Redemption]:
         # serialises the "one live redemption per voucher" decision
         vouchers = {
             v.address: v
-            for v in Voucher.objects.select_for_update(no_key=True)
+            for v in for_update(Voucher.objects)
             .filter(address__in=addresses)
             .select_related("token", "user")
             .order_by("pk")
@@ -246,13 +247,22 @@ def _double_spend(redemption: Redemption, live: Redemption, voucher: Voucher) ->
     evidence, flag and suspend the payer, tell the admins and both vendors; cover this
     vendor (at once up to the automatic limit, else FLAGGED ``double_spend`` for an
     admin). Caller holds the sync's transaction and the voucher's row lock."""
-    from offline.services.cover import auto_coverable, redemptions_cover
+    from offline.services.cover import COVERED, auto_coverable, redemptions_cover
 
     redemption.state = RedemptionState.FLAGGED
     redemption.reason = "double_spend"
-    redemption.detail = (
-        f"the payer spent this voucher twice (first: redemption {live.pk}); "
-        "the cover is above the automatic limit: held for an admin"
+    # at most one automatic cover per voucher: a device that signs sequence 0 many times
+    # (alone or with a vendor) costs the platform at most one voucher's amount without an
+    # admin; the payer is suspended at the first double spend, so the payer's offline
+    # limits (outstanding vouchers) bound the loss
+    covered_before = Redemption.objects.filter(
+        voucher=voucher, conflicting_with__isnull=False, reason=COVERED
+    ).exists()
+    automatic = auto_coverable(redemption) and not covered_before
+    redemption.detail = f"the payer spent this voucher twice (first: redemption {live.pk}); " + (
+        "another spend of it was already covered: held for an admin"
+        if covered_before
+        else "the cover is above the automatic limit: held for an admin"
     )
     redemption.conflicting_with = live
     redemption.save()
@@ -278,7 +288,7 @@ def _double_spend(redemption: Redemption, live: Redemption, voucher: Voucher) ->
             "rejected_redemption_id": str(redemption.pk),
         },
     )
-    if auto_coverable(redemption) and redemptions_cover([redemption], reason="double_spend"):
+    if automatic and redemptions_cover([redemption], reason="double_spend"):
         _event(redemption, "offline.redemption_settled")
     else:
         _event(redemption, "offline.redemption_flagged")

@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from authorities.gateway import gateway
 from fastpay.events import event_record
+from fastpay.locks import for_update
 from fastpay_protocol.messages import Certificate, InvalidCertificate, MessageError
 from fastpay_protocol.voucher import order_ticket_digest
 from offline import committee as offline_committee
@@ -44,7 +45,7 @@ def offline_limit_get(*, user: User) -> OfflineLimit:
 
 def _lock_limit(user: User) -> OfflineLimit:
     limit = offline_limit_get(user=user)
-    return OfflineLimit.objects.select_for_update(no_key=True).get(pk=limit.pk)
+    return for_update(OfflineLimit.objects).get(pk=limit.pk)
 
 
 def _parse(certificate: dict) -> Certificate:
@@ -219,11 +220,7 @@ def vouchers_expire(*, now: datetime | None = None) -> int:
     )
     for pk in candidates.order_by("pk").values_list("pk", flat=True)[:1000]:
         with transaction.atomic():
-            voucher = (
-                Voucher.objects.select_for_update(no_key=True)
-                .filter(pk=pk, state=VoucherState.ACTIVE)
-                .first()
-            )
+            voucher = for_update(Voucher.objects).filter(pk=pk, state=VoucherState.ACTIVE).first()
             if voucher is None or Redemption.objects.filter(voucher=voucher).exists():
                 continue
             voucher.state, voucher.reminded_at = VoucherState.EXPIRED, now

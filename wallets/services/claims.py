@@ -22,6 +22,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from fastpay.events import events_record
+from fastpay.locks import for_update
 from fastpay.models import OutboxEvent
 from wallets.errors import ClaimClosed
 from wallets.models import CLAIM_OPEN, AccountKind, Claim, EntryKind, LedgerAccount, Token, User
@@ -162,7 +163,7 @@ def claim_write_off(*, claim: Claim, reason: str, operator: User | None) -> Clai
     losses = system_account(token, AccountKind.WRITE_OFF)
     with transaction.atomic():
         locked = accounts_lock([receivable.id, losses.id])
-        claim = Claim.objects.select_for_update(no_key=True).get(pk=claim.pk)
+        claim = for_update(Claim.objects).get(pk=claim.pk)
         amount = claim.outstanding
         if amount <= 0:
             raise ClaimClosed()
@@ -206,7 +207,7 @@ def _open_claims_locked(pairs: set[tuple[int, int]]) -> list[Claim]:
     """The open claims of these (user id, token id) pairs, locked, oldest first."""
     return [
         claim
-        for claim in Claim.objects.select_for_update(no_key=True)
+        for claim in for_update(Claim.objects)
         .filter(CLAIM_OPEN, user_id__in={user_id for user_id, _ in pairs})
         .order_by("pk")
         if (claim.user_id, claim.token_id) in pairs

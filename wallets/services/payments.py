@@ -18,7 +18,7 @@ from django.db.models.functions import Lower
 
 from fastpay.errors import DomainError, IdempotencyError, NotFound
 from fastpay.events import event_record, events_record
-from fastpay.locks import locked
+from fastpay.locks import for_update
 from fastpay.models import OutboxEvent
 from fastpay.money import format_units
 from wallets.errors import (
@@ -116,7 +116,7 @@ def payment_create_batch(*, payer: User, items: Sequence[PaymentItem]) -> list[I
     """
     results = [ItemResult() for _ in items]
     with transaction.atomic():
-        payer = locked(User.objects).get(pk=payer.pk)
+        payer = for_update(User.objects).get(pk=payer.pk)
         if not payer.is_approved:
             raise AccountNotApproved("your account is not approved to send payments")
 
@@ -347,7 +347,7 @@ def _payment_event(payment: Payment, topic: str | None = None) -> OutboxEvent:
 
 def _payment_lock(payment_id) -> Payment:
     payment = (
-        locked(Payment.objects, of=("self",))
+        for_update(Payment.objects, of=("self",))
         .select_related("token", "payer", "payee")
         .filter(pk=payment_id)
         .first()

@@ -2,7 +2,7 @@
 
 from django.db import transaction
 
-from fastpay.locks import locked
+from fastpay.locks import for_update
 from wallets.errors import UnknownToken
 from wallets.models import Token
 
@@ -14,7 +14,7 @@ def tokens_use_chain(*, chain_id: int, tokens: list[dict]) -> list[Token]:
     updated = []
     with transaction.atomic():
         for entry in tokens:
-            token = locked(Token.objects).filter(symbol=entry["symbol"]).first()
+            token = for_update(Token.objects).filter(symbol=entry["symbol"]).first()
             if token is None:
                 raise UnknownToken(f"no ledger token {entry['symbol']!r}", param="symbol")
             token.chain_id = chain_id

@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from fastpay.errors import DomainError
 from fastpay.events import event_record
-from fastpay.locks import locked
+from fastpay.locks import for_update
 from wallets.errors import InvalidStateTransition, UsernameTaken, WeakPassword
 from wallets.models import User, UserRole, UserStatus
 from wallets.usernames import username_skeleton
@@ -64,7 +64,7 @@ def _user_set_status(
     reason: str = "",
 ) -> User:
     with transaction.atomic():
-        user = locked(User.objects).get(pk=user_id)
+        user = for_update(User.objects).get(pk=user_id)
         if user.status == status:
             return user  # already there: approving twice is harmless
         if user.status not in allowed_from:
