@@ -21,6 +21,7 @@ from authorities.gateway import CommitteeUnavailable, gateway
 from fastpay.errors import IdempotencyError, NotFound
 from fastpay.events import event_record
 from fastpay.locks import for_update
+from fastpay_protocol.offline_api import link_message as protocol_link_message
 from offline.errors import (
     AddressTaken,
     InvalidCertificate,
@@ -48,8 +49,9 @@ from wallets.services.ledger import (
 
 
 def link_message(user: User, address: str) -> str:
-    """The text a user signs (EIP-191 personal_sign) to prove they hold `address`'s key."""
-    return f"FastPay: link {to_checksum_address(address)} to user {user.username}"
+    """The text a user signs (EIP-191 personal_sign) to prove they hold `address`'s key:
+    the protocol's one definition, which `fastpay wallet link` signs."""
+    return protocol_link_message(address, user.username)
 
 
 def fastpay_account_link(*, user: User, address: str, signature: bytes) -> FastPayAccount:
