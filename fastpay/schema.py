@@ -5,11 +5,10 @@ examples, the statuses of their domain errors through `error()`). Everything the
 framework does the same way for every view is added here, from what the view really has:
 
 - every 4xx the operation can return, with the error envelope of fastpay/errors.py:
-  400 (always: a NUL in any query parameter or header is refused before the view, see
-  fastpay/api_middleware.py; and the body, query and headers), 401/403 (credentials and
-  permissions),
-  404 (a path parameter), 409 (Idempotency-Key reuse), 413/415 (a request body), 429
-  (throttles, with Retry-After);
+  400 (always: fastpay/api_middleware.py refuses a NUL in any query parameter or header
+  before the view runs), 401/403 (credentials and permissions), 404 (a path parameter),
+  409 (Idempotency-Key reuse or still in flight), 413/415 (a request body), 429
+  (throttles, with Retry-After), and Idempotent-Replayed on a replayed 2xx;
 - one tag per area of the API (SPECTACULAR_SETTINGS["TAGS"] describes them);
 - the plain Django endpoints (the ping and the probes), which drf-spectacular cannot see.
 
@@ -46,7 +45,8 @@ IDEMPOTENCY_KEY = OpenApiParameter(
     description="1-255 printable ASCII characters (spaces only inside), unique per request "
     "you mean to make once, e.g. a UUID. Retrying with the same key and body replays the "
     "first response (header Idempotent-Replayed: true); the same key with a different body "
-    "is refused with 409 idempotency_error. Keys are kept FASTPAY_IDEMPOTENCY_TTL_HOURS.",
+    "is refused with 409 idempotency_error, and while its first request still runs with 409 "
+    "idempotency_in_progress. Keys are kept FASTPAY_IDEMPOTENCY_TTL_HOURS.",
     examples=[OpenApiExample("uuid", value="7c4f9d1e-3b8a-4f0e-9a61-2d5b8c7e1f03")],
 )
 
