@@ -288,3 +288,17 @@ def test_a_path_that_names_no_endpoint_is_a_json_404(debug, payer, client_for, s
 
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "not_found"
+
+
+@pytest.mark.parametrize(
+    ("url", "body"),
+    [
+        ("/api/v1/auth/token/", {"username": "alice", "password": "x", "otp": "1"}),
+        ("/api/v1/auth/token/refresh/", {"refresh": "x", "access": "y"}),
+    ],
+)
+def test_the_token_endpoints_refuse_unknown_fields(url, body, alice, client_for):
+    response = client_for().post(url, body, format="json")
+
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "unknown_field"

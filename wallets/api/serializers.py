@@ -6,6 +6,7 @@ from django.conf import settings
 from django.core.validators import RegexValidator
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+from rest_framework_simplejwt import serializers as jwt
 
 from fastpay.errors import DomainError
 from fastpay.idempotency_keys import MAX_KEY_LENGTH, idempotency_key_validate
@@ -129,6 +130,14 @@ class SignupSerializer(StrictSerializer):
     email = serializers.EmailField()
     password = serializers.CharField(write_only=True, min_length=8, max_length=128)
     role = serializers.ChoiceField(choices=SIGNUP_ROLES)
+
+
+class TokenObtainPairSerializer(StrictSerializer, jwt.TokenObtainPairSerializer):
+    """POST /auth/token/: simplejwt's (same schema name), refusing unknown fields."""
+
+
+class TokenRefreshSerializer(StrictSerializer, jwt.TokenRefreshSerializer):
+    """POST /auth/token/refresh/: simplejwt's (same schema name), refusing unknown fields."""
 
 
 class UserSerializer(serializers.ModelSerializer):

@@ -2,16 +2,23 @@ from django.urls import path
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
 from fastpay.throttling import LoginRateThrottle
+from wallets.api import serializers as s
 from wallets.api import views
 
 urlpatterns = [
     path("auth/signup/", views.SignupApi.as_view(), name="signup"),
     path(
         "auth/token/",
-        TokenObtainPairView.as_view(throttle_classes=[LoginRateThrottle]),
+        TokenObtainPairView.as_view(
+            throttle_classes=[LoginRateThrottle], serializer_class=s.TokenObtainPairSerializer
+        ),
         name="token-obtain",
     ),
-    path("auth/token/refresh/", TokenRefreshView.as_view(), name="token-refresh"),
+    path(
+        "auth/token/refresh/",
+        TokenRefreshView.as_view(serializer_class=s.TokenRefreshSerializer),
+        name="token-refresh",
+    ),
     path("me/", views.MeApi.as_view(), name="me"),
     path("tokens/", views.TokenListApi.as_view(), name="tokens"),
     path("balances/", views.BalanceListApi.as_view(), name="balances"),
