@@ -275,3 +275,55 @@ def test_the_architecture_map_names_no_issue_and_no_file_outside_the_repository(
 
     assert not re.search(r"\bissues? \d", text, re.IGNORECASE)
     assert "../" not in text and "shared/" not in text
+
+
+# ------------------------------------------------------------------ fastpay_protocol on its own
+
+
+def _protocol_dependencies() -> dict[str, str]:
+    import tomllib
+
+    project = tomllib.loads((ROOT / "fastpay_protocol" / "pyproject.toml").read_text())
+    pins = {}
+    for requirement in project["project"]["dependencies"]:
+        name, _, version = requirement.partition("==")
+        pins[_normalized(name)] = version
+    return pins
+
+
+def _normalized(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def test_every_package_fastpay_protocol_imports_is_a_dependency_of_its_pyproject():
+    import ast
+    from importlib.metadata import packages_distributions
+
+    provided_by = packages_distributions()
+    imported = set()
+    for path in (ROOT / "fastpay_protocol").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                imported |= {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                imported.add(node.module.split(".")[0])
+    third_party = imported - set(sys.stdlib_module_names) - {"fastpay_protocol", "__future__"}
+    declared = set(_protocol_dependencies())
+
+    missing = {
+        module: provided_by.get(module)
+        for module in third_party
+        if not declared & {_normalized(d) for d in provided_by.get(module, [])}
+    }
+    assert missing == {}
+
+
+def test_fastpay_protocol_pins_the_same_versions_as_the_platform():
+    platform = {}
+    for line in (ROOT / "requirements.txt").read_text().splitlines():
+        name, _, version = line.split("#")[0].strip().partition("==")
+        if version:
+            platform[_normalized(name.split("[")[0])] = version
+
+    for name, version in _protocol_dependencies().items():
+        assert platform.get(name) == version, name
