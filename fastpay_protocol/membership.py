@@ -145,8 +145,15 @@ class Committee:
         self.validate(members)
         object.__setattr__(self, "members", members)
         object.__setattr__(self, "_by_lower", {m.address.lower(): m.stake for m in members})
+        # the lower-case key of each member's usual forms (the node's lower-case, the
+        # clients' EIP-55): lookups on the hot paths need no .lower()
+        keys = {m.address.lower(): m.address.lower() for m in members}
+        object.__setattr__(
+            self, "_keys", {**keys, **{m.address: k for m, k in zip(members, keys, strict=True)}}
+        )
         object.__setattr__(self, "_stakes", {m.address: m.stake for m in members})
         object.__setattr__(self, "_total", sum(m.stake for m in members))
+        object.__setattr__(self, "_quorum", quorum_stake(self._total))  # type: ignore[attr-defined]
         object.__setattr__(
             self, "_hasher", signing.Hasher(td.Domain(self.chain_id, self.verifying_contract))
         )
@@ -221,20 +228,25 @@ class Committee:
     @property
     def quorum_stake(self) -> int:
         """The least stake that is a quorum (more than 2/3 of the total)."""
-        return quorum_stake(self.total_stake)
+        return self._quorum  # type: ignore[attr-defined]
 
     def is_member(self, address: str) -> bool:
-        return address.lower() in self._by_lower  # type: ignore[attr-defined]
+        """``address`` (any case) is a member."""
+        return address in self._keys or address.lower() in self._by_lower  # type: ignore[attr-defined]
 
     def stake_of(self, addresses: Iterable[str]) -> int:
         """The stake of the distinct members among ``addresses`` (any case); others
         count 0."""
-        by_lower = self._by_lower  # type: ignore[attr-defined]
-        return sum(by_lower.get(a, 0) for a in {a.lower() for a in addresses})
+        keys, by_lower = self._keys, self._by_lower  # type: ignore[attr-defined]
+        return sum(by_lower.get(k, 0) for k in {keys.get(a) or a.lower() for a in addresses})
 
     def has_quorum(self, signers: Iterable[str]) -> bool:
         """Distinct members among ``signers`` hold more than 2/3 of the stake."""
-        return self.stake_of(signers) >= self.quorum_stake
+        keys, by_lower = self._keys, self._by_lower  # type: ignore[attr-defined]
+        stake = 0
+        for key in {keys.get(a) or a.lower() for a in signers}:
+            stake += by_lower.get(key, 0)
+        return stake >= self._quorum  # type: ignore[attr-defined]
 
     def more_than_a_third(self, signers: Iterable[str]) -> bool:
         """Distinct members among ``signers`` hold more than 1/3 of the stake: at least
