@@ -247,13 +247,22 @@ def _double_spend(redemption: Redemption, live: Redemption, voucher: Voucher) ->
     evidence, flag and suspend the payer, tell the admins and both vendors; cover this
     vendor (at once up to the automatic limit, else FLAGGED ``double_spend`` for an
     admin). Caller holds the sync's transaction and the voucher's row lock."""
-    from offline.services.cover import auto_coverable, redemptions_cover
+    from offline.services.cover import COVERED, auto_coverable, redemptions_cover
 
     redemption.state = RedemptionState.FLAGGED
     redemption.reason = "double_spend"
-    redemption.detail = (
-        f"the payer spent this voucher twice (first: redemption {live.pk}); "
-        "the cover is above the automatic limit: held for an admin"
+    # at most one automatic cover per voucher: a device that signs sequence 0 many times
+    # (alone or with a vendor) costs the platform at most one voucher's amount without an
+    # admin; the payer is suspended at the first double spend, so the payer's offline
+    # limits (outstanding vouchers) bound the loss
+    covered_before = Redemption.objects.filter(
+        voucher=voucher, conflicting_with__isnull=False, reason=COVERED
+    ).exists()
+    automatic = auto_coverable(redemption) and not covered_before
+    redemption.detail = f"the payer spent this voucher twice (first: redemption {live.pk}); " + (
+        "another spend of it was already covered: held for an admin"
+        if covered_before
+        else "the cover is above the automatic limit: held for an admin"
     )
     redemption.conflicting_with = live
     redemption.save()
@@ -279,7 +288,7 @@ def _double_spend(redemption: Redemption, live: Redemption, voucher: Voucher) ->
             "rejected_redemption_id": str(redemption.pk),
         },
     )
-    if auto_coverable(redemption) and redemptions_cover([redemption], reason="double_spend"):
+    if automatic and redemptions_cover([redemption], reason="double_spend"):
         _event(redemption, "offline.redemption_settled")
     else:
         _event(redemption, "offline.redemption_flagged")

@@ -15,7 +15,7 @@ from tests.authorities.nodes import local_committee
 
 PLATFORM_KEY = b"\x77" * 32
 FUNDED_UNITS = 1_000_000_000  # 1,000 tokens per payer at the committee
-PAYER_KEYS = [(0xFACE000 + i).to_bytes(32, "big") for i in range(40)]
+PAYER_KEYS = [(0xFACE000 + i).to_bytes(32, "big") for i in range(96)]
 _payer_keys = iter(PAYER_KEYS)
 
 

@@ -173,3 +173,26 @@ def test_above_the_auto_cover_limit_it_waits_for_an_admin(
     listed = web.get("/admin/offline/doublespend/")
     assert listed.status_code == 200
     assert str(held.voucher_address) in listed.content.decode()
+
+
+def test_a_third_spend_of_the_voucher_waits_for_an_admin(
+    spent_twice, vendor_factory, api_platform, committee, usdt
+):
+    from wallets.models import Claim
+    from wallets.services.ledger import user_account
+
+    carol, carol_pos, _ = spent_twice["carol"]
+    dave, dave_pos = vendor_factory("dave_shop")
+    to_dave = spent_twice["voucher"].pay(
+        committee.hasher, vendor=dave_pos.vendor, amount=5 * TOKEN_UNITS
+    )
+    dave_pos.accept(to_dave.to_text())
+
+    assert carol_pos.sync(api_platform(carol)) == {"settled": 1}
+    # one automatic cover per voucher: the platform's loss stays within the voucher
+    assert dave_pos.sync(api_platform(dave)) == {"flagged": 1}
+    held = Redemption.objects.get(spend_id=to_dave.spend_id)
+    assert (held.state, held.reason) == (RedemptionState.FLAGGED, "double_spend")
+    assert "already covered" in held.detail
+    assert user_account(dave, usdt).balance == 0
+    assert Claim.objects.count() == 1

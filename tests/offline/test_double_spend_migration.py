@@ -27,7 +27,16 @@ def _voucher(apps):
         user=User.objects.create(username="payer"),
         address="0x" + "11" * 20,
         payer="0x" + "22" * 20,
-        token=Token.objects.get(symbol="USDT"),
+        # seeded by a migration, but a transactional test before may have flushed it
+        token=Token.objects.get_or_create(
+            symbol="USDT",
+            defaults={
+                "name": "Tether USD",
+                "chain_id": 56,
+                "contract_address": "0x55d398326f99059fF775485246999027B3197955",
+                "decimals": 18,
+            },
+        )[0],
         amount=5_000_000,
         sequence=0,
         epoch=0,
