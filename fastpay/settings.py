@@ -387,3 +387,7 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+# Settings read after the check above (STATIC_ROOT, FASTPAY_EMBEDDED_BEAT, ...) are
+# validated too: nothing read from the environment is ever silently ignored.
+config.raise_if_invalid()

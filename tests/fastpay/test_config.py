@@ -198,3 +198,33 @@ def test_the_readme_lists_every_fastpay_setting():
     settings = {n for n in _settings_read_through_config() if n.startswith("FASTPAY_")}
 
     assert sorted(settings - listed) == []
+
+
+def test_no_setting_is_read_after_the_last_validation():
+    """A value read after the last `config.raise_if_invalid()` would be checked by nobody."""
+    statements = ast.parse((ROOT / "fastpay" / "settings.py").read_text()).body
+    last_check = max(
+        i
+        for i, node in enumerate(statements)
+        if isinstance(node, ast.Expr)
+        and isinstance(node.value, ast.Call)
+        and ast.unparse(node.value.func) == "config.raise_if_invalid"
+    )
+    later_reads = [
+        ast.unparse(node)[:80]
+        for node in statements[last_check + 1 :]
+        if any(
+            isinstance(n, ast.Attribute)
+            and isinstance(n.value, ast.Name)
+            and n.value.id == "config"
+            for n in ast.walk(node)
+        )
+    ]
+    assert later_reads == []
+
+
+def test_a_wrong_embedded_beat_switch_stops_start_up_with_its_name():
+    result = _settings_in_subprocess({"FASTPAY_EMBEDDED_BEAT": "sometimes"}, "print('started')")
+
+    assert result.returncode != 0
+    assert "FASTPAY_EMBEDDED_BEAT='sometimes'" in result.stderr
