@@ -161,3 +161,23 @@ def test_a_refund_amount_follows_the_same_grammar(text, payer, bob, client_for, 
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "invalid_amount"
     assert money_snapshot() == before
+
+
+@pytest.mark.parametrize("text", ["1e3", " 5", "+5", "1_000"])
+def test_ledger_adjust_refuses_what_the_api_refuses(text, alice, operator, money_snapshot):
+    from django.core.management import CommandError, call_command
+
+    before = money_snapshot()
+
+    with pytest.raises(CommandError, match="--amount"):
+        call_command(
+            "ledger_adjust",
+            user="alice",
+            token="USDT",
+            amount=text,
+            reason="wire",
+            key=f"k-{text}",
+            operator="ops",
+        )
+
+    assert money_snapshot() == before
