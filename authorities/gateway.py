@@ -80,6 +80,7 @@ class Gateway:
             parsed.verify(committee)
         except (MessageError, InvalidCertificate) as exc:
             raise ValueError(str(exc)) from None
+        self.client(parsed.order.epoch).watch_certificate(parsed)  # equivocation check
         return parsed.order
 
     def confirm(self, certificate: dict) -> None:

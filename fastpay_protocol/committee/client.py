@@ -448,6 +448,12 @@ class CommitteeClient(BatchMethods, AccountMethods):
             + "; ".join(reasons)
         )
 
+    def watch_certificate(self, certificate: Certificate) -> None:
+        """Note the votes of a certificate verified elsewhere (one a wallet or a terminal
+        handed in) in the equivocation watch. Only for verified certificates."""
+        for vote in certificate.votes:
+            self.watch.observe(vote.authority, certificate.order, vote.signature, self._scope)
+
     # -------------------------------------------------------------- catch-up
 
     def _account_at(self, authority: str, path: str, push: bool = True) -> Outcome:

@@ -373,3 +373,44 @@ def test_the_catch_up_admin_action_reports_what_it_did(operator, monkeypatch):
     )
 
     assert "3 accounts: 7 certificates pushed, 0 still missing" in response.content.decode()
+
+
+def test_a_certificate_handed_in_is_checked_against_the_votes_seen():
+    """A defund's certificate comes from the wallet: its votes go through the watch too."""
+    from authorities.gateway import Gateway
+    from fastpay_protocol.committee import VoteWatch
+    from fastpay_protocol.membership import Committee, Member
+    from fastpay_protocol.typed_data import sign_order
+
+    committee = Committee(
+        epoch=0,
+        chain_id=DOMAIN.chain_id,
+        verifying_contract=DOMAIN.verifying_contract,
+        redemption_address="0x" + "cd" * 20,
+        members=tuple(
+            Member(f"a{i}", k.address, 10**19, f"http://127.0.0.1:{9100 + i}")
+            for i, k in enumerate(KEYS)
+        ),
+    )
+    gateway = Gateway(committee, None, timeout_s=1)
+    found = []
+    client = gateway.client()
+    client.watch = VoteWatch(on_equivocation=found.append)
+    seen = order(6)
+    client.watch.observe(KEYS[0].address, seen, sign_vote(DOMAIN, seen, KEYS[0].key), client._scope)
+    handed_in = order(5)
+    certificate = {
+        "order": handed_in.as_message(),
+        "signature": "0x" + sign_order(DOMAIN, handed_in, KEYS[3].key).hex(),
+        "votes": [
+            {"authority": k.address, "signature": "0x" + sign_vote(DOMAIN, handed_in, k.key).hex()}
+            for k in KEYS[:3]
+        ],
+    }
+
+    assert gateway.verify(certificate) == handed_in
+    client.close()
+
+    assert [(f.authority, f.first.order, f.second.order) for f in found] == [
+        (KEYS[0].address, seen, handed_in)
+    ]
