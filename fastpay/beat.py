@@ -154,8 +154,8 @@ class EmbeddedBeat:
         return wait
 
     def _run(self, name: str, entry: dict) -> None:
-        _connections_refresh()
         try:
+            _connections_refresh()
             task = self.resolve(entry["task"])
             result = task.apply(
                 args=entry.get("args", ()), kwargs=entry.get("kwargs", {}), throw=True

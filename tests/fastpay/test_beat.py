@@ -14,6 +14,8 @@ from celery.schedules import crontab
 from fastpay.beat import FOLLOWER_RETRY_S, MAX_SLEEP_S, EmbeddedBeat
 
 ROOT = Path(__file__).resolve().parents[2]
+# a tick refreshes the thread's database connections, as the web process's thread does
+pytestmark = pytest.mark.django_db
 
 
 class Clock:
