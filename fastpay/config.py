@@ -71,6 +71,30 @@ class Config:
             return default
         return raw
 
+    def http_url(self, name: str, *, default: str) -> str:
+        raw = self._raw(name)
+        if raw is None:
+            return default
+        parts = urlsplit(raw)
+        if parts.scheme not in {"http", "https"} or not parts.netloc:
+            self.problems.append(f"{name}={_redact(raw)!r}: expected an http:// or https:// URL")
+            return default
+        return raw
+
+    def kek(self, name: str) -> str:
+        """A key-encryption key (32 bytes, base64 or 64 hex digits), or empty (unset)."""
+        from fastpay.keyvault import KeyVaultError, kek_from_text
+
+        raw = self._raw(name)
+        if raw is None:
+            return ""
+        try:
+            kek_from_text(raw)
+        except KeyVaultError as exc:
+            self.problems.append(f"{name}: {exc}")  # never echo a secret
+            return ""
+        return raw
+
     def choice(self, name: str, *, default: str, choices: list[str]) -> str:
         raw = self._raw(name)
         if raw is None:

@@ -49,7 +49,7 @@ FASTPAY_RISK_RECORDER = config.str("FASTPAY_RISK_RECORDER", default="fraud.hooks
 FASTPAY_RATE_LIMIT_PREFIX = config.str("FASTPAY_RATE_LIMIT_PREFIX", default="fastpay:rl")
 # The authority committee and the chain. Paths are files the operator provisions;
 # keys in them are sealed (fastpay/keyvault.py) under FASTPAY_KEK.
-FASTPAY_KEK = config.str("FASTPAY_KEK", default="")
+FASTPAY_KEK = config.kek("FASTPAY_KEK")
 FASTPAY_COMMITTEE_FILE = config.str(
     "FASTPAY_COMMITTEE_FILE", default=str(VAR_DIR / "committee.json")
 )
@@ -59,7 +59,7 @@ FASTPAY_PLATFORM_KEY_FILE = config.str(
 FASTPAY_CHAIN_SENDER_KEY_FILE = config.str(
     "FASTPAY_CHAIN_SENDER_KEY_FILE", default=str(VAR_DIR / "chain-sender-key.json")
 )
-FASTPAY_CHAIN_RPC_URL = config.str("FASTPAY_CHAIN_RPC_URL", default="http://127.0.0.1:8545")
+FASTPAY_CHAIN_RPC_URL = config.http_url("FASTPAY_CHAIN_RPC_URL", default="http://127.0.0.1:8545")
 FASTPAY_DEPLOYMENT_JSON = config.str(
     "FASTPAY_DEPLOYMENT_JSON", default=str(VAR_DIR / "deployment.json")
 )

@@ -228,3 +228,28 @@ def test_a_wrong_embedded_beat_switch_stops_start_up_with_its_name():
 
     assert result.returncode != 0
     assert "FASTPAY_EMBEDDED_BEAT='sometimes'" in result.stderr
+
+
+@pytest.mark.parametrize("raw", ["not-a-kek", "c2hvcnQ=", "00" * 31])
+def test_a_kek_that_is_not_32_bytes_is_refused_without_echoing_it(raw):
+    config = Config({"FASTPAY_KEK": raw})
+
+    assert config.kek("FASTPAY_KEK") == ""
+    assert config.problems == ["FASTPAY_KEK: the KEK must be 32 bytes, base64 or 64 hex digits"]
+
+
+def test_a_kek_in_base64_or_hex_is_accepted():
+    import base64
+
+    for raw in [base64.b64encode(b"k" * 32).decode(), "ab" * 32]:
+        config = Config({"FASTPAY_KEK": raw})
+        assert config.kek("FASTPAY_KEK") == raw
+        assert config.problems == []
+
+
+@pytest.mark.parametrize("raw", ["127.0.0.1:8545", "ftp://node", "http://", "ws://127.0.0.1:8546"])
+def test_the_chain_rpc_url_must_be_http(raw):
+    config = Config({"FASTPAY_CHAIN_RPC_URL": raw})
+
+    assert config.http_url("FASTPAY_CHAIN_RPC_URL", default="http://d") == "http://d"
+    assert config.problems[0].startswith("FASTPAY_CHAIN_RPC_URL=")
