@@ -51,6 +51,10 @@ class IdempotencyError(Conflict):
     default_message = "This Idempotency-Key was already used with a different request."
 
 
+class InvalidIdempotencyKey(DomainError):
+    code = "invalid_idempotency_key"
+
+
 class IdempotencyInProgress(Conflict):
     """A request with this Idempotency-Key is still being processed: retry later."""
 

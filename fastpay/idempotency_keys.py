@@ -4,13 +4,9 @@ as a batch item's `idempotency_key`: 1-255 printable characters, not only spaces
 Every column that stores one is 255 characters wide, so a valid key always fits.
 """
 
-from fastpay.errors import DomainError
+from fastpay.errors import InvalidIdempotencyKey
 
 MAX_KEY_LENGTH = 255
-
-
-class InvalidIdempotencyKey(DomainError):
-    code = "invalid_idempotency_key"
 
 
 def idempotency_key_validate(value: object, param: str) -> str:

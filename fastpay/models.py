@@ -29,17 +29,25 @@ class OutboxEvent(models.Model):
 
 
 class IdempotencyRecord(models.Model):
-    """The first response to an Idempotency-Key, replayed to every retry of the same request.
+    """An Idempotency-Key: in flight while its request runs (no response yet, under a
+    lease), then done with the first response, replayed to every retry of the same
+    request (fastpay/idempotency.py).
 
-    Keys are scoped per user; the row is inserted and locked in the same transaction as the
-    request's work, so a concurrent duplicate waits for the first and then replays it.
+    Keys are scoped per user. The row is reserved in a short transaction of its own, never
+    held locked across the request's work: a concurrent duplicate is told the key is in
+    progress; a request that crashed leaves a lease that expires
+    (FASTPAY_IDEMPOTENCY_LEASE_S), after which a retry takes the key over.
     """
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     key = models.CharField(max_length=255)
     request_hash = models.CharField(max_length=64, help_text="sha256 of method, path and body")
-    response_status = models.PositiveSmallIntegerField(null=True)
+    response_status = models.PositiveSmallIntegerField(
+        null=True, help_text="Null while the request is in flight."
+    )
     response_body = models.JSONField(null=True)
+    lease_id = models.UUIDField(null=True, help_text="The request holding the key in flight.")
+    locked_at = models.DateTimeField(null=True, help_text="When that request took the key.")
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:
@@ -49,6 +57,10 @@ class IdempotencyRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id}:{self.key}"
+
+    @property
+    def in_flight(self) -> bool:
+        return self.response_status is None
 
 
 class ApiKeyScope(models.TextChoices):

@@ -28,6 +28,9 @@ CELERY_BROKER_URL = config.broker_url("CELERY_BROKER_URL", default="")
 # Payments and API knobs.
 FASTPAY_BATCH_MAX_ITEMS = config.positive_int("FASTPAY_BATCH_MAX_ITEMS", default=500)
 FASTPAY_IDEMPOTENCY_TTL_HOURS = config.positive_int("FASTPAY_IDEMPOTENCY_TTL_HOURS", default=72)
+# How long a keyed request holds its key in flight before a retry may take it over (it
+# crashed): above the longest request (committee calls: FASTPAY_COMMITTEE_TIMEOUT_S each).
+FASTPAY_IDEMPOTENCY_LEASE_S = config.positive_int("FASTPAY_IDEMPOTENCY_LEASE_S", default=120)
 FASTPAY_LEDGER_CHECK_MINUTES = config.positive_int("FASTPAY_LEDGER_CHECK_MINUTES", default=5)
 FASTPAY_THROTTLE_USER = config.rate("FASTPAY_THROTTLE_USER", default="6000/min")
 FASTPAY_THROTTLE_ANON = config.rate("FASTPAY_THROTTLE_ANON", default="60/min")
@@ -296,6 +299,11 @@ CELERY_BEAT_SCHEDULE = {
     "offline-expire": {
         "task": "offline.tasks.vouchers_expire_task",
         "schedule": timedelta(hours=1),
+    },
+    "offline-transfers-retry": {
+        # FUND transfers left PENDING by a committee outage, each when its backoff is over
+        "task": "offline.tasks.offline_transfers_retry_task",
+        "schedule": timedelta(minutes=1),
     },
 }
 

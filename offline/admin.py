@@ -17,6 +17,7 @@ from offline.models import (
 from offline.services.cover import COVERABLE, redemption_cover
 from offline.services.redemptions import redemption_reject, redemption_release
 from offline.services.settlement import redemptions_retry_now
+from offline.services.transfers import offline_transfers_retry_now
 from offline.services.vouchers import offline_unsuspend
 
 
@@ -173,7 +174,24 @@ class OfflineTransferAdmin(ReadOnlyAdmin):
         "state",
         "sequence",
         "attempts",
+        "next_attempt_at",
         "last_error",
     ]
     list_filter = ["direction", "state", "token"]
     search_fields = ["id", "user__username", "sender", "recipient"]
+    actions = ["retry_now"]
+
+    @admin.action(
+        description="Retry certification now (pending FUND transfers, and failed ones again)",
+        permissions=["view"],
+    )
+    def retry_now(self, request, queryset):
+        ids = list(queryset.values_list("pk", flat=True))
+        counts = offline_transfers_retry_now(ids=ids)
+        settled = not counts["pending"] and not counts["failed"]
+        self.message_user(
+            request,
+            f"{len(ids)} transfer(s): {counts['done']} done, {counts['pending']} still pending "
+            f"(see last error), {counts['failed']} failed.",
+            messages.SUCCESS if settled else messages.WARNING,
+        )

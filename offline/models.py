@@ -227,8 +227,12 @@ class OfflineTransfer(models.Model):
     sequence = models.PositiveBigIntegerField(help_text="The sender's FastPay sequence.")
     epoch = models.PositiveBigIntegerField()
     certificate = models.JSONField(null=True, blank=True)
-    idempotency_key = models.CharField(max_length=128, null=True, blank=True)  # noqa: DJ001
+    idempotency_key = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001
+    # FUND certification retries (offline.services.transfers): attempts that failed, when
+    # the next one is due (exponential backoff; null = at once), and the last failure, or
+    # for a FAILED transfer the reason it stopped
     attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True, db_index=True)
     last_error = models.CharField(max_length=255, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -25,29 +25,34 @@ def vouchers_expire_task() -> int:
     return vouchers_expire()
 
 
-def _fund(task, transfer_id: str) -> str:
+def _fund(transfer_id: str) -> str:
     from authorities.gateway import CommitteeUnavailable
     from offline.services.transfers import offline_fund_process
 
     try:
         return offline_fund_process(transfer_id=transfer_id).state
-    except CommitteeUnavailable as exc:
-        if task.request.is_eager:
-            return "pending"
-        raise task.retry(exc=exc, countdown=min(300, 2 ** min(task.request.retries, 8))) from exc
+    except CommitteeUnavailable:
+        return "pending"  # the attempt and its backoff are on the row: the beat retries it
 
 
-@shared_task(bind=True, max_retries=None, acks_late=True)
-def offline_fund_task(self, transfer_id: str) -> str:
-    """Certify a FUND transfer (and any earlier pending one); retried with backoff while
-    no quorum answers. Safe to run twice: a done transfer is left alone."""
-    return _fund(self, transfer_id)
+@shared_task(acks_late=True)
+def offline_fund_task(transfer_id: str) -> str:
+    """Certify a FUND transfer (and any earlier pending one) right after it is made. When
+    no quorum answers, offline_transfers_retry_task tries again with backoff. Safe to run
+    twice: a done transfer is left alone."""
+    return _fund(transfer_id)
 
 
-@shared_task(
-    bind=True, max_retries=None, acks_late=True, name="authorities.tasks.offline_fund_task"
-)
-def offline_fund_task_legacy(self, transfer_id: str) -> str:
+@shared_task(acks_late=True, name="authorities.tasks.offline_fund_task")
+def offline_fund_task_legacy(transfer_id: str) -> str:
     """offline_fund_task under the name it had before it moved from authorities, so that
     messages queued under that name still run."""
-    return _fund(self, transfer_id)
+    return _fund(transfer_id)
+
+
+@shared_task
+def offline_transfers_retry_task() -> dict:
+    """Beat: retry the PENDING FUND transfers whose backoff is over; counts by state."""
+    from offline.services.transfers import offline_transfers_retry
+
+    return offline_transfers_retry()

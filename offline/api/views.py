@@ -228,7 +228,9 @@ class OfflineFundApi(APIView):
             OpenApiExample("fund", request_only=True, value={"token": "USDT", "amount": "50.00"})
         ],
     )
-    @idempotent
+    # the committee is called during the request: no transaction around it; the use case
+    # is idempotent under the key by itself (OfflineTransfer's unique key / certificate)
+    @idempotent(atomic=False)
     def post(self, request):
         data = s.FundSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -253,7 +255,9 @@ class OfflineDefundApi(APIView):
         responses={201: s.OfflineTransferSerializer, 503: UNAVAILABLE},
         parameters=[IDEMPOTENCY_KEY],
     )
-    @idempotent
+    # the committee is called during the request: no transaction around it; the use case
+    # is idempotent under the key by itself (OfflineTransfer's unique key / certificate)
+    @idempotent(atomic=False)
     def post(self, request):
         data = s.DefundSerializer(data=request.data)
         data.is_valid(raise_exception=True)

@@ -3,16 +3,24 @@
 
 FUND: in one transaction the user's AVAILABLE moves to CLEARING and the platform's next
 FastPay sequence is reserved for an order to the user's address; after commit the order is
-certified and confirmed by the committee (HTTP, never inside a transaction), retried until
-a quorum answers with the very same order, so the sequence lock on the authorities is
-never violated.
+certified and confirmed by the committee (HTTP, never inside a transaction), always the very
+same order, so the sequence lock on the authorities is never violated. While no quorum
+answers, the transfer is retried with exponential backoff (`attempts`, `next_attempt_at`,
+`last_error` on its row; beat runs `offline_transfers_retry`); a permanent refusal (the
+authorities refuse the order itself, or hold another one for its sequence) stops it FAILED
+with the reason in `last_error`. An operator can retry either at once from admin.
 
 DEFUND: the user hands in a certificate from their address to the platform's; once it is
 verified and confirmed, CLEARING moves to the user's AVAILABLE, exactly once per
 (sender, sequence) — a unique constraint, not a check.
 """
 
+import random
+from datetime import timedelta
+
 from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
 from eth_account import Account
 from eth_account.messages import encode_defunct
 from eth_utils import to_checksum_address
@@ -21,6 +29,7 @@ from authorities.gateway import CommitteeUnavailable, gateway
 from fastpay.errors import IdempotencyError, NotFound
 from fastpay.events import event_record
 from fastpay.locks import for_update
+from fastpay_protocol.committee_errors import ConflictingOrder, NoQuorum
 from fastpay_protocol.offline_api import link_message as protocol_link_message
 from offline.errors import (
     AddressTaken,
@@ -94,14 +103,29 @@ def offline_fund(
     account = FastPayAccount.objects.filter(user=user).first()
     if account is None:
         raise NoFastPayAccount(param="address")
+    previous = _fund_previous(user, idempotency_key, token, amount)
+    if previous is not None:
+        return previous
+    try:
+        return _fund_reserve(user, account, token, amount, idempotency_key)
+    except IntegrityError:  # the same key, concurrently: the first one made the transfer
+        previous = _fund_previous(user, idempotency_key, token, amount)
+        if previous is None:
+            raise
+        return previous
+
+
+def _fund_previous(user, idempotency_key, token, amount) -> OfflineTransfer | None:
+    if not idempotency_key:
+        return None
+    previous = OfflineTransfer.objects.filter(user=user, idempotency_key=idempotency_key).first()
+    if previous is not None and (previous.token_id, previous.amount) != (token.pk, amount):
+        raise IdempotencyError(param="idempotency_key")
+    return previous
+
+
+def _fund_reserve(user, account, token, amount, idempotency_key) -> OfflineTransfer:
     with transaction.atomic():
-        if idempotency_key:
-            previous = OfflineTransfer.objects.filter(user=user, idempotency_key=idempotency_key)
-            previous = previous.first()
-            if previous is not None:
-                if (previous.token_id, previous.amount) != (token.pk, amount):
-                    raise IdempotencyError(param="idempotency_key")
-                return previous
         platform, _ = PlatformAccount.objects.get_or_create(address=platform_address())
         # The platform row lock serialises sequence assignment; taken before the ledger
         # accounts, like the payer's user row in payments.
@@ -145,10 +169,38 @@ def _enqueue(transfer_id) -> None:
     offline_fund_task.delay(str(transfer_id))
 
 
+# FUND retries: 10 s, 20 s, 40 s ... capped at an hour, with up to 10% jitter so that
+# transfers left by one outage do not all come back in the same second.
+FUND_RETRY_BASE_S = 10
+FUND_RETRY_MAX_S = 3600
+# refusals of the order itself: the same order will never be certified
+PERMANENT_CODES = frozenset({"invalid_signature", "invalid_request", "wrong_epoch"})
+
+
+def fund_retry_delay(attempts: int) -> timedelta:
+    """How long after its ``attempts``-th failed attempt a FUND transfer is tried again."""
+    seconds = min(FUND_RETRY_MAX_S, FUND_RETRY_BASE_S * 2 ** min(attempts - 1, 20))
+    return timedelta(seconds=seconds * (1 + random.random() / 10))  # noqa: S311 (jitter)
+
+
+def _permanent_refusal(exc: CommitteeUnavailable) -> str | None:
+    """The reason the committee will never certify this order, or None (try again)."""
+    cause = exc.__cause__
+    if isinstance(cause, ConflictingOrder):
+        return f"the authorities hold another order for this sequence: {cause}"
+    if isinstance(cause, NoQuorum) and cause.failures:
+        reasons = [(f.reason, f.code) for f in cause.failures.values()]
+        if all(reason == "refused" and code in PERMANENT_CODES for reason, code in reasons):
+            return f"the authorities refuse the order: {cause}"
+    return None
+
+
 def offline_fund_process(*, transfer_id) -> OfflineTransfer:
     """Certify and confirm every pending FUND transfer up to this one, in sequence order
-    (the authorities accept only the platform's next sequence). Raises
-    CommitteeUnavailable (the task retries) when no quorum answers."""
+    (the authorities accept only the platform's next sequence). When no quorum answers,
+    the transfer that failed records the attempt and when to retry, and
+    CommitteeUnavailable is raised; a permanent refusal marks it FAILED (its reason in
+    last_error) and stops there. No transaction is held: this talks to the committee."""
     target = OfflineTransfer.objects.filter(pk=transfer_id).first()
     if target is None:
         raise NotFound("no such transfer")
@@ -175,20 +227,88 @@ def offline_fund_process(*, transfer_id) -> OfflineTransfer:
         try:
             certificate = client.certify_and_confirm(order)
         except CommitteeUnavailable as exc:
-            OfflineTransfer.objects.filter(pk=transfer.pk).update(
-                attempts=transfer.attempts + 1, last_error=str(exc)[:255]
-            )
+            _fund_failed(transfer, exc)
             raise
         _fund_done(transfer.pk, certificate)
     target.refresh_from_db()
     return target
 
 
+def _fund_failed(transfer: OfflineTransfer, exc: CommitteeUnavailable) -> None:
+    attempts = transfer.attempts + 1
+    reason = _permanent_refusal(exc)
+    with transaction.atomic():
+        pending = OfflineTransfer.objects.filter(pk=transfer.pk, state=TransferState.PENDING)
+        if reason is None:
+            pending.update(
+                attempts=attempts,
+                last_error=str(exc)[:255],
+                next_attempt_at=timezone.now() + fund_retry_delay(attempts),
+            )
+            return
+        if pending.update(
+            state=TransferState.FAILED,
+            attempts=attempts,
+            last_error=reason[:255],
+            next_attempt_at=None,
+        ):
+            transfer.refresh_from_db()
+            event_record(
+                topic="offline.fund_failed",
+                aggregate_type="offline_transfer",
+                aggregate_id=transfer.pk,
+                payload={**_payload(transfer), "reason": transfer.last_error},
+            )
+
+
+def offline_transfers_retry(*, now=None) -> dict[str, int]:
+    """Beat: certify the PENDING FUND transfers that are due (next_attempt_at passed, or
+    never tried), per platform account in sequence order. Returns counts of the due
+    transfers by the state they are in now. Safe to run twice at once: the authorities
+    answer the same order with the same votes and completion is a compare-and-set."""
+    now = now or timezone.now()
+    due = OfflineTransfer.objects.filter(
+        direction=TransferDirection.FUND, state=TransferState.PENDING
+    ).filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
+    ids = list(due.values_list("pk", flat=True))
+    # the last due transfer of each sender: processing it does every earlier pending one
+    last = {}
+    for pk, sender in due.order_by("sequence").values_list("pk", "sender"):
+        last[sender] = pk
+    for transfer_id in last.values():
+        try:
+            offline_fund_process(transfer_id=transfer_id)
+        except CommitteeUnavailable:
+            continue  # recorded on the transfer that failed; retried when due
+    return _state_counts(ids)
+
+
+def _state_counts(ids) -> dict[str, int]:
+    counts = dict.fromkeys(TransferState.values, 0)
+    for state in OfflineTransfer.objects.filter(pk__in=ids).values_list("state", flat=True):
+        counts[state] += 1
+    return counts
+
+
+def offline_transfers_retry_now(*, ids) -> dict[str, int]:
+    """Admin: retry these FUND transfers now, PENDING ones before their backoff is over and
+    FAILED ones again (after the cause was fixed). Returns their counts by state after."""
+    OfflineTransfer.objects.filter(
+        pk__in=ids,
+        direction=TransferDirection.FUND,
+        state__in=[TransferState.PENDING, TransferState.FAILED],
+    ).update(state=TransferState.PENDING, next_attempt_at=None)
+    offline_transfers_retry()
+    return _state_counts(ids)
+
+
 def _fund_done(transfer_id, certificate: dict) -> None:
     with transaction.atomic():
         updated = OfflineTransfer.objects.filter(
             pk=transfer_id, state=TransferState.PENDING
-        ).update(state=TransferState.DONE, certificate=certificate, last_error="")
+        ).update(
+            state=TransferState.DONE, certificate=certificate, last_error="", next_attempt_at=None
+        )
         if updated:
             transfer = OfflineTransfer.objects.get(pk=transfer_id)
             event_record(

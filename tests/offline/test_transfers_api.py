@@ -1,13 +1,18 @@
 """/api/v1/offline/: linking a FastPay address, funding and defunding, against a fake
 committee gateway (tests/offline/test_flow.py funds and defunds on real nodes)."""
 
+import time
+from datetime import timedelta
+
 import pytest
+from django.utils import timezone
 from eth_account import Account
 from eth_account.messages import encode_defunct
 
 from authorities import gateway as gateway_module
 from fastpay.models import IdempotencyRecord, OutboxEvent
 from fastpay_protocol import typed_data as td
+from fastpay_protocol.committee_errors import AuthorityFailure, NoQuorum
 from fastpay_protocol.messages import Certificate, Committee, Member, Vote
 from offline.models import FastPayAccount, OfflineTransfer, TransferState
 from offline.services.transfers import link_message
@@ -41,15 +46,25 @@ class FakeGateway(gateway_module.Gateway):
         super().__init__(COMMITTEE, PLATFORM.key, timeout_s=1)
         self.confirmed: list[dict] = []
         self.down = False
+        self.refuse: str | None = None  # every authority refuses the order with this code
+        self.stall = 0.0  # seconds before the committee answers a confirmation
 
     def certify_and_confirm(self, order):
         if self.down:
             raise gateway_module.CommitteeUnavailable("no quorum: 2 of 4 answered")
+        if self.refuse:
+            failures = {
+                a.address: AuthorityFailure(a.address, "refused", code=self.refuse, status=409)
+                for a in AUTHORITIES
+            }
+            cause = NoQuorum("no quorum", order=order, failures=failures)
+            raise gateway_module.CommitteeUnavailable(str(cause)) from cause
         cert = certificate(order, self.platform_key)
         self.confirmed.append(cert)
         return cert
 
     def confirm(self, certificate_json):
+        time.sleep(self.stall)
         self.confirmed.append(certificate_json)
 
     def account_state(self, address):
@@ -328,3 +343,114 @@ def test_operators_see_fastpay_accounts_and_transfers_in_the_offline_admin(
         response = staff.get(url)
         assert response.status_code == 200, url
         assert shown in response.content.decode(), url
+
+
+class TestFundRetries:
+    """A FUND transfer left PENDING by an outage is retried with backoff by the beat task
+    until it settles; a permanent refusal stops it with its reason; admin retries now."""
+
+    @pytest.fixture
+    def pending(self, alice, usdt, fund, device, client_for, fake, post_fund):
+        fund(alice, usdt, 10)
+        client = client_for(alice)
+        link(client, alice, device)
+        fake.down = True
+        post_fund(client, "4")
+        return OfflineTransfer.objects.get()
+
+    def test_a_failed_attempt_schedules_the_next_with_exponential_backoff(self, pending, fake):
+        from offline.services.transfers import FUND_RETRY_BASE_S, offline_transfers_retry
+
+        first_due = pending.next_attempt_at
+        assert pending.attempts == 1 and first_due is not None
+        assert timedelta(seconds=FUND_RETRY_BASE_S) <= first_due - pending.updated_at
+        assert offline_transfers_retry()["pending"] == 0  # not due yet: not tried
+        pending.refresh_from_db()
+        assert pending.attempts == 1
+
+        tried_at = timezone.now()
+        counts = offline_transfers_retry(now=first_due + timedelta(seconds=1))
+
+        pending.refresh_from_db()
+        assert counts["pending"] == 1 and pending.attempts == 2
+        delay = pending.next_attempt_at - tried_at
+        assert timedelta(seconds=2 * FUND_RETRY_BASE_S) <= delay < timedelta(seconds=23)
+
+    def test_the_beat_task_settles_it_once_the_committee_is_back(self, pending, fake, alice, usdt):
+        from offline.tasks import offline_transfers_retry_task
+
+        fake.down = False
+        later = pending.next_attempt_at + timedelta(seconds=1)
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr("offline.services.transfers.timezone.now", lambda: later)
+            counts = offline_transfers_retry_task()
+
+        pending.refresh_from_db()
+        assert counts["done"] == 1
+        assert pending.state == TransferState.DONE and pending.next_attempt_at is None
+        assert pending.certificate["order"]["amount"] == 4_000_000
+        assert available(alice, usdt) == 6_000_000
+
+    def test_a_permanent_refusal_stops_it_with_the_reason_and_an_event(self, pending, fake):
+        from offline.services.transfers import offline_transfers_retry
+
+        fake.down, fake.refuse = False, "wrong_epoch"
+        offline_transfers_retry(now=pending.next_attempt_at + timedelta(seconds=1))
+
+        pending.refresh_from_db()
+        assert pending.state == TransferState.FAILED and pending.next_attempt_at is None
+        assert "refuse the order" in pending.last_error and "wrong_epoch" in pending.last_error
+        event = OutboxEvent.objects.get(topic="offline.fund_failed")
+        assert event.payload["reason"] == pending.last_error
+        assert offline_transfers_retry(now=timezone.now() + timedelta(days=1))["failed"] == 0
+
+    def test_an_operator_retries_now_from_admin_even_a_failed_one(self, pending, fake, operator):
+        from django.test import Client
+
+        fake.down, fake.refuse = False, "wrong_epoch"
+        from offline.services.transfers import offline_transfers_retry
+
+        offline_transfers_retry(now=pending.next_attempt_at + timedelta(seconds=1))
+        fake.refuse = None  # the operator fixed the committee file
+        staff = Client()
+        staff.force_login(operator)
+
+        response = staff.post(
+            "/admin/offline/offlinetransfer/",
+            {"action": "retry_now", "_selected_action": [str(pending.pk)]},
+            follow=True,
+        )
+
+        assert response.status_code == 200
+        assert "1 done" in response.content.decode()
+        pending.refresh_from_db()
+        assert pending.state == TransferState.DONE
+
+    def test_a_crash_after_the_fund_committed_does_not_fund_twice_on_retry(
+        self, alice, usdt, fund, device, client_for, fake, post_fund, monkeypatch
+    ):
+        """The fund view runs outside any transaction (it may call the committee): the
+        transfer commits before the response is stored. If the process dies in between,
+        the retry with the same key finds the transfer by its key and answers with it."""
+        from fastpay import idempotency
+
+        fund(alice, usdt, 10)
+        client = client_for(alice)
+        link(client, alice, device)
+        real_store = idempotency._store
+
+        def crash(record, response):
+            raise SystemExit("killed before the response was stored")
+
+        monkeypatch.setattr(idempotency, "_store", crash)
+        with pytest.raises(SystemExit):
+            post_fund(client, "4", key="f-crash")
+        monkeypatch.setattr(idempotency, "_store", real_store)
+        assert OfflineTransfer.objects.count() == 1  # the effect was committed
+
+        retry = post_fund(client, "4", key="f-crash")
+
+        assert retry.status_code == 202
+        assert retry.json()["id"] == str(OfflineTransfer.objects.get().pk)
+        assert available(alice, usdt) == 6_000_000
+        assert IdempotencyRecord.objects.get(key="f-crash").response_status == 202
