@@ -7,11 +7,13 @@ trusted proxy, step one entry left in X-Forwarded-For (the address that proxy sa
 first hop that is not a trusted proxy is the client. With no trusted proxies the header is
 ignored entirely.
 
-Every throttle (fastpay.throttling), and anything else that keys on a client address,
-calls `client_ip`: one rule, not one per caller.
+Every throttle (fastpay.throttling), the /metrics allow-list and the fraud audit log
+(through `current_client_ip`, set by `ClientIpMiddleware`) call `client_ip`: one rule, not
+one per caller.
 """
 
 import ipaddress
+from contextvars import ContextVar
 from functools import cache
 
 from django.conf import settings
@@ -74,3 +76,28 @@ def ip_in(address: str, cidrs) -> bool:
     """True when `address` (text) lies in one of `cidrs` (validated CIDR texts)."""
     parsed = _parse(address)
     return parsed is not None and _trusted(parsed, _networks(tuple(cidrs)))
+
+
+# The address of the request being served, for records written deep inside services
+# (the fraud audit log) without passing the request down. Unset outside a request
+# (tasks, commands): None.
+_current: ContextVar[str | None] = ContextVar("fastpay_client_ip", default=None)
+
+
+def current_client_ip() -> str | None:
+    return _current.get()
+
+
+class ClientIpMiddleware:
+    """Remembers `client_ip(request)` for the duration of the request (sync views; a
+    context variable, so concurrent requests on threads or tasks do not mix)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        token = _current.set(client_ip(request) or None)
+        try:
+            return self.get_response(request)
+        finally:
+            _current.reset(token)

@@ -186,6 +186,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     # a malformed /admin/<app>/<model>/<id>/ is a 404 for every ModelAdmin (fastpay/admin_urls.py)
     "fastpay.admin_urls.AdminObjectIdMiddleware",
+    # the request's client address for the audit log (fastpay/client_ip.py)
+    "fastpay.client_ip.ClientIpMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",

@@ -425,9 +425,17 @@ class AssessmentAdmin(ReadOnlyAdmin):
 
 @admin.register(AuditLog)
 class AuditLogAdmin(ReadOnlyAdmin):
-    list_display = ["created_at", "action", "actor", "object_type", "object_id", "note"]
+    list_display = [
+        "created_at",
+        "action",
+        "actor",
+        "object_type",
+        "object_id",
+        "note",
+        "client_ip",
+    ]
     list_filter = ["action", "object_type"]
-    search_fields = ["object_id", "actor__username", "note"]
+    search_fields = ["object_id", "actor__username", "note", "client_ip"]
     date_hierarchy = "created_at"
 
 

@@ -149,6 +149,25 @@ class TestReset:
         assert pay(paying_alice, "shop", "1").status_code == 201
         assert set(breakers().values()) == {BreakerState.CLOSED}
 
+    def test_the_audit_entry_keeps_the_address_the_trusted_proxy_saw(
+        self, tripped, admin_user, settings
+    ):
+        settings.FASTPAY_TRUSTED_PROXIES = ["10.0.0.0/8"]
+        client = Client(REMOTE_ADDR="10.0.0.2")
+        client.force_login(admin_user)
+
+        client.post(
+            "/admin/fraud/circuitbreaker/",
+            {"action": "reset", "_selected_action": [tripped.pk]},
+            HTTP_X_FORWARDED_FOR="6.6.6.6, 198.51.100.23",
+        )
+
+        entry = AuditLog.objects.get(action=AuditAction.BREAKER_RESET)
+        assert entry.client_ip == "198.51.100.23"
+        # a trip during a payment request records that request's client; none for tasks
+        trip = AuditLog.objects.get(action=AuditAction.BREAKER_TRIPPED)
+        assert trip.client_ip == "127.0.0.1"
+
     def test_a_reviewer_may_not_reset_a_breaker(self, tripped, reviewer):
         with pytest.raises(ReviewForbidden):
             breaker_reset(breaker_id=tripped.pk, by=reviewer)
