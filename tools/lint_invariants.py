@@ -4,8 +4,9 @@
 
 1. Balances are written only by the posting service (wallets/services/ledger.py): no other
    module assigns `.balance`, passes `balance=` to a query or `"balance"` to bulk_update,
-   or writes the ledger table in raw SQL. A balance changed anywhere else would not come
-   with its postings, and `ledger_check` would find the drift only afterwards.
+   creates or changes a `Posting` or `JournalEntry`, or writes those tables in raw SQL. A
+   balance changed anywhere else would not come with its postings (or postings without
+   their balance), and `ledger_check` would find the drift only afterwards.
 2. Row locks are taken only through lock helpers (modules named `locks.py`, and the
    posting service's own `accounts_lock`): `select_for_update(` and raw `FOR UPDATE` SQL
    nowhere else, so the lock mode (FOR NO KEY UPDATE) and the primary-key order that keep
@@ -33,9 +34,12 @@ LOCK_EXCEPTIONS: dict[str, str] = {
 
 _RAW_LOCK = re.compile(r"\bFOR\s+(NO\s+KEY\s+)?UPDATE\b", re.IGNORECASE)
 _RAW_LEDGER_WRITE = re.compile(
-    r"\b(UPDATE|INSERT\s+INTO)\s+\"?wallets_ledgeraccount\b", re.IGNORECASE
+    r"\b(UPDATE|INSERT\s+INTO|DELETE\s+FROM)\s+\"?wallets_(ledgeraccount|posting|journalentry)\b",
+    re.IGNORECASE,
 )
 _QUERY_WRITES = {"update", "create", "get_or_create", "update_or_create", "bulk_create"}
+_LEDGER_ROWS = {"Posting", "JournalEntry"}
+_ROW_WRITES = _QUERY_WRITES | {"bulk_update", "delete"}
 
 
 def _violations_in(path: Path, relative: str) -> list[str]:
@@ -63,6 +67,14 @@ def _violations_in(path: Path, relative: str) -> list[str]:
                     report(node, f"{method}(balance=...) outside the posting service")
                 if method == "bulk_update" and _names_balance(node):
                     report(node, 'bulk_update(..., ["balance"]) outside the posting service')
+                if method in _ROW_WRITES and _ledger_rows_manager(node.func.value):
+                    report(node, f"{method}() of ledger rows outside the posting service")
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Name)
+                and node.func.id in _LEDGER_ROWS
+            ):
+                report(node, f"{node.func.id}(...) built outside the posting service")
             if _is_string(node) and _RAW_LEDGER_WRITE.search(node.value):
                 report(node, "raw SQL writes the ledger accounts outside the posting service")
         if not locks_ok:
@@ -75,6 +87,18 @@ def _violations_in(path: Path, relative: str) -> list[str]:
             if _is_string(node) and _RAW_LOCK.search(node.value) and _looks_like_sql(node.value):
                 report(node, "raw FOR UPDATE outside a lock helper (a locks.py module)")
     return found
+
+
+def _ledger_rows_manager(node: ast.AST) -> bool:
+    """`Posting.objects` / `JournalEntry.objects`, possibly after filter() and the like."""
+    while isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+        node = node.func.value
+    return (
+        isinstance(node, ast.Attribute)
+        and node.attr == "objects"
+        and isinstance(node.value, ast.Name)
+        and node.value.id in _LEDGER_ROWS
+    )
 
 
 def _is_string(node: ast.AST) -> bool:

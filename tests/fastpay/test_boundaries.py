@@ -171,6 +171,11 @@ def tree(tmp_path):
         'def f(model, rows):\n    model.objects.bulk_update(rows, ["balance"])\n',
         'def f(model, rows):\n    model.objects.bulk_update(rows, fields=("balance", "x"))\n',
         'SQL = "UPDATE wallets_ledgeraccount SET balance = balance + %s WHERE id = %s"\n',
+        "def f(Posting, entry, a):\n    Posting.objects.create(entry=entry, account=a, amount=5)\n",
+        "def f(JournalEntry):\n    JournalEntry.objects.bulk_create([])\n",
+        "def f(Posting):\n    Posting.objects.filter(amount=1).update(amount=2)\n",
+        "def f(JournalEntry):\n    return JournalEntry(kind='payment', reference='x')\n",
+        'SQL = "INSERT INTO wallets_posting (entry_id, account_id, amount) VALUES (1, 2, 3)"\n',
     ],
 )
 def test_a_balance_written_outside_the_posting_service_is_refused(tree, source):
