@@ -222,6 +222,7 @@ def test_the_schedule_names_real_tasks_and_covers_the_platforms_periodic_work(se
         "offline.tasks.vouchers_expire_task",
         "wallets.tasks.claims_recover_task",
         "fastpay.tasks.idempotency_purge_task",
+        "offline.tasks.offline_transfers_retry_task",
     } <= tasks
 
 
