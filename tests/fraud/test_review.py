@@ -159,12 +159,21 @@ class TestWhoMayDecide:
         assert payment.state == PaymentState.FLAGGED
 
     def test_a_reviewer_cannot_decide_a_payment_they_receive(self, usdt, fund, alice, rule):
+        from django.contrib.auth.models import Group
+
+        from tests.wallets.factories import UserFactory
+        from wallets.models import UserRole
+
         rule("large_amount", review_at_tokens=500)
-        payee = StaffFactory(username="rev-payee", group="reviewer")
+        # staff cannot be paid; a customer paid (and held) before joining the staff can
+        payee = UserFactory(username="rev-payee")
         fund(alice, usdt, 1_000)
         payment = payment_create(
             payer=alice, item=PaymentItem(payee="rev-payee", token=usdt, amount=600 * USDT)
         )
+        payee.role, payee.is_staff = UserRole.STAFF, True
+        payee.save(update_fields=["role", "is_staff"])
+        payee.groups.add(Group.objects.get(name="reviewer"))
 
         with pytest.raises(ReviewForbidden, match="party"):
             review_decide(review_id=payment.review.pk, by=payee, verdict="approve", note="mine")
