@@ -163,3 +163,30 @@ def pay_fingerprint(client, body) -> str:
     """The fingerprint the wrapper computes for POST /api/v1/payments/ with ``body``."""
     request = type("Request", (), {"method": "POST", "path": "/api/v1/payments/", "data": body})
     return idempotency.request_fingerprint(request)
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_two_headers_sent_over_http_are_refused_not_merged(live_server, alice, bob, usdt, fund):
+    """Over a real HTTP server: the WSGI layer joins the two headers; the API refuses."""
+    import http.client
+    import json
+    from urllib.parse import urlsplit
+
+    from rest_framework_simplejwt.tokens import RefreshToken
+
+    fund(alice, usdt, 10)
+    url = urlsplit(live_server.url)
+    connection = http.client.HTTPConnection(url.hostname, url.port, timeout=30)
+    body = json.dumps({"payee": "bob", "token": "USDT", "amount": "1"}).encode()
+    connection.putrequest("POST", "/api/v1/payments/")
+    connection.putheader("Authorization", f"Bearer {RefreshToken.for_user(alice).access_token}")
+    connection.putheader("Content-Type", "application/json")
+    connection.putheader("Content-Length", str(len(body)))
+    connection.putheader("Idempotency-Key", "first")
+    connection.putheader("Idempotency-Key", "second")
+    connection.endheaders(body)
+    response = connection.getresponse()
+
+    assert response.status == 400
+    assert json.loads(response.read())["error"]["code"] == "duplicate_idempotency_key"
+    assert not Payment.objects.exists()
