@@ -25,7 +25,16 @@ def test_rows_and_group_permissions_survive_the_move_to_offline():
     User = old.get_model("wallets", "User")
     Token = old.get_model("wallets", "Token")
     user = User.objects.create(username="mover")
-    token = Token.objects.get(symbol="USDT")
+    # seeded by a migration, but a transactional test before may have flushed it
+    token, _ = Token.objects.get_or_create(
+        symbol="USDT",
+        defaults={
+            "name": "Tether USD",
+            "chain_id": 56,
+            "contract_address": "0x55d398326f99059fF775485246999027B3197955",
+            "decimals": 18,
+        },
+    )
     old.get_model("authorities", "FastPayAccount").objects.create(
         user=user, address="0x" + "11" * 20
     )
