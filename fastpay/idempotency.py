@@ -52,6 +52,7 @@ from fastpay.errors import (
     api_exception_handler,
 )
 from fastpay.idempotency_keys import MAX_KEY_LENGTH, idempotency_key_validate
+from fastpay.locks import for_update
 from fastpay.models import IdempotencyRecord
 
 HEADER = "Idempotency-Key"
@@ -127,7 +128,7 @@ def _reserve(user, key: str, fingerprint: str) -> tuple[IdempotencyRecord, Respo
             ],
             ignore_conflicts=True,
         )
-        record = IdempotencyRecord.objects.select_for_update(no_key=True).get(user=user, key=key)
+        record = for_update(IdempotencyRecord.objects).get(user=user, key=key)
         if record.request_hash != fingerprint:
             raise IdempotencyError(param=HEADER)
         if record.response_status is not None:

@@ -28,9 +28,7 @@ POSTING_SERVICE = "wallets/services/ledger.py"
 LOCK_HELPERS_NAME = "locks.py"
 # Modules that still lock inline, each with the reason it has not moved to a helper yet.
 # Keep this list short: a new entry needs a reason a reviewer accepts.
-LOCK_EXCEPTIONS: dict[str, str] = {
-    "fastpay/idempotency.py": "the key reservation's lock is being redesigned (short transactions)",
-}
+LOCK_EXCEPTIONS: dict[str, str] = {}
 
 _RAW_LOCK = re.compile(r"\bFOR\s+(NO\s+KEY\s+)?UPDATE\b", re.IGNORECASE)
 _RAW_LEDGER_WRITE = re.compile(

@@ -33,7 +33,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from fastpay.events import events_record
-from fastpay.locks import locked, rows_locked
+from fastpay.locks import for_update, rows_locked
 from fastpay.models import OutboxEvent
 from fastpay_protocol import typed_data as td
 from fastpay_protocol.committee_errors import CommitteeError, ConflictingOrder
@@ -340,7 +340,7 @@ def _pending_lock(ids: list) -> set:
     ids = sorted(ids)  # pk order across the chunks too
     for start in range(0, len(ids), 500):
         ours |= set(
-            locked(
+            for_update(
                 Redemption.objects.filter(
                     pk__in=ids[start : start + 500], state=RedemptionState.PENDING
                 )
