@@ -27,23 +27,26 @@ from drf_spectacular.utils import (
 )
 from rest_framework import serializers
 
-IDEMPOTENCY_KEY_PATTERN = r"^[!-~]([ -~]*[!-~])?$"
-
 # The rule of fastpay/idempotency_keys.py as a client should follow it: printable ASCII,
-# no surrounding whitespace (HTTP strips it from a header anyway).
+# no surrounding whitespace (HTTP strips it from a header anyway). A batch item's key.
 IDEMPOTENCY_KEY_SCHEMA = {
     "type": "string",
     "minLength": 1,
     "maxLength": 255,
-    "pattern": IDEMPOTENCY_KEY_PATTERN,
+    "pattern": r"^[!-~]([ -~]*[!-~])?$",
+}
+# The header's: no comma either, since servers join repeated headers with commas
+# (fastpay/idempotency.py refuses one as duplicate_idempotency_key).
+IDEMPOTENCY_HEADER_SCHEMA = IDEMPOTENCY_KEY_SCHEMA | {
+    "pattern": r"^[!-+\--~]([ -+\--~]*[!-+\--~])?$"
 }
 
 IDEMPOTENCY_KEY = OpenApiParameter(
     "Idempotency-Key",
-    IDEMPOTENCY_KEY_SCHEMA,
+    IDEMPOTENCY_HEADER_SCHEMA,
     OpenApiParameter.HEADER,
-    description="1-255 printable ASCII characters (spaces only inside), unique per request "
-    "you mean to make once, e.g. a UUID. Retrying with the same key and body replays the "
+    description="1-255 printable ASCII characters, no comma, spaces only inside; unique per "
+    "request you mean to make once, e.g. a UUID. Retrying with the same key and body replays the "
     "first response (header Idempotent-Replayed: true); the same key with a different body "
     "is refused with 409 idempotency_error, and while its first request still runs with 409 "
     "idempotency_in_progress. Keys are kept FASTPAY_IDEMPOTENCY_TTL_HOURS.",

@@ -82,6 +82,7 @@ def test_money_moving_posts_document_the_idempotency_key(schema):
         assert key["schema"]["minLength"] == 1 and key["schema"]["maxLength"] == 255
         assert re.fullmatch(key["schema"]["pattern"], "7c4f9d1e-3b8a-4f0e-9a61-2d5b8c7e1f03")
         assert not re.fullmatch(key["schema"]["pattern"], " padded ")
+        assert not re.fullmatch(key["schema"]["pattern"], "two,keys")  # joined headers
         assert "409" in operations[name]["responses"], name
 
 
