@@ -19,7 +19,9 @@ def migrate(targets):
     return executor.loader.project_state(targets).apps
 
 
-@pytest.mark.django_db(transaction=True)
+# serialized_rollback: the database is put back as the suite's migrations left it (seeded
+# tokens, content types) for the tests that follow
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_rows_and_group_permissions_survive_the_move_to_offline():
     old = migrate(BEFORE)
     User = old.get_model("wallets", "User")
