@@ -7,7 +7,6 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from authorities.gateway import CommitteeUnavailable, gateway
 from fastpay.api_auth import IsApprovedUser, UserCredentialsOnly
 from fastpay.errors import DomainError
 from fastpay.idempotency import idempotent
@@ -16,10 +15,14 @@ from fastpay.schema import IDEMPOTENCY_KEY, error
 from offline import committee as offline_committee
 from offline import conf
 from offline.api import serializers as s
-from offline.errors import NoFastPayAccount
 from offline.models import FastPayAccount, OfflineTransfer, Redemption, RedemptionState, Voucher
 from offline.services.redemptions import redemptions_sync
-from offline.services.transfers import fastpay_account_link, offline_defund, offline_fund
+from offline.services.transfers import (
+    fastpay_account_get,
+    fastpay_account_link,
+    offline_defund,
+    offline_fund,
+)
 from offline.services.vouchers import voucher_register
 from wallets.api.serializers import amount_to_units
 
@@ -173,15 +176,7 @@ class OfflineAccountApi(APIView):
         },
     )
     def get(self, request):
-        account = FastPayAccount.objects.filter(user=request.user).first()
-        if account is None:
-            raise NoFastPayAccount()
-        try:
-            client = gateway()
-            state, platform = client.account_state(account.address), client.platform_address
-        except CommitteeUnavailable:
-            state, platform = None, None
-        return Response({"address": account.address, "platform_address": platform, "state": state})
+        return Response(fastpay_account_get(user=request.user))
 
     @extend_schema(
         summary="Link your FastPay address",

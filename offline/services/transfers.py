@@ -84,6 +84,20 @@ def fastpay_account_link(*, user: User, address: str, signature: bytes) -> FastP
     return account
 
 
+def fastpay_account_get(*, user: User) -> dict:
+    """The user's FastPay address, the platform's, and the committee's view of the account
+    (both None when the committee cannot be reached). Raises NoFastPayAccount."""
+    account = FastPayAccount.objects.filter(user=user).first()
+    if account is None:
+        raise NoFastPayAccount()
+    try:
+        client = gateway()
+        state, platform = client.account_state(account.address), client.platform_address
+    except CommitteeUnavailable:
+        state, platform = None, None
+    return {"address": account.address, "platform_address": platform, "state": state}
+
+
 def platform_address() -> str:
     address = gateway().platform_address
     if address is None:

@@ -93,7 +93,6 @@ def post_fund(django_capture_on_commit_callbacks):
 def fake(monkeypatch):
     fake = FakeGateway()
     monkeypatch.setattr("offline.services.transfers.gateway", lambda: fake)
-    monkeypatch.setattr("offline.api.views.gateway", lambda: fake)
     return fake
 
 
