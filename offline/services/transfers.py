@@ -85,17 +85,22 @@ def fastpay_account_link(*, user: User, address: str, signature: bytes) -> FastP
 
 
 def fastpay_account_get(*, user: User) -> dict:
-    """The user's FastPay address, the platform's, and the committee's view of the account
-    (both None when the committee cannot be reached). Raises NoFastPayAccount."""
+    """The user's FastPay address, the platform's (None without a configured committee
+    and key), and the committee's view of the account (None when it cannot be reached: the
+    platform's address, which a defund pays, does not depend on it). Raises
+    NoFastPayAccount."""
     account = FastPayAccount.objects.filter(user=user).first()
     if account is None:
         raise NoFastPayAccount()
     try:
         client = gateway()
-        state, platform = client.account_state(account.address), client.platform_address
     except CommitteeUnavailable:
-        state, platform = None, None
-    return {"address": account.address, "platform_address": platform, "state": state}
+        return {"address": account.address, "platform_address": None, "state": None}
+    try:
+        state = client.account_state(account.address)
+    except CommitteeUnavailable:
+        state = None
+    return {"address": account.address, "platform_address": client.platform_address, "state": state}
 
 
 def platform_address() -> str:
