@@ -251,8 +251,11 @@ def wallet_defund(args) -> int:
             except PlatformError as exc:
                 print(f"REFUSED {exc.code}: {exc.message}")
                 return 1
-            except (CommitteeError, WalletError) as exc:
+            except CommitteeError as exc:
                 print(f"REFUSED by the committee: {exc}")
+                return 1
+            except WalletError as exc:
+                print(f"cannot defund: {exc}")
                 return 1
     elif not results:
         print("nothing to defund (give --asset and --amount)")

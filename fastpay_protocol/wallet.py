@@ -296,7 +296,10 @@ class Wallet:
         token = td._address(token, "token")
         recipient = platform.offline_account()["platform_address"]
         if not recipient:
-            raise WalletError("the platform has no FastPay account configured")
+            raise WalletError(
+                "the platform did not give its FastPay address (no FastPay key configured, "
+                "or its committee did not answer): nothing was signed, try again later"
+            )
         sequence = client.next_sequence(self.address)
         signed = client.sign_order(
             self.signer, recipient=recipient, token=token, amount=amount, sequence=sequence

@@ -209,3 +209,30 @@ def test_pos_init_with_a_merchant_api_key_caches_the_committee_and_the_merchants
     assert terminal.vendor == address
     assert terminal.issuer == signing.Signer(offline_conftest.PLATFORM_KEY).address
     assert f"committee epoch {committee.epoch}" in out
+
+
+def test_the_account_endpoint_names_the_platforms_address_while_the_committee_is_silent(
+    monkeypatch, client_for, alice
+):
+    """What `wallet defund` reads first: the platform's address comes from its own key, so
+    a committee that does not answer the account read in time does not hide it."""
+    from authorities.gateway import CommitteeUnavailable
+    from offline.models import FastPayAccount
+
+    class SilentCommittee:
+        platform_address = "0x" + "ab" * 20
+
+        def account_state(self, address):
+            raise CommitteeUnavailable("no quorum answered in time")
+
+    monkeypatch.setattr("offline.services.transfers.gateway", lambda: SilentCommittee())
+    FastPayAccount.objects.create(user=alice, address="0x" + "cd" * 20)
+
+    response = client_for(alice).get("/api/v1/offline/account/")
+
+    assert response.status_code == 200
+    assert response.json() == {
+        "address": "0x" + "cd" * 20,
+        "platform_address": "0x" + "ab" * 20,
+        "state": None,
+    }
