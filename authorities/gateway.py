@@ -2,6 +2,7 @@
 sealed key and the Django-free committee client (fastpay_protocol), behind one small API
 the services call (and tests replace)."""
 
+import logging
 import threading
 from functools import cache
 from pathlib import Path
@@ -14,6 +15,8 @@ from fastpay.keyvault import kek_from_text, unseal
 from fastpay_protocol import typed_data as td
 from fastpay_protocol.membership import CommitteeFileError, committee_load
 from fastpay_protocol.messages import Certificate, Committee, InvalidCertificate, MessageError
+
+log = logging.getLogger(__name__)
 
 
 class Gateway:
@@ -106,8 +109,10 @@ def _load(committee_file: str, key_file: str, kek: str, timeout_s: int) -> Gatew
     try:
         loaded = committee_load(committee_file)  # the one loader: the nodes read it too
     except CommitteeFileError as exc:
-        message = f"cannot load the committee file {committee_file}: {exc}"
-        raise CommitteeUnavailable(message) from None
+        # The operator's log names the file and the fault; an API client is never shown
+        # a server path.
+        log.error("cannot load the committee file %s: %s", committee_file, exc)
+        raise CommitteeUnavailable("the committee is not configured on this platform") from None
     key = None
     if kek and Path(key_file).exists():
         key = unseal(Path(key_file).read_text(), kek_from_text(kek))

@@ -136,3 +136,14 @@ def test_the_node_and_the_platform_accept_the_same_files(tmp_path, changes):
 
 def _json(data) -> str:
     return json.dumps(data)
+
+
+def test_a_broken_committee_file_is_logged_for_the_operator_and_never_shown_to_clients(
+    tmp_path, caplog
+):
+    with pytest.raises(CommitteeUnavailable) as refused:
+        _platform(tmp_path, document(members=[member(A, stake=0), member(B)]))
+
+    assert str(tmp_path) not in refused.value.message
+    assert refused.value.message == "the committee is not configured on this platform"
+    assert str(tmp_path / "committee.json") in caplog.text  # the operator still learns which
