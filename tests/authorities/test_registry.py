@@ -310,7 +310,7 @@ def test_the_metrics_count_evidence_by_status():
     assert 'fastpay_equivocation_evidence{status="submitted"} 0.0' in metrics
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_the_recorder_records_what_the_watch_finds_off_the_callers_thread(settings):
     from authorities.services.evidence import EvidenceRecorder
     from fastpay_protocol.committee import VoteWatch

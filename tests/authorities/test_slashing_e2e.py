@@ -137,7 +137,9 @@ def test_a_byzantine_authority_is_slashed_on_chain(tmp_path, settings):
         assert "already slashed" in again.error
 
 
-@pytest.mark.django_db(transaction=True)  # the evidence recorder writes from its own thread
+@pytest.mark.django_db(
+    transaction=True, serialized_rollback=True
+)  # the evidence recorder writes from its own thread
 def test_a_byzantine_nodes_conflicting_votes_are_slashed_with_no_operator_action(
     tmp_path, settings, monkeypatch
 ):

@@ -47,7 +47,7 @@ def _voucher(apps):
     )
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_old_double_spends_wait_for_an_admin_and_no_longer_hold_the_voucher():
     old = migrate(BEFORE)
     voucher = _voucher(old)
