@@ -25,7 +25,7 @@ lease expires, so each view says how its effect is made safe:
   (the effect row carries it under a unique constraint, e.g. OfflineTransfer's), so a
   re-run after a crash finds the effect and answers with it.
 
-Keys are scoped per user, 1-255 printable characters (one Idempotency-Key header: a
+Keys are scoped per user, 1-255 printable ASCII characters (one Idempotency-Key header: a
 repeated header arrives joined by commas and is refused), and kept
 FASTPAY_IDEMPOTENCY_TTL_HOURS (purged by a beat task).
 """

@@ -1,8 +1,8 @@
 from rest_framework import serializers
 
 from fastpay.money import format_units
-from fastpay.serializers import StrictSerializer
-from offline.models import OfflineTransfer, Redemption, Voucher
+from fastpay.serializers import StrictFilterSerializer, StrictSerializer
+from offline.models import OfflineTransfer, Redemption, RedemptionState, Voucher
 from offline.services.redemptions import MAX_BATCH
 from wallets.api.serializers import AmountField, TokenField
 
@@ -89,6 +89,10 @@ class RedemptionSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class RedemptionFilterSerializer(StrictFilterSerializer):
+    state = serializers.ChoiceField(choices=RedemptionState.choices, required=False)
+
+
 class SyncResultSerializer(serializers.Serializer):
     results = RedemptionSerializer(many=True)
 
@@ -108,9 +112,11 @@ class TerminalConfigSerializer(serializers.Serializer):
 
 
 class LinkSerializer(StrictSerializer):
-    address = serializers.RegexField(r"^0x[0-9a-fA-F]{40}$")
+    # \Z and no trimming: a trailing newline is refused, not matched by $ or trimmed away.
+    address = serializers.RegexField(r"^0x[0-9a-fA-F]{40}\Z", trim_whitespace=False)
     signature = serializers.RegexField(
-        r"^0x[0-9a-fA-F]{130}$",
+        r"^0x[0-9a-fA-F]{130}\Z",
+        trim_whitespace=False,
         help_text='EIP-191 personal_sign of "FastPay: link <address> to user <username>"',
     )
 

@@ -2,20 +2,19 @@
 offline (fund/, defund/, transfers/), register vouchers (payers), sync redemptions
 (vendors), configure a terminal."""
 
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from fastpay.api_auth import IsApprovedUser, UserCredentialsOnly
-from fastpay.errors import DomainError
 from fastpay.idempotency import idempotent
 from fastpay.pagination import CreatedCursorPagination
 from fastpay.schema import IDEMPOTENCY_KEY, error
 from offline import committee as offline_committee
 from offline import conf
 from offline.api import serializers as s
-from offline.models import FastPayAccount, OfflineTransfer, Redemption, RedemptionState, Voucher
+from offline.models import FastPayAccount, OfflineTransfer, Redemption, Voucher
 from offline.services.redemptions import redemptions_sync
 from offline.services.transfers import (
     fastpay_account_get,
@@ -124,16 +123,15 @@ class RedemptionListApi(APIView):
 
     @extend_schema(
         summary="Your redemptions and their fate (vendors)",
-        parameters=[OpenApiParameter("state", enum=RedemptionState.values, required=False)],
+        parameters=[s.RedemptionFilterSerializer],
         responses=s.RedemptionSerializer(many=True),
     )
     def get(self, request):
+        filters = s.RedemptionFilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
         redemptions = Redemption.objects.filter(vendor=request.user)
-        state = request.query_params.get("state")
-        if state:
-            if state not in RedemptionState.values:
-                raise DomainError("unknown state", param="state", code="invalid")
-            redemptions = redemptions.filter(state=state)
+        if "state" in filters.validated_data:
+            redemptions = redemptions.filter(state=filters.validated_data["state"])
         paginator = CreatedCursorPagination()
         page = paginator.paginate_queryset(redemptions, request, view=self)
         return paginator.get_paginated_response(s.RedemptionSerializer(page, many=True).data)

@@ -140,6 +140,16 @@ def test_a_key_of_256_characters_is_refused(payer, client_for):
     assert not Payment.objects.exists()
 
 
+@pytest.mark.parametrize("key", [" k", "k ", "clé", "k\tk", " "])
+def test_a_key_outside_the_documented_pattern_is_refused(key, payer, client_for):
+    # the schema documents printable ASCII with no space at either end: the validator agrees
+    response = pay(client_for(payer), key)
+
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid_idempotency_key"
+    assert not Payment.objects.exists()
+
+
 def test_two_idempotency_key_headers_are_a_400_not_merged(payer, client_for):
     # WSGI and ASGI servers hand two headers of one name to Django joined by a comma
     response = pay(client_for(payer), "first,second")

@@ -186,6 +186,10 @@ def test_the_vendor_lists_its_redemptions_by_state(vendor_factory, client_for, b
     assert [r["state"] for r in listed["results"]] == ["pending"]
     bad = client_for(vendor).get("/api/v1/offline/redemptions/?state=nope")
     assert bad.status_code == 400
+    assert bad.json()["error"]["param"] == "state"
+    unknown = client_for(vendor).get("/api/v1/offline/redemptions/?vendor=2")
+    assert unknown.status_code == 400
+    assert unknown.json()["error"]["code"] == "unknown_field"
 
 
 def test_the_terminal_config_names_the_committee_issuer_and_vendor(vendor_factory, client_for):

@@ -122,6 +122,17 @@ class TestLink:
         assert response.status_code == 200, response.json()
         assert FastPayAccount.objects.get(user=alice).address == device.address
 
+    @pytest.mark.parametrize("field", ["address", "signature"])
+    def test_a_trailing_newline_is_refused_not_trimmed(self, field, alice, device, client_for):
+        signature = device.sign_message(encode_defunct(text=link_message(alice, device.address)))
+        body = {"address": device.address, "signature": "0x" + bytes(signature.signature).hex()}
+        body[field] += "\n"
+        response = client_for(alice).post("/api/v1/offline/account/", body, format="json")
+
+        assert response.status_code == 400
+        assert response.json()["error"]["param"] == field
+        assert not FastPayAccount.objects.filter(user=alice).exists()
+
     def test_a_signature_by_another_key_is_refused(self, alice, device, client_for, fake):
         other = Account.create()
         signature = other.sign_message(encode_defunct(text=link_message(alice, device.address)))

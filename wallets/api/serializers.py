@@ -97,7 +97,9 @@ class IdempotencyKeyField(serializers.Field):
     """A batch item's key: the same rule as the Idempotency-Key header."""
 
     def __init__(self, **kwargs):
-        kwargs.setdefault("help_text", f"1-{MAX_KEY_LENGTH} printable characters.")
+        kwargs.setdefault(
+            "help_text", f"1-{MAX_KEY_LENGTH} printable ASCII characters, no space at either end."
+        )
         super().__init__(**kwargs)
 
     def to_internal_value(self, data):
@@ -212,7 +214,8 @@ class PaymentCreateSerializer(StrictSerializer):
 class BatchItemSerializer(PaymentCreateSerializer):
     idempotency_key = IdempotencyKeyField(
         required=False,
-        help_text=f"Makes retrying this item safe: 1-{MAX_KEY_LENGTH} printable characters.",
+        help_text=f"Makes retrying this item safe: 1-{MAX_KEY_LENGTH} printable ASCII "
+        "characters, no space at either end.",
     )
 
 
