@@ -68,6 +68,20 @@ class InvalidScope(DomainError):
     code = "invalid_scope"
 
 
+class InvalidString(DomainError):
+    code = "invalid_string"
+    default_message = "Strings may not contain NUL or unpaired surrogate characters."
+
+
+class DuplicateKey(DomainError):
+    code = "duplicate_key"
+
+
+class InvalidCursor(DomainError):
+    code = "invalid_cursor"
+    default_message = "The cursor is not one this list gave out; start again without it."
+
+
 class PayloadTooLarge(DomainError):
     code = "payload_too_large"
     status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE

@@ -5,12 +5,7 @@ from django.utils.dateparse import parse_datetime
 from rest_framework.exceptions import NotFound
 from rest_framework.pagination import CursorPagination
 
-from fastpay.errors import DomainError
-
-
-class InvalidCursor(DomainError):
-    code = "invalid_cursor"
-    default_message = "The cursor is not one this list gave out; start again without it."
+from fastpay.errors import InvalidCursor
 
 
 class CreatedCursorPagination(CursorPagination):

@@ -16,19 +16,10 @@ from django.conf import settings
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser
 
-from fastpay.errors import DomainError, PayloadTooLarge, param_clip
+from fastpay.errors import DuplicateKey, InvalidString, PayloadTooLarge, param_clip
 
 # NUL, and the UTF-16 surrogate range (only lone ones survive decoding: JSON "\ud800").
 FORBIDDEN_CHARS = re.compile("[\x00\ud800-\udfff]")
-
-
-class InvalidString(DomainError):
-    code = "invalid_string"
-    default_message = "Strings may not contain NUL or unpaired surrogate characters."
-
-
-class DuplicateKey(DomainError):
-    code = "duplicate_key"
 
 
 def string_check(value: str, param: str | None) -> None:
