@@ -74,7 +74,7 @@ def test_it_does_not_wait_for_a_slow_authority(nodes, client):
     certificate = client.certify(client.sign_order(ALICE.key, **_fields()))
     elapsed = time.monotonic() - started
 
-    assert elapsed < 0.8
+    assert elapsed < 2.5  # well before the slow one answers (3 s); no wall-clock race
     assert nodes[2].address not in {vote.authority for vote in certificate.votes}
     certificate.verify(client.committee)
 
