@@ -111,3 +111,21 @@ def _fresh_cache():
 
     cache.clear()
     yield
+
+
+@pytest.fixture(autouse=True)
+def _fresh_vote_watch():
+    """The process-wide vote watch remembers votes across tests, and tests reuse the same
+    keys on chains deployed to the same addresses: a vote of one test must not be taken
+    for an equivocation in the next. Evidence the recorder thread is still writing lands
+    before the next test starts."""
+    from fastpay_protocol.committee import process_watch
+
+    process_watch().forget()
+    yield
+    try:
+        from authorities.services.evidence import recorder
+    except ImportError:  # the Django-free protocol suite
+        return
+    if (found := recorder()) is not None:
+        found.wait_idle()

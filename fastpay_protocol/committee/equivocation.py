@@ -58,6 +58,13 @@ class VoteWatch:
     def __len__(self) -> int:
         return len(self._seen)
 
+    def forget(self) -> None:
+        """Drop every remembered vote (a process that starts on a fresh world: a local
+        chain reset to the same contract addresses, or a test)."""
+        with self._lock:
+            self._seen.clear()
+            self._reported.clear()
+
     def observe(
         self, authority: str, order: td.TransferOrder, signature: bytes, scope: object = None
     ) -> Equivocation | None:
