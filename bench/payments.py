@@ -86,6 +86,10 @@ def bench_env(database_url: str) -> dict:
         "LOG_LEVEL": "WARNING",
         "REDIS_URL": "",
         "CELERY_BROKER_URL": "",
+        # Plain HTTP on loopback, as behind a TLS-terminating proxy (production's redirect
+        # to HTTPS would answer every request 301), and no beat thread in the workers.
+        "FASTPAY_SSL_REDIRECT": "0",
+        "FASTPAY_EMBEDDED_BEAT": "0",
     }
 
 
