@@ -26,12 +26,14 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from fastpay_protocol import signing
 from fastpay_protocol import typed_data as td
 from fastpay_protocol.addresses import canonical
 from fastpay_protocol.wire import MessageError, parse_list, parse_object, parse_uint
+
+if TYPE_CHECKING:
+    from fastpay_protocol import signing
 
 log = logging.getLogger("fastpay_protocol.committee")
 
@@ -154,8 +156,12 @@ class Committee:
         object.__setattr__(self, "_stakes", {m.address: m.stake for m in members})
         object.__setattr__(self, "_total", sum(m.stake for m in members))
         object.__setattr__(self, "_quorum", quorum_stake(self._total))  # type: ignore[attr-defined]
+        # imported here: the quorum rule (quorum_stake) is also what typed_data uses, where
+        # the fast signer's libsecp256k1 bindings may be absent (the contracts' venv)
+        from fastpay_protocol.signing import Hasher
+
         object.__setattr__(
-            self, "_hasher", signing.Hasher(td.Domain(self.chain_id, self.verifying_contract))
+            self, "_hasher", Hasher(td.Domain(self.chain_id, self.verifying_contract))
         )
 
     @staticmethod
