@@ -43,3 +43,12 @@ class IdCursorPagination(CreatedCursorPagination):
 
     def position_valid(self, position: str) -> bool:
         return position.isascii() and position.isdigit()
+
+
+def paginated_response(view, request, queryset, serializer_class, context=None):
+    """One cursor page of ``queryset`` rendered by ``serializer_class``, paginated by the
+    view's own ``pagination_class`` (the one its schema documents)."""
+    paginator = view.pagination_class()
+    page = paginator.paginate_queryset(queryset, request, view=view)
+    rendered = serializer_class(page, many=True, context=context or {}).data
+    return paginator.get_paginated_response(rendered)

@@ -9,7 +9,7 @@ from rest_framework.views import APIView
 
 from fastpay.api_auth import IsApprovedUser, UserCredentialsOnly
 from fastpay.idempotency import idempotent
-from fastpay.pagination import CreatedCursorPagination
+from fastpay.pagination import CreatedCursorPagination, paginated_response
 from fastpay.schema import IDEMPOTENCY_KEY, error
 from offline import committee as offline_committee
 from offline import conf
@@ -76,12 +76,8 @@ class VoucherListApi(APIView):
     @extend_schema(summary="List your vouchers", responses=s.VoucherSerializer(many=True))
     def get(self, request):
         vouchers = Voucher.objects.filter(user=request.user).select_related("token")
-        paginator = CreatedCursorPagination()
-        page = paginator.paginate_queryset(vouchers, request, view=self)
         context = {"issuer": _issuer()}
-        return paginator.get_paginated_response(
-            s.VoucherSerializer(page, many=True, context=context).data
-        )
+        return paginated_response(self, request, vouchers, s.VoucherSerializer, context)
 
 
 class RedemptionSyncApi(APIView):
@@ -132,9 +128,7 @@ class RedemptionListApi(APIView):
         redemptions = Redemption.objects.filter(vendor=request.user)
         if "state" in filters.validated_data:
             redemptions = redemptions.filter(state=filters.validated_data["state"])
-        paginator = CreatedCursorPagination()
-        page = paginator.paginate_queryset(redemptions, request, view=self)
-        return paginator.get_paginated_response(s.RedemptionSerializer(page, many=True).data)
+        return paginated_response(self, request, redemptions, s.RedemptionSerializer)
 
 
 class TerminalConfigApi(APIView):
@@ -267,6 +261,4 @@ class OfflineTransferListApi(APIView):
     )
     def get(self, request):
         transfers = OfflineTransfer.objects.filter(user=request.user).select_related("token")
-        paginator = CreatedCursorPagination()
-        page = paginator.paginate_queryset(transfers, request, view=self)
-        return paginator.get_paginated_response(s.OfflineTransferSerializer(page, many=True).data)
+        return paginated_response(self, request, transfers, s.OfflineTransferSerializer)

@@ -13,7 +13,7 @@ from fastpay.api_keys import api_key_create, api_key_revoke
 from fastpay.errors import NotFound, error_body, first_field_error
 from fastpay.idempotency import idempotent
 from fastpay.models import ApiKey, ApiKeyScope
-from fastpay.pagination import CreatedCursorPagination, IdCursorPagination
+from fastpay.pagination import CreatedCursorPagination, IdCursorPagination, paginated_response
 from fastpay.schema import IDEMPOTENCY_KEY, error
 from fastpay.throttling import ScopedRateThrottle
 from wallets import selectors
@@ -65,12 +65,6 @@ def _item(data: dict, idempotency_key: str | None = None) -> PaymentItem:
         longitude=data.get("longitude"),
         idempotency_key=data.get("idempotency_key", idempotency_key),
     )
-
-
-def _paginate(view, request, queryset, serializer_class, paginator_class):
-    paginator = paginator_class()
-    page = paginator.paginate_queryset(queryset, request, view=view)
-    return paginator.get_paginated_response(serializer_class(page, many=True).data)
 
 
 class SignupApi(APIView):
@@ -157,7 +151,7 @@ class PaymentListCreateApi(APIView):
         filters = s.PaymentFilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
         payments = selectors.payment_list(user=request.user, filters=filters.validated_data)
-        return _paginate(self, request, payments, s.PaymentSerializer, CreatedCursorPagination)
+        return paginated_response(self, request, payments, s.PaymentSerializer)
 
     @extend_schema(
         summary="Pay a user",
@@ -338,7 +332,7 @@ class StatementApi(APIView):
         filters = s.StatementFilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
         lines = selectors.statement_list(user=request.user, filters=filters.validated_data)
-        return _paginate(self, request, lines, s.StatementLineSerializer, IdCursorPagination)
+        return paginated_response(self, request, lines, s.StatementLineSerializer)
 
 
 class ApiKeyListCreateApi(APIView):
@@ -348,7 +342,7 @@ class ApiKeyListCreateApi(APIView):
     @extend_schema(summary="List your API keys", responses=s.ApiKeySerializer(many=True))
     def get(self, request):
         keys = ApiKey.objects.filter(user=request.user)
-        return _paginate(self, request, keys, s.ApiKeySerializer, CreatedCursorPagination)
+        return paginated_response(self, request, keys, s.ApiKeySerializer)
 
     @extend_schema(
         summary="Create an API key (the secret is shown once)",
