@@ -29,7 +29,7 @@ Refusal fields hold the values as given (orders stay objects: the caller renders
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -318,10 +318,25 @@ def handover_sources_enough(committee: Committee, sources: Iterable[str]) -> boo
     return committee.has_quorum(sources)
 
 
-def serves_frozen(schedule: Schedule, epoch: int, now: float) -> bool:
+def serves_frozen(
+    schedule: Schedule,
+    epoch: int,
+    now: float,
+    handed_over: Collection[int] | None = None,
+) -> bool:
     """A source may serve ``epoch``'s state as frozen at ``now`` (its own clock): the
-    epoch is closed, so it no longer votes in it."""
-    return schedule.is_closed(epoch, now)
+    epoch is closed, so it no longer votes in it.
+
+    ``handed_over`` (the epochs whose handover this source completed): when given, a
+    member of ``epoch`` serves it frozen only once it also completed the handover of
+    ``epoch - 1`` (when the schedule knows it). A member that never completed it (down
+    for the whole epoch) misses the locks carried from ``epoch - 1``: counted among the
+    sources, it could hide a certificate of ``epoch - 1`` from the next committee.
+    """
+    if not schedule.is_closed(epoch, now):
+        return False
+    previous = handover_epoch(schedule, epoch)
+    return handed_over is None or previous is None or previous in handed_over
 
 
 def carried_candidate(*, entry: OrderLike, next_sequence: int, certified_at_sequence: bool) -> bool:

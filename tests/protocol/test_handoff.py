@@ -435,6 +435,13 @@ def test_a_source_serves_frozen_state_only_once_its_clock_passed_the_close():
     assert not handoff.serves_frozen(SCHEDULE, 2, 10**9)
 
 
+def test_a_source_that_missed_the_previous_handover_does_not_serve_frozen_state():
+    longer = SCHEDULE.with_epoch(EpochInfo(3, committee(3, [1, 2, 5, 7]), 2000))
+    assert not handoff.serves_frozen(longer, 2, 2000, handed_over=set())
+    assert handoff.serves_frozen(longer, 2, 2000, handed_over={1})
+    assert handoff.serves_frozen(longer, 1, 1000, handed_over=set())  # the first epoch
+
+
 def test_the_epoch_to_hand_over_is_the_previous_known_one():
     assert handoff.handover_epoch(SCHEDULE, 2) == 1
     assert handoff.handover_epoch(SCHEDULE, 1) is None
