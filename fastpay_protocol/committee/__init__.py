@@ -19,6 +19,8 @@ accounts (docs/committee-client.md):
   that answered behind; ``catch_up(address)`` does it for every authority and waits.
 - Every verified vote goes through a ``VoteWatch``: two votes of one authority for
   different orders of one (sender, sequence) are an ``Equivocation`` (its handler acts).
+- ``EpochClients`` keeps one client per epoch of a ``handoff.Schedule`` and re-signs a
+  payment whose epoch closed for the active one (``reepoch``: same sequence, same payment).
 - ``certify_batch`` / ``confirm_batch`` do the same for many orders (from many senders)
   with one request per authority per 1000 items.
 
@@ -29,14 +31,18 @@ from fastpay_protocol.committee.accounts import AccountState
 from fastpay_protocol.committee.base import Confirmation, fetch_committee
 from fastpay_protocol.committee.batches import BATCH_LIMIT
 from fastpay_protocol.committee.client import CatchUp, CommitteeClient
+from fastpay_protocol.committee.epochs import EpochClients, reepoch
 from fastpay_protocol.committee.equivocation import Equivocation, VoteWatch, process_watch
 from fastpay_protocol.committee_errors import (
     AuthorityFailure,
     CommitteeError,
+    ConflictingCertificate,
     ConflictingOrder,
+    HandoverPending,
     NoQuorum,
     NotConfirmed,
     StateUnknown,
+    WrongEpoch,
 )
 
 __all__ = [
@@ -47,12 +53,17 @@ __all__ = [
     "CommitteeClient",
     "CommitteeError",
     "Confirmation",
+    "ConflictingCertificate",
     "ConflictingOrder",
+    "EpochClients",
     "Equivocation",
+    "HandoverPending",
     "NoQuorum",
     "NotConfirmed",
     "StateUnknown",
     "VoteWatch",
+    "WrongEpoch",
     "fetch_committee",
     "process_watch",
+    "reepoch",
 ]

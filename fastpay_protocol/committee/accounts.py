@@ -131,11 +131,16 @@ class AccountMethods(ClientBase):
     ) -> Certificate | None:
         """The certificate of ``sender``'s ``sequence`` that authorities applied, from the
         first one that holds it, verified against the committee of its order's epoch
-        (``committees``: epoch -> Committee, default this client's own; a certificate of
-        another epoch is refused): a lying node cannot frame a sender. Every authority is
+        (``committees``: epoch -> Committee, default every committee this client knows,
+        ``committee_of``; a certificate of an epoch unknown there is skipped): a lying node
+        cannot frame a sender. Every authority is
         asked in parallel; None when none that answered in time has it."""
         sender = td._address(sender, "sender")
-        known = {self.committee.epoch: self.committee} if committees is None else committees
+        known = (
+            {**self.committees, self.committee.epoch: self.committee}
+            if committees is None
+            else committees
+        )
         path = f"/accounts/{quote(sender)}/certificates?from_sequence={sequence}"
         found: list[Certificate] = []
 

@@ -13,12 +13,14 @@ from typing import Any
 from fastpay_protocol.committee_errors import (
     AuthorityFailure,
     CommitteeError,
+    ConflictingCertificate,
 )
 from fastpay_protocol.messages import (
     AccountInfo,
     Certificate,
     Committee,
     ErrorBody,
+    InvalidCertificate,
     MessageError,
     PendingOrder,
     Vote,
@@ -78,8 +80,14 @@ class ClientBase:
         max_workers: int | None = None,
         sync: bool = True,
         transport: HttpTransport | None = None,
+        committees: Mapping[int, Committee] | None = None,
     ):
         self.committee = committee
+        # the committees of other epochs (epoch -> Committee) that certificates are
+        # verified against: a certificate is valid under its own order's epoch, and the
+        # committee of that epoch may have moved on. A live mapping: the platform passes
+        # its schedule's dictionary and adds epochs to it as they are announced.
+        self.committees: Mapping[int, Committee] = committees if committees is not None else {}
         self.hasher = committee.hasher
         self.timeout = timeout
         self.deadline = 3 * timeout if deadline is None else deadline
@@ -97,6 +105,23 @@ class ClientBase:
         """A client for the committee that the node at ``url`` describes (see
         ``fetch_committee`` about trusting it)."""
         return cls(fetch_committee(url, timeout=kwargs.get("timeout", 3.0)), **kwargs)
+
+    def committee_of(self, epoch: int) -> Committee | None:
+        """The committee of ``epoch`` (this client's own, or one of ``committees``)."""
+        if epoch == self.committee.epoch:
+            return self.committee
+        return self.committees.get(epoch)
+
+    def verify_certificate(self, certificate: Certificate) -> None:
+        """Raise InvalidCertificate unless ``certificate`` proves a quorum of the committee
+        of ITS order's epoch (which need not be this client's)."""
+        committee = self.committee_of(certificate.order.epoch)
+        if committee is None:
+            raise InvalidCertificate(
+                f"epoch {certificate.order.epoch} is unknown to this client (epochs "
+                f"{sorted({self.committee.epoch, *self.committees})})"
+            )
+        certificate.verify(committee)
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
@@ -173,6 +198,18 @@ def guard(authority: str, task: Callable[[], Outcome]) -> Outcome:
         return task()
     except TransportError as exc:
         return Outcome(authority, failure=AuthorityFailure(authority, exc.kind, exc.message))
+    except ConflictingCertificate as exc:  # found while catching the authority up
+        return Outcome(
+            authority,
+            failure=AuthorityFailure(
+                authority,
+                "conflicting_certificate",
+                str(exc),
+                "conflicting_certificate",
+                409,
+                {"conflict": exc},
+            ),
+        )
     except CommitteeError as exc:
         return Outcome(authority, failure=AuthorityFailure(authority, "sync_failed", str(exc)))
     except (MessageError, ValueError, TypeError, AttributeError, KeyError) as exc:

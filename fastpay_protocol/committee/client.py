@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
-from fastpay_protocol import signing
+from fastpay_protocol import handoff, signing
 from fastpay_protocol import typed_data as td
 from fastpay_protocol.committee.accounts import AccountMethods, AccountState
 from fastpay_protocol.committee.base import (
@@ -26,9 +27,12 @@ from fastpay_protocol.committee.equivocation import VoteWatch, process_watch
 from fastpay_protocol.committee_errors import (
     AuthorityFailure,
     CommitteeError,
+    ConflictingCertificate,
     ConflictingOrder,
+    HandoverPending,
     NoQuorum,
     NotConfirmed,
+    WrongEpoch,
 )
 from fastpay_protocol.messages import (
     AccountInfo,
@@ -39,6 +43,7 @@ from fastpay_protocol.messages import (
     PendingOrder,
     SignedOrder,
     Vote,
+    order_from_json,
     parse_signature,
 )
 from fastpay_protocol.transport import TransportError
@@ -46,6 +51,11 @@ from fastpay_protocol.transport import TransportError
 log = logging.getLogger(__name__)
 
 DECIDED_SIZE = 10_000  # accounts whose last decided next_sequence a client remembers
+# an authority answering 503 handover_pending is asked again after 0.1 s, 0.2 s, ... (at
+# most HANDOVER_RETRY_MAX_S apart) until the call's deadline: the handover of a closed
+# epoch's frozen state is usually a short read
+HANDOVER_RETRY_S = 0.1
+HANDOVER_RETRY_MAX_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -78,6 +88,10 @@ class CommitteeClient(BatchMethods, AccountMethods):
     ``watch``: the VoteWatch every verified vote goes through (equivocation detection;
     default: the process's shared one, ``equivocation.process_watch()``, whose handler
     the embedding application sets). Pass a private one to keep a client apart.
+
+    ``committees``: the committees of the other epochs (epoch -> Committee) that fetched
+    certificates are verified against (each under its own order's epoch); a live mapping
+    the caller may extend. ``epochs.EpochClients`` keeps one client per epoch sharing it.
     """
 
     def __init__(self, committee: Committee, *, watch: VoteWatch | None = None, **kwargs: Any):
@@ -208,10 +222,30 @@ class CommitteeClient(BatchMethods, AccountMethods):
         conflicts: Mapping[str, PendingOrder],
         failures: Mapping[str, AuthorityFailure],
     ) -> NoQuorum:
-        if conflicts:
+        if conflicts or any(f.reason == "conflict" for f in failures.values()):
             return ConflictingOrder(
                 f"authorities hold another order for {order.sender} sequence {order.sequence}",
                 conflicts=conflicts,
+                order=order,
+                failures=failures,
+                votes=votes,
+            )
+        committee = self.committee
+        wrong = {a: f for a, f in failures.items() if f.code == handoff.WRONG_EPOCH}
+        if committee.more_than_a_third(wrong):  # at least one honest member says so
+            return WrongEpoch(
+                f"order epoch {order.epoch} is not the active epoch for {order.sender} "
+                f"sequence {order.sequence}",
+                active_epoch=self._named_epoch(wrong),
+                order=order,
+                failures=failures,
+                votes=votes,
+            )
+        waiting = [a for a, f in failures.items() if f.code == handoff.HANDOVER_PENDING]
+        if committee.more_than_a_third(waiting):
+            return HandoverPending(
+                f"the committee of epoch {order.epoch} is still reading the previous "
+                f"epoch's state: retry {order.sender} sequence {order.sequence} shortly",
                 order=order,
                 failures=failures,
                 votes=votes,
@@ -223,6 +257,19 @@ class CommitteeClient(BatchMethods, AccountMethods):
             votes=votes,
         )
 
+    def _named_epoch(self, wrong: Mapping[str, AuthorityFailure]) -> int | None:
+        """The active epoch that authorities holding more than 1/3 of the stake named in
+        their ``wrong_epoch`` answers (a liar alone cannot pick it), or None."""
+        named: dict[int, list[str]] = {}
+        for authority, failure in wrong.items():
+            epoch = int_or_none((failure.extra or {}).get("epoch"))
+            if epoch is not None:
+                named.setdefault(epoch, []).append(authority)
+        for epoch, authorities in sorted(named.items(), reverse=True):
+            if self.committee.more_than_a_third(authorities):
+                return epoch
+        return None
+
     def _order_at(
         self,
         authority: str,
@@ -233,11 +280,17 @@ class CommitteeClient(BatchMethods, AccountMethods):
     ) -> Outcome:
         order = signed.order
         synced = credited = False
+        end = time.monotonic() + self.deadline
+        pause = HANDOVER_RETRY_S
         while True:
             status, body = self._call(authority, "POST", "/orders", payload)
             if status == 200:
                 return self._read_vote(authority, body.get("vote"), vote_digest, order)
             failure = self._refusal(authority, status, body)
+            if failure.code == handoff.HANDOVER_PENDING and time.monotonic() + pause < end:
+                time.sleep(pause)  # retryable: the node is reading the closed epoch's state
+                pause = min(2 * pause, HANDOVER_RETRY_MAX_S)
+                continue
             if failure.code == "sequence_locked":
                 return self._read_conflict(authority, order, failure, vote_digest)
             behind = int_or_none((failure.extra or {}).get("next_sequence"))
@@ -298,31 +351,57 @@ class CommitteeClient(BatchMethods, AccountMethods):
         failure: AuthorityFailure,
         vote_digest: bytes,
     ) -> Outcome:
+        """A ``sequence_locked`` answer: the order that holds the sequence at this
+        authority, with a vote. The vote is the authority's own (its lock, of any epoch)
+        or, for a lock carried over a handover, a member's of the held order's epoch."""
+        extra = dict(failure.extra or {})
+        if "vote" not in extra:  # a carried candidate shown without its vote
+            try:
+                held_order = order_from_json(extra.get("order"), "order")
+            except (MessageError, ValueError) as exc:
+                return Outcome(authority, failure=AuthorityFailure(authority, "bad_vote", str(exc)))
+            return Outcome(authority, failure=self._held(authority, order, failure, held_order))
         try:
-            held = PendingOrder.from_json(dict(failure.extra or {}), "sequence_locked")
+            held = PendingOrder.from_json(extra, "sequence_locked")
         except (MessageError, ValueError) as exc:
             return Outcome(authority, failure=AuthorityFailure(authority, "bad_vote", str(exc)))
         if held.order == order:  # the same order after all: its vote counts
             return self._read_vote(authority, held.vote.to_json(), vote_digest, order)
-        if held.vote.authority != authority or not held.vote.verify(self.hasher, held.order):
+        voter = held.vote.authority
+        committee = self.committee_of(held.order.epoch)
+        if (
+            held.order.sender != order.sender
+            or held.order.sequence != order.sequence
+            or not (
+                voter.lower() == authority.lower()
+                or (committee is not None and committee.is_member(voter))
+            )
+            or not held.vote.verify(self.hasher, held.order)
+        ):
             return Outcome(
                 authority,
                 failure=AuthorityFailure(
                     authority, "bad_vote", "sequence_locked without a valid vote of its own"
                 ),
             )
-        self.watch.observe(authority, held.order, held.vote.signature, self._scope)
+        self.watch.observe(voter, held.order, held.vote.signature, self._scope)
         return Outcome(
             authority,
             conflict=held,
-            failure=AuthorityFailure(
-                authority,
-                "conflict",
-                f"holds another order for sequence {order.sequence}",
-                failure.code,
-                failure.status,
-                failure.extra,
-            ),
+            failure=self._held(authority, order, failure, held.order),
+        )
+
+    @staticmethod
+    def _held(
+        authority: str, order: td.TransferOrder, failure: AuthorityFailure, held: td.TransferOrder
+    ) -> AuthorityFailure:
+        return AuthorityFailure(
+            authority,
+            "conflict",
+            f"holds another order for sequence {order.sequence} (epoch {held.epoch})",
+            failure.code,
+            failure.status,
+            failure.extra,
         )
 
     # -------------------------------------------------------------- confirmation
@@ -347,6 +426,10 @@ class CommitteeClient(BatchMethods, AccountMethods):
             {a: bind(self._confirm_at, a, certificate, payload) for a in self._endpoints},
             on_outcome,
         )
+        for failure in failures.values():
+            conflict = (failure.extra or {}).get("conflict")
+            if isinstance(conflict, ConflictingCertificate):
+                raise conflict
         if wait_all:
             failures.update(unfinished)
         if not self.committee.has_quorum(applied):
@@ -366,6 +449,10 @@ class CommitteeClient(BatchMethods, AccountMethods):
             if status == 200:
                 return Outcome(authority, applied=bool(body.get("applied")))
             failure = self._refusal(authority, status, body)
+            if failure.code == handoff.CONFLICTING_CERTIFICATE:
+                return Outcome(
+                    authority, failure=self._conflicting(authority, certificate, failure)
+                )
             behind = int_or_none((failure.extra or {}).get("next_sequence"))
             if (
                 failure.code == "missing_sequence"
@@ -378,6 +465,47 @@ class CommitteeClient(BatchMethods, AccountMethods):
                 continue
             return Outcome(authority, failure=failure)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _conflicting(
+        self, authority: str, submitted: Certificate, failure: AuthorityFailure
+    ) -> AuthorityFailure:
+        """A 409 ``conflicting_certificate``: believed only when the certificate the
+        authority shows is valid under its own epoch's committee, for the same (sender,
+        sequence) and another payment (a liar cannot raise the alarm with a forgery).
+        The failure's ``extra["conflict"]`` is the ConflictingCertificate; the watch's
+        ``on_conflicting_certificate`` handler hears of it once."""
+        extra = failure.extra or {}
+        try:
+            applied = Certificate.from_json(extra.get("certificate"), "certificate")
+            self.verify_certificate(applied)
+        except (MessageError, InvalidCertificate, ValueError, TypeError) as exc:
+            return AuthorityFailure(
+                authority, "bad_response", f"conflicting_certificate without a valid one: {exc}"
+            )
+        if not handoff.equivocation(applied.order, submitted.order):
+            return AuthorityFailure(
+                authority, "bad_response", "conflicting_certificate for the same payment"
+            )
+        conflict = ConflictingCertificate(
+            f"{authority} applied another payment's certificate for {submitted.order.sender} "
+            f"sequence {submitted.order.sequence} (epoch {applied.order.epoch}, amount "
+            f"{applied.order.amount} to {applied.order.recipient})",
+            authority=authority,
+            order=applied.order,
+            certificate=applied,
+            submitted=submitted,
+        )
+        for vote in applied.votes:
+            self.watch.observe(vote.authority, applied.order, vote.signature, self._scope)
+        self.watch.conflicting(conflict, self._scope)
+        return AuthorityFailure(
+            authority,
+            "conflicting_certificate",
+            str(conflict),
+            failure.code,
+            failure.status,
+            {**extra, "conflict": conflict},
+        )
 
     def sync_authority(
         self, authority: str, sender: str, from_sequence: int, to_sequence: int
@@ -396,6 +524,11 @@ class CommitteeClient(BatchMethods, AccountMethods):
                     )
                     if status != 200:
                         failure = self._refusal(authority, status, body)
+                        if failure.code == handoff.CONFLICTING_CERTIFICATE:
+                            failure = self._conflicting(authority, certificate, failure)
+                            conflict = (failure.extra or {}).get("conflict")
+                            if isinstance(conflict, ConflictingCertificate):
+                                raise conflict
                         raise CommitteeError(f"sync: {failure}")
                     pushed += 1
                     sequence += 1
@@ -429,7 +562,7 @@ class CommitteeClient(BatchMethods, AccountMethods):
                         expected
                     ):
                         break
-                    certificate.verify(self.committee)
+                    self.verify_certificate(certificate)  # under ITS epoch's committee
                     for vote in certificate.votes:
                         self.watch.observe(
                             vote.authority, certificate.order, vote.signature, self._scope
@@ -536,11 +669,13 @@ class CommitteeClient(BatchMethods, AccountMethods):
         and verified. Authorities are caught up in parallel; the call waits for them.
         Raises StateUnknown when no more than 1/3 of the stake answered.
 
-        A push can stop on ``balance_lagging``: the authority also missed a payment *to*
-        ``address`` (another sender's certificate). Catching up that sender first (the
-        platform's periodic sync walks the platform's account first) lets a second pass
-        through. ``skip``: authorities not to ask (a caller walking many accounts skips
-        one that timed out instead of waiting the deadline on every account)."""
+        Certificates are applied whatever the balance (a node that missed a credit lets
+        it go negative until the credit arrives), so a push does not wait for other
+        accounts; the platform still walks its own account first. A push refused
+        ``conflicting_certificate`` (two certificates for one sequence) is a failure with
+        reason ``conflicting_certificate`` (``extra["conflict"]``). ``skip``: authorities
+        not to ask (a caller walking many accounts skips one that timed out instead of
+        waiting the deadline on every account)."""
         address = td._address(address, "address")
         path = f"/accounts/{quote(address)}"
         views: dict[str, AccountInfo] = {}

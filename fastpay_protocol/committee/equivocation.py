@@ -1,11 +1,14 @@
 """Equivocation watch: every verified vote a client receives is compared with the votes it
 has seen for the same (authority, sender, sequence).
 
-An honest authority never signs two different orders for one (sender, sequence), in any
-epoch (its lock on the sequence outlives an epoch change). Two such votes are evidence
-that AuthorityManager slashes. The watch keeps the last ``size`` (authority, sender,
-sequence) keys in memory: one dictionary lookup per vote under a lock, no I/O, and it
-calls ``on_equivocation`` (outside the lock) the first time a key conflicts.
+An honest authority never signs two different payments for one (sender, sequence), in any
+epoch (its lock on the sequence outlives an epoch change): two such votes are evidence
+that AuthorityManager slashes (``handoff.equivocation``). A payment re-signed for a later
+epoch (same sender, recipient, token, amount and sequence: ``handoff.same_payment``) is
+not: the handover rule makes the new committee vote for exactly that. The watch keeps
+the last ``size`` (authority, sender, sequence) keys in memory: one dictionary lookup per
+vote under a lock, no I/O, and it calls ``on_equivocation`` (outside the lock) the first
+time a key conflicts.
 """
 
 from __future__ import annotations
@@ -15,9 +18,14 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
+from fastpay_protocol import handoff
 from fastpay_protocol import typed_data as td
 from fastpay_protocol.messages import PendingOrder, Vote
+
+if TYPE_CHECKING:
+    from fastpay_protocol.committee_errors import ConflictingCertificate
 
 log = logging.getLogger(__name__)
 
@@ -38,20 +46,28 @@ class VoteWatch:
     """Remembers recent verified votes; reports conflicting ones. Thread-safe.
 
     ``observe`` must only be given votes already verified against their order (the client
-    verifies every vote before it counts): a forged vote would otherwise be remembered."""
+    verifies every vote before it counts): a forged vote would otherwise be remembered.
+
+    ``on_conflicting_certificate``: told (once per sender, sequence and authority) of a
+    verified ``ConflictingCertificate`` a client met: an authority applied another
+    payment's certificate for a sequence the client confirmed (the platform records it
+    and alerts)."""
 
     def __init__(
         self,
         *,
         size: int = DEFAULT_SIZE,
         on_equivocation: Callable[[Equivocation], object] | None = None,
+        on_conflicting_certificate: Callable[[ConflictingCertificate], object] | None = None,
     ):
         if size < 1:
             raise ValueError("size must be at least 1")
         self.size = size
         self.on_equivocation = on_equivocation
+        self.on_conflicting_certificate = on_conflicting_certificate
         self._seen: OrderedDict[tuple, tuple[td.TransferOrder, bytes]] = OrderedDict()
         self._reported: OrderedDict[tuple, None] = OrderedDict()
+        self._conflicts: OrderedDict[tuple, None] = OrderedDict()
         self._lock = threading.Lock()
         self.found = 0  # equivocations reported by this watch
 
@@ -64,6 +80,7 @@ class VoteWatch:
         with self._lock:
             self._seen.clear()
             self._reported.clear()
+            self._conflicts.clear()
 
     def observe(
         self, authority: str, order: td.TransferOrder, signature: bytes, scope: object = None
@@ -80,8 +97,8 @@ class VoteWatch:
                 if len(self._seen) > self.size:
                     self._seen.popitem(last=False)
                 return None
-            if seen[0] == order or key in self._reported:
-                return None
+            if not handoff.equivocation(seen[0], order) or key in self._reported:
+                return None  # the same payment (re-epoched or not) is no evidence
             self._reported[key] = None
             if len(self._reported) > self.size:
                 self._reported.popitem(last=False)
@@ -97,6 +114,25 @@ class VoteWatch:
             except Exception:  # the caller's quorum path must not break on a report
                 log.exception("equivocation handler failed for %s", authority)
         return found
+
+    def conflicting(self, conflict: ConflictingCertificate, scope: object = None) -> bool:
+        """Hand a verified ConflictingCertificate to ``on_conflicting_certificate`` the
+        first time this (scope, sender, sequence, authority) is seen; True then."""
+        order = conflict.submitted.order
+        key = (scope, order.sender, order.sequence, conflict.authority.lower())
+        with self._lock:
+            if key in self._conflicts:
+                return False
+            self._conflicts[key] = None
+            if len(self._conflicts) > self.size:
+                self._conflicts.popitem(last=False)
+        log.error("%s", conflict)
+        if self.on_conflicting_certificate is not None:
+            try:
+                self.on_conflicting_certificate(conflict)
+            except Exception:  # the caller's confirmation path must not break on a report
+                log.exception("conflicting-certificate handler failed for %s", order.sender)
+        return True
 
 
 _process_watch: VoteWatch | None = None

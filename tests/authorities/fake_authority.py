@@ -21,7 +21,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from eth_account import Account
 
-from fastpay_protocol import signing
+from fastpay_protocol import handoff, signing
 from fastpay_protocol import typed_data as td
 from fastpay_protocol.messages import (
     Certificate,
@@ -51,7 +51,14 @@ class Account_:
 class FakeAuthority:
     """One authority. Modes: ``delay`` (seconds before each answer), ``lie`` (votes signed
     over another order), ``inflate`` (claims a next_sequence 100 too high), ``deaf``
-    (answers 200 to certificates without applying them: it lags)."""
+    (answers 200 to certificates without applying them: it lags), ``handover_pending``
+    (answers orders 503 handover_pending, as a new epoch's member still reading the
+    previous epoch's state).
+
+    Epochs: it votes only in ``committee``'s epoch (the active one: ``wrong_epoch`` naming
+    it otherwise) and applies certificates of any epoch in ``committees`` (each verified
+    against its own epoch's committee); a certificate for an applied (sender, sequence)
+    is a no-op for the same payment and 409 ``conflicting_certificate`` for another."""
 
     def __init__(self, index: int):
         self.key = bytes([index + 1]) * 32
@@ -59,6 +66,8 @@ class FakeAuthority:
         self.signer = signing.Signer(self.key)
         self.name = f"fake-{index}"
         self.committee: Committee | None = None
+        self.committees: dict[int, Committee] = {}  # other epochs it applies certificates of
+        self.handover_pending = False
         self.accounts: dict[str, Account_] = {}
         self.certificates: dict[str, dict[int, Certificate]] = {}
         self.applied: list[tuple[str, int]] = []  # (sender, sequence) in the order applied
@@ -180,6 +189,8 @@ class FakeAuthority:
             return 400, error("invalid_signature", "not the sender's signature")
         if order.epoch != self.committee.epoch:
             return 409, error("wrong_epoch", "wrong epoch", epoch=self.committee.epoch)
+        if self.handover_pending:
+            return 503, error("handover_pending", "handover", epoch=self.committee.epoch)
         account = self.account(order.sender)
         if account.pending is not None and order.sequence == account.next_sequence:
             held, vote = account.pending
@@ -201,15 +212,26 @@ class FakeAuthority:
         return 200, {"vote": vote.to_json()}
 
     def certificate(self, certificate: Certificate) -> tuple[int, Any]:
+        order = certificate.order
+        committee = {**self.committees, self.committee.epoch: self.committee}.get(order.epoch)
         try:
-            certificate.verify(self.committee)
+            if committee is None:
+                raise InvalidCertificate(f"unknown epoch {order.epoch}")
+            certificate.verify(committee)
         except InvalidCertificate as exc:
             return 400, error("invalid_certificate", str(exc))
-        order = certificate.order
         account = self.account(order.sender)
         if self.deaf:
             return 200, {"applied": False, "account": self.account_info(order.sender)}
         if order.sequence < account.next_sequence:
+            applied = self.certificates.get(order.sender, {}).get(order.sequence)
+            if applied is not None and not handoff.same_payment(applied.order, order):
+                return 409, error(
+                    "conflicting_certificate",
+                    "another payment was applied at this sequence",
+                    order=order_to_json(applied.order),
+                    certificate=applied.to_json(),
+                )
             return 200, {"applied": False, "account": self.account_info(order.sender)}
         if order.sequence > account.next_sequence:
             return 409, error("missing_sequence", "missing", next_sequence=account.next_sequence)
@@ -255,11 +277,13 @@ def error(code: str, message: str, **extra: Any) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, "param": None}, **extra}
 
 
-def committee_of(authorities: Iterable[FakeAuthority], stakes: Iterable[int] | None = None):
+def committee_of(
+    authorities: Iterable[FakeAuthority], stakes: Iterable[int] | None = None, epoch: int = 0
+):
     authorities = list(authorities)
     stakes = list(stakes) if stakes is not None else [1] * len(authorities)
     committee = Committee(
-        epoch=0,
+        epoch=epoch,
         chain_id=CHAIN_ID,
         verifying_contract=VERIFIER,
         redemption_address=REDEMPTION,

@@ -50,11 +50,25 @@ def test_two_orders_for_one_sequence_are_reported_once_in_the_order_seen():
     )
 
 
-def test_the_same_sequence_in_another_epoch_is_equivocation_too():
+def test_another_payment_at_the_same_sequence_in_another_epoch_is_equivocation_too():
     watch = VoteWatch()
-    a, b = order(5, epoch=1), order(5, epoch=2)
+    a, b = order(5, epoch=1), order(6, epoch=2)
     watch.observe(AUTHORITY.address, a, vote(a))
     assert watch.observe(AUTHORITY.address, b, vote(b)) is not None
+
+
+def test_the_same_payment_re_signed_for_the_next_epoch_is_not_equivocation():
+    """The handover rule makes a member of epoch 2 vote for the payment it voted for in
+    epoch 1, re-signed by the sender for epoch 2: that is no evidence, whichever comes
+    first."""
+    found = []
+    watch = VoteWatch(on_equivocation=found.append)
+    a, moved = order(5, epoch=1), order(5, epoch=2)
+    assert watch.observe(AUTHORITY.address, a, vote(a)) is None
+    assert watch.observe(AUTHORITY.address, moved, vote(moved)) is None
+    other = td.TransferOrder(SENDER, "0x" + "79" * 20, "0x" + "55" * 20, 5, 0, 2)
+    assert watch.observe(AUTHORITY.address, other, vote(other)) is not None  # other recipient
+    assert len(found) == 1
 
 
 def test_votes_under_unrelated_scopes_are_never_compared():
