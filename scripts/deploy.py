@@ -12,8 +12,17 @@ The JSON's top-level ``redemption_address`` is the OfflinePaymentProcessor's add
 recipient of redemption certificates (docs/protocol.md, "Redemption"), which authorities
 serve in ``/committee`` and clients put in the orders that leave FastPay.
 
-`deploy_fastpay`, `list_tokens` and `register_committee` are also what the Brownie tests
-(tests/contracts/conftest.py) and the gas bench use, so all three deploy the same way.
+Governance: every contract's admin is a FastPayTimelock (OpenZeppelin TimelockController;
+proposers/executors from ``roles.proposers``/``roles.executors``, the deployer when empty:
+development only, a multisig in production). The deployer is the timelock's one-time
+bootstrapper: it wires the roles, lists the tokens and installs epoch 1 (active at once)
+as the timelock, then ``end_bootstrap`` closes that for good and checks that the deployer
+administers nothing and the delay is at least MIN_TIMELOCK_DELAY. Delays and windows come
+from the config's ``governance`` object (docs/contracts.md, "Deploy").
+
+`deploy_fastpay`, `list_tokens`, `register_committee` and `end_bootstrap` are also what
+the Brownie tests (tests/contracts/conftest.py) and the gas bench use, so they all deploy
+the same way.
 """
 
 from __future__ import annotations
@@ -28,6 +37,7 @@ from brownie import (
     CertificateVerifier,
     CommitteeConsensus,
     FastPayRegistry,
+    FastPayTimelock,
     MockUSDC,
     MockUSDT,
     OfflinePaymentProcessor,
@@ -41,6 +51,15 @@ ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CONFIG = ROOT / "deploy" / "committee.local.json"
 DEFAULT_OUTPUT = ROOT / "var" / "deployment.json"
 MIN_MIGRATION_DELAY = 48 * 3600
+# Governance (docs/contracts.md, "Trust assumptions"). The timelock's delay is never below
+# MIN_TIMELOCK_DELAY (checked here before anything is deployed, and on-chain by
+# FastPayTimelock.MIN_DELAY); the others have their floors on-chain too.
+MIN_TIMELOCK_DELAY = 24 * 3600
+DEFAULT_TIMELOCK_DELAY = 48 * 3600
+DEFAULT_ADMIN_DELAY = 24 * 3600  # AccessControlDefaultAdminRules: admin transfer delay
+DEFAULT_ACTIVATION_DELAY = 10 * 86400  # >= voucher max validity (7 d) + grace (3 d)
+DEFAULT_SETTLEMENT_WINDOW = 7 * 86400
+DEFAULT_UNBONDING_PERIOD = 14 * 86400
 CONTRACTS = (
     "TokenVault",
     "FastPayRegistry",
@@ -48,7 +67,9 @@ CONTRACTS = (
     "CertificateVerifier",
     "AuthorityManager",
     "OfflinePaymentProcessor",
+    "FastPayTimelock",
 )
+ADMINISTERED = ("vault", "registry", "consensus", "manager", "processor")
 
 
 def deploy_fastpay(
@@ -60,31 +81,56 @@ def deploy_fastpay(
     migration_delay=MIN_MIGRATION_DELAY,
     min_stake=10**18,
     reward_bps=1_000,
+    proposers=None,
+    executors=None,
+    timelock_delay=DEFAULT_TIMELOCK_DELAY,
+    admin_delay=DEFAULT_ADMIN_DELAY,
+    activation_delay=DEFAULT_ACTIVATION_DELAY,
+    settlement_window=DEFAULT_SETTLEMENT_WINDOW,
+    unbonding_period=DEFAULT_UNBONDING_PERIOD,
 ):
     """Deploy and wire every FastPay contract; returns them in a namespace.
 
-    The deployer gets DEFAULT_ADMIN_ROLE everywhere (list tokens, register the committee,
-    then ``hand_over_admin``); ``guardian`` may pause and cancel a vault migration;
-    ``settler`` submits batches; ``treasury`` receives slashed stake.
+    The admin (DEFAULT_ADMIN_ROLE) of all five contracts is a FastPayTimelock whose
+    ``proposers`` and ``executors`` default to the deployer (development; a multisig in
+    production). The deployer holds no role on the five contracts: it is the timelock's
+    bootstrapper, so it can still ``bootstrap`` (list tokens, register the committee)
+    until ``end_bootstrap``; after that every admin call waits ``timelock_delay``.
+    ``guardian`` may pause; ``settler`` submits batches; ``treasury`` (default: the
+    timelock) receives slashed stake.
     """
+    if int(timelock_delay) < MIN_TIMELOCK_DELAY:
+        raise ValueError(
+            f"timelock delay {timelock_delay} s is below the floor MIN_TIMELOCK_DELAY "
+            f"({MIN_TIMELOCK_DELAY} s)"
+        )
     tx = {"from": deployer}
     guardian = guardian or deployer
-    treasury = treasury or deployer
-    vault = TokenVault.deploy(deployer, guardian, migration_delay, tx)
-    registry = FastPayRegistry.deploy(deployer, guardian, vault, tx)
-    consensus = CommitteeConsensus.deploy(deployer, tx)
+    proposers = list(proposers or [deployer])
+    executors = list(executors or [deployer])
+    timelock = FastPayTimelock.deploy(timelock_delay, proposers, executors, deployer, tx)
+    treasury = treasury or timelock
+    # H1 (settlement contracts): the lines constructing TokenVault, FastPayRegistry,
+    # CertificateVerifier and OfflinePaymentProcessor; their admin is ``timelock``.
+    vault = TokenVault.deploy(timelock, guardian, migration_delay, tx)
+    registry = FastPayRegistry.deploy(timelock, guardian, vault, tx)
+    consensus = CommitteeConsensus.deploy(admin_delay, timelock, settlement_window, tx)
     verifier = CertificateVerifier.deploy(consensus, tx)
     manager = AuthorityManager.deploy(
-        deployer, consensus, verifier, min_stake, reward_bps, treasury, tx
+        admin_delay,
+        timelock,
+        consensus,
+        verifier,
+        min_stake,
+        reward_bps,
+        treasury,
+        activation_delay,
+        unbonding_period,
+        tx,
     )
-    processor = OfflinePaymentProcessor.deploy(deployer, guardian, vault, verifier, tx)
-
-    vault.grantRole(vault.DEPOSITOR_ROLE(), registry, tx)
-    vault.grantRole(vault.PROCESSOR_ROLE(), processor, tx)
-    consensus.grantRole(consensus.MANAGER_ROLE(), manager, tx)
-    if settler is not None:
-        processor.grantRole(processor.SETTLER_ROLE(), settler, tx)
-    return SimpleNamespace(
+    processor = OfflinePaymentProcessor.deploy(timelock, guardian, vault, verifier, tx)
+    system = SimpleNamespace(
+        timelock=timelock,
         vault=vault,
         registry=registry,
         consensus=consensus,
@@ -92,33 +138,81 @@ def deploy_fastpay(
         manager=manager,
         processor=processor,
     )
+    # wiring roles: granted once here, later only through the timelock
+    wiring = [
+        (vault.grantRole, (vault.DEPOSITOR_ROLE(), registry)),
+        (vault.grantRole, (vault.PROCESSOR_ROLE(), processor)),
+        (consensus.grantRole, (consensus.MANAGER_ROLE(), manager)),
+    ]
+    if settler is not None:
+        wiring.append((processor.grantRole, (processor.SETTLER_ROLE(), settler)))
+    bootstrap(system, deployer, wiring)
+    return system
 
 
-def hand_over_admin(system, deployer, admin):
-    """Give DEFAULT_ADMIN_ROLE to ``admin`` everywhere and drop the deployer's."""
-    tx = {"from": deployer}
-    for contract in (
-        system.vault,
-        system.registry,
-        system.consensus,
-        system.manager,
-        system.processor,
-    ):
-        contract.grantRole(contract.DEFAULT_ADMIN_ROLE(), admin, tx)
-        contract.renounceRole(contract.DEFAULT_ADMIN_ROLE(), deployer, tx)
+def bootstrap(system, deployer, calls):
+    """Make ``calls`` [(contract.method, args) or (contract.method, args, value)] as the
+    timelock, at once (only the bootstrapper, only before ``end_bootstrap``)."""
+    targets, values, payloads = [], [], []
+    for call in calls:
+        method, args, value = (*call, 0) if len(call) == 2 else call
+        targets.append(method._address)
+        values.append(int(value))
+        payloads.append(method.encode_input(*args))
+    return system.timelock.bootstrap(
+        targets, values, payloads, {"from": deployer, "value": sum(values)}
+    )
 
 
-def list_tokens(system, admin, tokens, ledger_decimals=6):
-    """Allow-list ``tokens`` in the vault (ids follow the order given)."""
-    for token in tokens:
-        system.vault.addToken(token, ledger_decimals, {"from": admin})
+def end_bootstrap(system, deployer):
+    """Close the bootstrap for good and check the result: the timelock administers every
+    contract, the deployer none, and the timelock's delay is at least the floor."""
+    system.timelock.endBootstrap({"from": deployer})
+    check_governance(system, deployer)
 
 
-def register_committee(system, admin, members):
-    """Register ``members`` [(address, stake_wei)] and start the next epoch with them."""
-    for address, stake in members:
-        system.manager.registerAuthority(address, {"from": admin, "value": stake})
-    return system.manager.advanceEpoch({"from": admin}).return_value
+def check_governance(system, deployer):
+    timelock = system.timelock
+    problems = []
+    if int(timelock.getMinDelay()) < MIN_TIMELOCK_DELAY:
+        problems.append(f"timelock delay {timelock.getMinDelay()} < {MIN_TIMELOCK_DELAY}")
+    if int(timelock.bootstrapper(), 16) != 0:
+        problems.append(f"the timelock's bootstrap is still open ({timelock.bootstrapper()})")
+    for name in ADMINISTERED:
+        contract = getattr(system, name)
+        admin_role = contract.DEFAULT_ADMIN_ROLE()
+        if not contract.hasRole(admin_role, timelock):
+            problems.append(f"{name}: the timelock is not the admin")
+        if contract.hasRole(admin_role, deployer):
+            problems.append(f"{name}: the deployer still holds the admin role")
+    if problems:
+        raise RuntimeError("governance check failed: " + "; ".join(problems))
+
+
+def list_tokens(system, deployer, tokens, ledger_decimals=6):
+    """Allow-list ``tokens`` in the vault (ids follow the order given), during the bootstrap."""
+    calls = [(system.vault.addToken, (token, ledger_decimals)) for token in tokens]
+    if calls:
+        bootstrap(system, deployer, calls)
+
+
+def local_endpoint(address):
+    """A placeholder node URL for an authority registered without one (tests, bench)."""
+    return f"http://authority-{str(address).lower()}.invalid"
+
+
+def register_committee(system, deployer, members, activates_at=0):
+    """During the bootstrap: register ``members`` [(address, stake_wei) or (address,
+    stake_wei, endpoint)] and install them as the next epoch, active from ``activates_at``
+    (0 = at once, allowed for the first epoch only). Returns the epoch."""
+    calls = []
+    for member in members:
+        address, stake = member[0], int(member[1])
+        endpoint = member[2] if len(member) > 2 else local_endpoint(address)
+        calls.append((system.manager.registerAuthority, (address, endpoint), stake))
+    calls.append((system.manager.advanceEpoch, (int(activates_at),)))
+    bootstrap(system, deployer, calls)
+    return int(system.consensus.currentEpoch())
 
 
 def _deployer():
@@ -158,6 +252,20 @@ def main():
     deployer = _deployer()
 
     roles = config.get("roles", {})
+    if roles.get("admin"):
+        raise SystemExit(
+            f"{config_path}: roles.admin is gone: the admin of every contract is the timelock; "
+            "set roles.proposers / roles.executors (a multisig in production)"
+        )
+    governance = config.get("governance", {})
+    timelock_delay = int(governance.get("timelock_delay_seconds", DEFAULT_TIMELOCK_DELAY))
+    if timelock_delay < MIN_TIMELOCK_DELAY:
+        raise SystemExit(
+            f"{config_path}: governance.timelock_delay_seconds={timelock_delay} is below the "
+            f"floor {MIN_TIMELOCK_DELAY} (MIN_TIMELOCK_DELAY)"
+        )
+    proposers = [a for a in roles.get("proposers", []) if a] or [deployer]
+    executors = [a for a in roles.get("executors", []) if a] or [deployer]
     system = deploy_fastpay(
         deployer,
         guardian=roles.get("guardian") or deployer,
@@ -166,26 +274,39 @@ def main():
         migration_delay=int(config.get("migration_delay_seconds", MIN_MIGRATION_DELAY)),
         min_stake=int(config["min_stake_wei"]),
         reward_bps=int(config["reward_bps"]),
+        proposers=proposers,
+        executors=executors,
+        timelock_delay=timelock_delay,
+        admin_delay=int(governance.get("admin_delay_seconds", DEFAULT_ADMIN_DELAY)),
+        activation_delay=int(governance.get("activation_delay_seconds", DEFAULT_ACTIVATION_DELAY)),
+        settlement_window=int(
+            governance.get("settlement_window_seconds", DEFAULT_SETTLEMENT_WINDOW)
+        ),
+        unbonding_period=int(governance.get("unbonding_period_seconds", DEFAULT_UNBONDING_PERIOD)),
     )
     tokens = []
     for entry in config["tokens"]:
         token = _resolve_token(entry, deployer)
-        system.vault.addToken(token, int(entry.get("ledger_decimals", 6)), {"from": deployer})
+        ledger_decimals = int(entry.get("ledger_decimals", 6))
+        list_tokens(system, deployer, [token], ledger_decimals)
         tokens.append(
             {
                 "symbol": entry["symbol"],
                 "address": token.address,
                 "id": len(tokens),
                 "decimals": int(token.decimals()),
-                "ledger_decimals": int(entry.get("ledger_decimals", 6)),
+                "ledger_decimals": ledger_decimals,
             }
         )
 
-    members = [(a["address"], int(a["stake_wei"])) for a in config["authorities"]]
+    members = [
+        (a["address"], int(a["stake_wei"]), a.get("endpoint") or local_endpoint(a["address"]))
+        for a in config["authorities"]
+    ]
+    # the first epoch activates at once (no users yet); every later one through the timelock
     epoch = register_committee(system, deployer, members)
-    admin = roles.get("admin") or deployer
-    if admin != deployer:
-        hand_over_admin(system, deployer, admin)
+    end_bootstrap(system, deployer)
+    timelock, consensus, manager = system.timelock, system.consensus, system.manager
 
     deployment = {
         "network": network.show_active(),
@@ -205,22 +326,41 @@ def main():
             name: {"address": getattr(system, attr).address, "abi": _abi(name)}
             for name, attr in zip(
                 CONTRACTS,
-                ("vault", "registry", "consensus", "verifier", "manager", "processor"),
+                ("vault", "registry", "consensus", "verifier", "manager", "processor", "timelock"),
                 strict=True,
             )
         },
         "tokens": tokens,
         "committee": {
             "epoch": int(epoch),
+            "activates_at": int(consensus.activatesAt(epoch)),
             "members": [
-                {"address": address, "stake_wei": str(stake), "name": a.get("name", "")}
-                for (address, stake), a in zip(members, config["authorities"], strict=True)
+                {
+                    "address": address,
+                    "stake_wei": str(stake),
+                    "name": a.get("name", ""),
+                    "endpoint": endpoint,
+                }
+                for (address, stake, endpoint), a in zip(
+                    members, config["authorities"], strict=True
+                )
             ],
         },
         "roles": {
-            "admin": str(admin),
+            "admin": timelock.address,
+            "proposers": [str(a) for a in proposers],
+            "executors": [str(a) for a in executors],
             "guardian": str(roles.get("guardian") or deployer),
             "settler": str(roles.get("settler") or deployer),
+            "treasury": str(manager.treasury()),
+        },
+        "governance": {
+            "timelock": timelock.address,
+            "timelock_delay_seconds": int(timelock.getMinDelay()),
+            "admin_delay_seconds": int(manager.defaultAdminDelay()),
+            "activation_delay_seconds": int(manager.activationDelay()),
+            "settlement_window_seconds": int(consensus.settlementWindow()),
+            "unbonding_period_seconds": int(manager.unbondingPeriod()),
         },
     }
     output.parent.mkdir(parents=True, exist_ok=True)

@@ -1,8 +1,17 @@
 """Fixtures for the Brownie contract suite: a deployed, wired FastPay with a 3-of-4
-committee (epoch 1), two listed tokens (USDT 18 decimals, USDC 6) and funded users.
+committee (epoch 1, active), two listed tokens (USDT 18 decimals, USDC 6) and funded users.
 
 Deployment goes through scripts/deploy.py so tests, bench and deploys build the same thing.
+Every contract's admin is the timelock: admin calls go through the ``governance`` fixture
+(schedule on the timelock, ``chain.sleep`` past its delay, execute), e.g.
+``governance(manager.removeAuthority, address)`` or ``governance.batch([(method, args,
+value), ...])``; ``advance_epoch(governance, manager)`` installs the next committee and
+sleeps until it is active. The ``admin`` account is the deployer, the timelock's only
+proposer and executor: it holds no role on the contracts themselves.
 """
+
+import itertools
+from types import SimpleNamespace
 
 import pytest
 from brownie import MockUSDC, MockUSDT, accounts, chain
@@ -10,7 +19,7 @@ from certificates import AUTHORITIES, domain_of
 
 from fastpay_protocol import typed_data as td
 from scripts.anvil_receipts import install as wait_for_receipts
-from scripts.deploy import deploy_fastpay, list_tokens, register_committee
+from scripts.deploy import deploy_fastpay, end_bootstrap, list_tokens, register_committee
 
 wait_for_receipts()
 
@@ -18,6 +27,90 @@ STAKE = 10 * 10**18
 USDT = 10**18  # one USDT in base units (18 decimals, as on BSC)
 USDC = 10**6
 UNIT = 10**6  # one USDT/USDC in ledger units
+ZERO32 = b"\x00" * 32
+_salts = itertools.count(1)
+
+
+class Governance:
+    """Admin calls the only way they run now: a batch scheduled on the timelock by the
+    proposer, executed by the executor once its delay has passed."""
+
+    def __init__(self, timelock, proposer, executor=None):
+        self.timelock = timelock
+        self.proposer = proposer
+        self.executor = executor or proposer
+
+    @property
+    def delay(self):
+        return int(self.timelock.getMinDelay())
+
+    def schedule(self, calls, *, delay=None):
+        """Schedule ``calls`` [(method, args) or (method, args, value)]; returns the
+        operation (pass it to ``execute``)."""
+        targets, values, payloads = [], [], []
+        for call in calls:
+            method, args, value = (*call, 0) if len(call) == 2 else call
+            targets.append(method._address)
+            values.append(int(value))
+            payloads.append(method.encode_input(*args))
+        salt = next(_salts).to_bytes(32, "big")
+        operation = SimpleNamespace(targets=targets, values=values, payloads=payloads, salt=salt)
+        self.timelock.scheduleBatch(
+            targets,
+            values,
+            payloads,
+            ZERO32,
+            salt,
+            self.delay if delay is None else delay,
+            {"from": self.proposer},
+        )
+        operation.id = self.timelock.hashOperationBatch(targets, values, payloads, ZERO32, salt)
+        return operation
+
+    def execute(self, operation, sender=None):
+        return self.timelock.executeBatch(
+            operation.targets,
+            operation.values,
+            operation.payloads,
+            ZERO32,
+            operation.salt,
+            {"from": sender or self.executor, "value": sum(operation.values)},
+        )
+
+    def wait(self):
+        chain.sleep(self.delay + 1)
+
+    def batch(self, calls):
+        """Schedule ``calls``, wait for the delay, execute; returns the execution tx."""
+        operation = self.schedule(calls)
+        self.wait()
+        return self.execute(operation)
+
+    def __call__(self, method, *args, value=0):
+        return self.batch([(method, args, value)])
+
+
+def next_epoch_at(governance, manager, margin=60):
+    """The earliest activatesAt an advanceEpoch scheduled now can pass when executed."""
+    return chain.time() + governance.delay + int(manager.activationDelay()) + margin
+
+
+def advance_epoch(governance, manager, *, activate=True, extra_calls=()):
+    """Install the next committee through the timelock (after ``extra_calls``, e.g.
+    registrations); with ``activate`` sleep until it is active. Returns (epoch, tx)."""
+    at = next_epoch_at(governance, manager)
+    tx = governance.batch([*extra_calls, (manager.advanceEpoch, (at,))])
+    if activate:
+        sleep_until(at)
+    return int(manager.currentEpoch()), tx
+
+
+def sleep_until(timestamp):
+    """Move the chain's clock to ``timestamp`` (at least) and mine a block there."""
+    now = chain.time()
+    if timestamp > now:
+        chain.sleep(int(timestamp - now) + 1)
+    chain.mine()
 
 
 @pytest.fixture(autouse=True)
@@ -80,7 +173,19 @@ def fastpay(admin, guardian, settler, treasury, committee):
     system.usdc = MockUSDC.deploy({"from": admin})
     list_tokens(system, admin, [system.usdt, system.usdc])
     register_committee(system, admin, [(a.address, STAKE) for a in committee])
+    end_bootstrap(system, admin)
     return system
+
+
+@pytest.fixture(scope="module")
+def timelock(fastpay):
+    return fastpay.timelock
+
+
+@pytest.fixture(scope="module")
+def governance(timelock, admin):
+    """Schedules + waits + executes admin calls on the timelock (see Governance)."""
+    return Governance(timelock, admin)
 
 
 @pytest.fixture(scope="module")
