@@ -9,19 +9,18 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "fastpay.settings")
 # Django must be set up before importing anything that touches models.
 django_asgi_app = get_asgi_application()
 
-from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from fastpay.beat import embedded_beat_start  # noqa: E402
 from fastpay.routing import websocket_urlpatterns  # noqa: E402
+from fastpay.ws_origin import StreamOriginValidator  # noqa: E402
 
+# No session middleware on WebSockets: streams authenticate with a ticket or an API key,
+# never a cookie (notifications/streams/auth.py), and the Origin is checked first.
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(
-            AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
-        ),
+        "websocket": StreamOriginValidator(URLRouter(websocket_urlpatterns)),
     }
 )
 

@@ -110,6 +110,41 @@ FASTPAY_OFFLINE_AUTO_COVER_MAX_UNITS = config.non_negative_int(
 # from admin) and lagging authorities are caught up every N minutes (docs/authorities.md).
 FASTPAY_SLASHING_AUTO = config.bool("FASTPAY_SLASHING_AUTO", default=True)
 FASTPAY_CATCH_UP_MINUTES = config.positive_int("FASTPAY_CATCH_UP_MINUTES", default=5)
+# Live streams (docs/streams.md): ticket lifetime; the Origins a browser may open a stream
+# from (default: ALLOWED_HOSTS); per connection, a ping every HEARTBEAT_S seconds answered
+# within PONG_TIMEOUT_S, at most WINDOW_BYTES sent and not acknowledged, QUEUE live
+# messages waiting (beyond: read back from the database); the staff status re-read every
+# STAFF_POLL_S; LAYER_CAPACITY messages per channel in the channel layer.
+FASTPAY_STREAM_TICKET_TTL_S = config.positive_int("FASTPAY_STREAM_TICKET_TTL_S", default=60)
+FASTPAY_STREAM_ORIGINS = config.list("FASTPAY_STREAM_ORIGINS", default=[])
+FASTPAY_STREAM_HEARTBEAT_S = config.positive_int("FASTPAY_STREAM_HEARTBEAT_S", default=15)
+FASTPAY_STREAM_PONG_TIMEOUT_S = config.positive_int("FASTPAY_STREAM_PONG_TIMEOUT_S", default=30)
+FASTPAY_STREAM_WINDOW_BYTES = config.positive_int("FASTPAY_STREAM_WINDOW_BYTES", default=1 << 20)
+FASTPAY_STREAM_QUEUE = config.positive_int("FASTPAY_STREAM_QUEUE", default=1000)
+FASTPAY_STREAM_STAFF_POLL_S = config.positive_int("FASTPAY_STREAM_STAFF_POLL_S", default=10)
+FASTPAY_STREAM_LAYER_CAPACITY = config.positive_int("FASTPAY_STREAM_LAYER_CAPACITY", default=1000)
+# Notifications (docs/notifications.md): email through Django's mail framework, SMTP when
+# EMAIL_HOST is set, else the console (the embedded default); SMS through a pluggable
+# backend (notifications/sms.py), the console by default.
+EMAIL_HOST = config.str("EMAIL_HOST", default="")
+EMAIL_BACKEND = config.dotted_path(
+    "EMAIL_BACKEND",
+    default="django.core.mail.backends.smtp.EmailBackend"
+    if EMAIL_HOST
+    else "django.core.mail.backends.console.EmailBackend",
+)
+EMAIL_PORT = config.positive_int("EMAIL_PORT", default=587)
+EMAIL_HOST_USER = config.str("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = config.str("EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_TLS = config.bool("EMAIL_USE_TLS", default=bool(EMAIL_HOST))
+EMAIL_USE_SSL = config.bool("EMAIL_USE_SSL", default=False)
+if EMAIL_USE_TLS and EMAIL_USE_SSL:
+    config.problems.append("EMAIL_USE_TLS, EMAIL_USE_SSL: set one of them, not both")
+EMAIL_TIMEOUT = config.positive_int("EMAIL_TIMEOUT", default=10)
+DEFAULT_FROM_EMAIL = config.str("DEFAULT_FROM_EMAIL", default="FastPay <noreply@localhost>")
+FASTPAY_SMS_BACKEND = config.dotted_path(
+    "FASTPAY_SMS_BACKEND", default="notifications.sms.ConsoleSmsBackend"
+)
 LOG_LEVEL = config.choice(
     "LOG_LEVEL", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 )
@@ -244,12 +279,17 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL]},
+            "CONFIG": {"hosts": [REDIS_URL], "capacity": FASTPAY_STREAM_LAYER_CAPACITY},
         }
     }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels.layers.InMemoryChannelLayer",
+            "CONFIG": {"capacity": FASTPAY_STREAM_LAYER_CAPACITY},
+        }
+    }
 
 # Celery: eager (in-process) unless a broker is configured.
 CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
