@@ -52,6 +52,12 @@ DEPLOYMENT_JSON = config.str("DEPLOYMENT_JSON", default="")
 AUTHORITY_CONFIRMATIONS = config.positive_int("AUTHORITY_CONFIRMATIONS", default=12)
 AUTHORITY_POLL_MS = config.positive_int("AUTHORITY_POLL_MS", default=1000)
 AUTHORITY_MAX_BATCH = config.positive_int("AUTHORITY_MAX_BATCH", default=1000)
+# The epoch schedule: from CommitteeConsensus (with CHAIN_RPC_URL and DEPLOYMENT_JSON) when
+# set, else the committee file; polled (file: its mtime) so announced epochs need no restart.
+AUTHORITY_CHAIN_SCHEDULE = config.bool("AUTHORITY_CHAIN_SCHEDULE", default=False)
+AUTHORITY_SCHEDULE_POLL_MS = config.positive_int("AUTHORITY_SCHEDULE_POLL_MS", default=2000)
+# The handover client (a member of an epoch reads its predecessor's frozen state first).
+AUTHORITY_HANDOVER_POLL_MS = config.positive_int("AUTHORITY_HANDOVER_POLL_MS", default=1000)
 # gunicorn: one process is the throughput sweet spot on SQLite (group commit is per
 # process); more workers need PostgreSQL to pay off.
 AUTHORITY_WORKERS = config.positive_int("AUTHORITY_WORKERS", default=1)

@@ -14,7 +14,11 @@ the stake, so at least one honest member when less than 1/3 is faulty.
 ``committee_load`` only, with the rule of docs/protocol.md ("The committee file"):
 stakes are positive integers (a JSON integer, or a string of ASCII digits for values a
 JSON writer cannot hold exactly; never a float such as 1e19 or 10.5), addresses are
-unique, every member has a ``url`` and may have a ``name``.
+unique, every member has a ``url`` and may have a ``name``; in a committee of 4 or more
+members nobody holds a third of the stake or more. Each epoch has its ``activates_at``
+(unix seconds; the first listed defaults to 0): ``CommitteeFile.schedule()`` is the
+``fastpay_protocol.handoff.Schedule`` nodes and the platform follow (docs/protocol.md,
+"Epochs and the handover").
 """
 
 from __future__ import annotations
@@ -33,12 +37,15 @@ from fastpay_protocol.addresses import canonical
 from fastpay_protocol.wire import MessageError, parse_list, parse_object, parse_uint
 
 if TYPE_CHECKING:
-    from fastpay_protocol import signing
+    from fastpay_protocol import handoff, signing
 
 log = logging.getLogger("fastpay_protocol.committee")
 
 #: members in one committee (the voucher format carries at most 255 votes)
 MAX_MEMBERS = 255
+#: from this size on, a member holding a third of the stake or more is refused (with 3f+1
+#: members, f faulty are tolerated only if no single member can stop every quorum)
+CONCENTRATION_REFUSED_FROM = 4
 
 _DIGITS = re.compile(r"[0-9]+")
 
@@ -167,7 +174,9 @@ class Committee:
     @staticmethod
     def validate(members: tuple[Member, ...], param: str = "members") -> None:
         """Raise MessageError unless ``members`` is a valid committee: 1 to MAX_MEMBERS
-        members, each a Member (stake > 0 integer: Member checks it), no address twice."""
+        members, each a Member (stake > 0 integer: Member checks it), no address twice,
+        and, with CONCENTRATION_REFUSED_FROM members or more, none holding a third of the
+        total stake or more (smaller committees get a warning at load instead)."""
         if not 1 <= len(members) <= MAX_MEMBERS:
             raise MessageError(param, f"a committee has 1 to {MAX_MEMBERS} members")
         seen: set[str] = set()
@@ -179,6 +188,16 @@ class Committee:
                     f"{param}[{i}].address", f"duplicate member address {member.address}"
                 )
             seen.add(member.address)
+        if len(members) >= CONCENTRATION_REFUSED_FROM:
+            total = sum(m.stake for m in members)
+            for i, member in enumerate(members):
+                if 3 * member.stake >= total:
+                    raise MessageError(
+                        f"{param}[{i}].stake",
+                        f"{member.name or member.address} holds {member.stake} of {total} "
+                        "stake, a third or more: alone it could stop every quorum (refused "
+                        f"in committees of {CONCENTRATION_REFUSED_FROM} members or more)",
+                    )
 
     @classmethod
     def from_json(cls, data: Any, param: str = "committee") -> Committee:
@@ -279,28 +298,48 @@ class Committee:
 
 @dataclass(frozen=True)
 class CommitteeFile:
-    """What ``committee_load`` reads: the current committee, those of previous epochs
-    (same chain, contracts and redemption address), each previous epoch's optional
-    voting window (unix seconds) and the vault's token ids (EIP-55 token -> id)."""
+    """What ``committee_load`` reads: the latest listed committee (it may be announced and
+    not active yet), those of the earlier epochs (same chain, contracts and redemption
+    address), when each epoch activates (unix seconds) and the vault's token ids (EIP-55
+    token -> id)."""
 
     committee: Committee
     previous: Mapping[int, Committee] = field(default_factory=dict)
-    voting_until: Mapping[int, int] = field(default_factory=dict)
+    activates_at: Mapping[int, int] = field(default_factory=dict)
     token_ids: Mapping[str, int] = field(default_factory=dict)
 
     @property
     def committees(self) -> dict[int, Committee]:
-        """Every epoch the file knows -> its committee (the current one included)."""
+        """Every epoch the file knows -> its committee (the latest one included)."""
         return {**self.previous, self.committee.epoch: self.committee}
+
+    def schedule(self) -> handoff.Schedule:
+        """The epochs in order with their activation times: what nodes and clients follow
+        (``fastpay_protocol.handoff``; validated there too)."""
+        from fastpay_protocol import handoff
+
+        committees = self.committees
+        return handoff.Schedule(
+            handoff.EpochInfo(epoch, committees[epoch], self.activates_at.get(epoch, 0))
+            for epoch in sorted(committees)
+        )
+
+
+VOTING_UNTIL_REMOVED = (
+    "voting_until is no longer supported (epochs do not overlap): use activates_at, the "
+    "unix second at which each epoch replaces the previous one (docs/authorities.md, "
+    '"Changing the committee")'
+)
 
 
 def committee_load(source: str | os.PathLike[str] | Mapping[str, Any]) -> CommitteeFile:
     """Read and validate a committee file (a path, or the decoded JSON). Raises
     CommitteeFileError naming the field; logs a warning for every member holding a third
-    of an epoch's stake or more (allowed for small test committees, unsafe in production).
+    of an epoch's stake or more in a committee of 1 to 3 members (allowed for small test
+    committees, unsafe in production; refused in larger ones).
     """
-    if isinstance(source, Mapping):
-        data: Any = source
+    if not isinstance(source, (str, os.PathLike)):
+        data: Any = source  # the decoded JSON (_load refuses anything but an object)
     else:
         try:
             data = json.loads(Path(source).read_text())
@@ -310,6 +349,7 @@ def committee_load(source: str | os.PathLike[str] | Mapping[str, Any]) -> Commit
             raise CommitteeFileError(None, f"{source} is not JSON: {exc}") from None
     try:
         loaded = _load(data)
+        loaded.schedule()  # the schedule's own rule (consecutive, increasing)
     except CommitteeFileError:
         raise
     except MessageError as exc:
@@ -328,11 +368,21 @@ def committee_load(source: str | os.PathLike[str] | Mapping[str, Any]) -> Commit
     return loaded
 
 
+def _activates_at(data: Mapping[str, Any], param: str) -> int | None:
+    prefix = f"{param}." if param else ""
+    if "voting_until" in data:
+        raise MessageError(prefix + "voting_until", VOTING_UNTIL_REMOVED)
+    if data.get("activates_at") is None:
+        return None
+    return parse_uint(data["activates_at"], prefix + "activates_at", td.UINT64_MAX)
+
+
 def _load(data: Any) -> CommitteeFile:
     data = parse_object(data, None)
+    latest = _activates_at(data, "")
     committee = Committee.from_json({k: v for k, v in data.items() if k != "self"}, "")
     previous: dict[int, Committee] = {}
-    voting_until: dict[int, int] = {}
+    activates_at: dict[int, int | None] = {committee.epoch: latest}
     olds = data.get("previous_epochs") or []
     if not isinstance(olds, list):
         raise MessageError("previous_epochs", "must be a list")
@@ -346,6 +396,7 @@ def _load(data: Any) -> CommitteeFile:
             raise MessageError(f"{param}.epoch", f"must be below {committee.epoch}")
         if epoch in previous:
             raise MessageError(f"{param}.epoch", f"epoch {epoch} is listed twice")
+        activates_at[epoch] = _activates_at(old, param)
         members = parse_list(old.get("members"), f"{param}.members", MAX_MEMBERS)
         previous[epoch] = Committee(
             epoch=epoch,
@@ -356,10 +407,6 @@ def _load(data: Any) -> CommitteeFile:
                 Member.from_json(m, f"{param}.members[{j}]") for j, m in enumerate(members)
             ),
         )
-        if old.get("voting_until") is not None:
-            voting_until[epoch] = parse_uint(
-                old["voting_until"], f"{param}.voting_until", td.UINT64_MAX
-            )
     token_ids: dict[str, int] = {}
     tokens = data.get("tokens") or []
     if not isinstance(tokens, list):
@@ -368,11 +415,48 @@ def _load(data: Any) -> CommitteeFile:
         token = parse_object(token, f"tokens[{i}]")
         address = _address(token.get("address"), f"tokens[{i}].address")
         token_ids[address] = parse_uint(token.get("id"), f"tokens[{i}].id", td.UINT32_MAX)
-    return CommitteeFile(committee, previous, voting_until, token_ids)
+    return CommitteeFile(committee, previous, _schedule_times(activates_at, olds), token_ids)
+
+
+def _schedule_times(activates_at: dict[int, int | None], olds: list) -> dict[int, int]:
+    """Every epoch's activation time: the first listed defaults to 0 (genesis), every later
+    one must have one; epochs are consecutive and activate in order."""
+    epochs = sorted(activates_at)
+    index = {old["epoch"]: i for i, old in enumerate(olds)}
+
+    def param(epoch: int) -> str:
+        return f"previous_epochs[{index[epoch]}]" if epoch in index else "epoch"
+
+    times: dict[int, int] = {}
+    for n, epoch in enumerate(epochs):
+        at = activates_at[epoch]
+        where = param(epoch)
+        field_name = "activates_at" if where == "epoch" else f"{where}.activates_at"
+        if n and epoch != epochs[n - 1] + 1:
+            raise MessageError(
+                where if where != "epoch" else "previous_epochs",
+                f"epochs must be consecutive: epoch {epochs[n - 1] + 1} is missing",
+            )
+        if at is None:
+            if n:
+                raise MessageError(
+                    field_name, f"is required for epoch {epoch} (unix seconds it activates at)"
+                )
+            at = 0
+        if n and at <= times[epochs[n - 1]]:
+            raise MessageError(
+                field_name,
+                f"epoch {epoch} must activate after epoch {epochs[n - 1]} "
+                f"({times[epochs[n - 1]]}), got {at}",
+            )
+        times[epoch] = at
+    return times
 
 
 __all__ = [
+    "CONCENTRATION_REFUSED_FROM",
     "MAX_MEMBERS",
+    "VOTING_UNTIL_REMOVED",
     "Committee",
     "CommitteeFile",
     "CommitteeFileError",

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from fastpay_protocol.addresses import checksum, lower
@@ -185,6 +186,63 @@ def parse_certificate(value: Any, param: str | None = None) -> WireCertificate:
         raise
 
 
+@dataclass(frozen=True)
+class PendingEntry:
+    """A pending (locked) order of a handover source, with the source's vote for it."""
+
+    signed: SignedOrder
+    vote: WireVote
+
+
+@dataclass(frozen=True)
+class HandoverPage:
+    """One page of ``GET /authority/v1/handover`` (docs/protocol.md)."""
+
+    epoch: int
+    frozen: bool
+    certificates: tuple[WireCertificate, ...]
+    pending: tuple[PendingEntry, ...]
+    next: str | None
+
+
+#: items per handover page at most
+HANDOVER_PAGE_MAX = 500
+
+
+def parse_handover_page(value: Any, param: str | None = None) -> HandoverPage:
+    data = parse_object(value, param)
+    frozen = data.get("frozen")
+    if type(frozen) is not bool:
+        raise MessageError(_join(param, "frozen"), "expected true or false")
+    cursor = data.get("next")
+    if cursor is not None and (type(cursor) is not str or not 0 < len(cursor) <= 200):
+        raise MessageError(_join(param, "next"), "expected a cursor string or null")
+    certs = data.get("certificates")
+    pending = data.get("pending")
+    for key, items in (("certificates", certs), ("pending", pending)):
+        if not isinstance(items, list) or len(items) > HANDOVER_PAGE_MAX:
+            raise MessageError(_join(param, key), f"expected a list of at most {HANDOVER_PAGE_MAX}")
+    entries = []
+    for i, entry in enumerate(pending):
+        where = f"{_join(param, 'pending')}[{i}]"
+        entries.append(
+            PendingEntry(
+                parse_signed_order(entry, where),
+                parse_vote(parse_object(entry, where).get("vote"), f"{where}.vote"),
+            )
+        )
+    return HandoverPage(
+        epoch=parse_uint(data.get("epoch"), _join(param, "epoch"), UINT64_MAX),
+        frozen=frozen,
+        certificates=tuple(
+            parse_certificate(c, f"{_join(param, 'certificates')}[{i}]")
+            for i, c in enumerate(certs)
+        ),
+        pending=tuple(entries),
+        next=cursor,
+    )
+
+
 # ------------------------------------------------------------------ rendering
 
 
@@ -217,11 +275,14 @@ def render_certificate(certificate: WireCertificate) -> dict[str, Any]:
 
 
 __all__ = [
+    "HANDOVER_PAGE_MAX",
     "MAX_VOTES",
     "UINT64_MAX",
     "UINT256_MAX",
+    "HandoverPage",
     "MessageError",
     "Order",
+    "PendingEntry",
     "SignedOrder",
     "WireCertificate",
     "WireVote",
@@ -229,6 +290,7 @@ __all__ = [
     "hex0x",
     "parse_address",
     "parse_certificate",
+    "parse_handover_page",
     "parse_items",
     "parse_list",
     "parse_object",

@@ -28,7 +28,18 @@ class InvalidSignature(NodeError):
 class WrongEpoch(NodeError):
     code = "wrong_epoch"
     status_code = 409
-    default_message = "The order's epoch is not this node's current epoch."
+    default_message = (
+        "The order's epoch is not the epoch active by this node's clock, or this node is not "
+        "one of its members."
+    )
+
+
+class HandoverPending(NodeError):
+    code = "handover_pending"
+    status_code = 503
+    default_message = (
+        "This node has not completed the handover of the previous epoch yet: retry shortly."
+    )
 
 
 class SequenceMismatch(NodeError):
@@ -61,12 +72,12 @@ class MissingSequence(NodeError):
     default_message = "Earlier certificates of this sender are missing here."
 
 
-class BalanceLagging(NodeError):
-    code = "balance_lagging"
+class ConflictingCertificate(NodeError):
+    code = "conflicting_certificate"
     status_code = 409
     default_message = (
-        "This node has not credited the funds this certificate spends yet (deposits or "
-        "earlier transfers to the sender are missing here); retry later."
+        "A certificate for a different payment was applied at this (sender, sequence): more "
+        "than a third of some committee's stake signed both."
     )
 
 

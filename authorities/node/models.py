@@ -1,5 +1,6 @@
 """The node's own state: accounts, balances, the votes it gave, the certificates it applied,
-deposits it credited, its chain cursor and the settlement batches it signed.
+deposits it credited, its chain cursor, the settlement batches it signed, and the epoch
+handovers it completed with the carried locks they brought.
 
 Addresses are stored as lower-case 0x-hex text (one canonical form, no checksum cost on the
 hot path); the API renders them checksummed. Amounts are integer ledger units (6 decimals).
@@ -32,14 +33,17 @@ class Account(models.Model):
 
 
 class Balance(models.Model):
+    """``units`` may go below zero: a certificate is final and is applied whatever this
+    node's view of the balance (a node that missed a credit, a deposit or an incoming
+    transfer, is negative until it arrives); votes still need ``units >= amount``."""
+
     account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="balances")
     token = models.CharField(max_length=42)
-    units = models.BigIntegerField(default=0)  # ledger units (6 decimals)
+    units = models.BigIntegerField(default=0)  # ledger units (6 decimals), signed
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["account", "token"], name="node_balance_unique"),
-            models.CheckConstraint(condition=Q(units__gte=0), name="node_balance_units_gte_0"),
         ]
 
     def __str__(self) -> str:
@@ -48,7 +52,9 @@ class Balance(models.Model):
 
 class Vote(models.Model):
     """Every vote this node gave: the order, the sender's signature and ours. One per
-    (sender, sequence); a byzantine test node marks its extra, conflicting ones."""
+    (sender, sequence, epoch): a later epoch's vote at the same (sender, sequence) is only
+    ever for the same payment re-signed (handoff.vote_decision: a re-epoched order); a
+    byzantine test node marks its extra, conflicting ones."""
 
     sender = models.CharField(max_length=42)
     sequence = models.BigIntegerField()
@@ -65,9 +71,9 @@ class Vote(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["sender", "sequence"],
+                fields=["sender", "sequence", "epoch"],
                 condition=Q(conflicting=False),
-                name="node_vote_one_per_sequence",
+                name="node_vote_one_per_sequence_epoch",
             )
         ]
 
@@ -164,3 +170,51 @@ class GenesisCredit(models.Model):
 
     def __str__(self) -> str:
         return f"genesis {self.address}:{self.token}"
+
+
+class CarriedLock(models.Model):
+    """A vote of a member of an earlier epoch for (sender, sequence), read in a handover
+    from a source's pending orders, with no certificate for that (sender, sequence) known
+    here: in the new epoch this node votes at that (sender, sequence) only for the same
+    payment (handoff.vote_decision). Ignored once ``next_sequence`` passes ``sequence``
+    (a certificate for it was applied)."""
+
+    sender = models.CharField(max_length=42)
+    sequence = models.BigIntegerField()
+    recipient = models.CharField(max_length=42)
+    token = models.CharField(max_length=42)
+    amount = models.BigIntegerField()  # ledger units
+    epoch = models.BigIntegerField()
+    order_signature = models.CharField(max_length=132)
+    voter = models.CharField(max_length=42)  # the member whose vote it is
+    vote_signature = models.CharField(max_length=132)
+    source = models.CharField(max_length=42)  # the node that reported it
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["sender", "sequence", "recipient", "token", "amount", "epoch"],
+                name="node_carried_lock_unique",
+            ),
+            models.CheckConstraint(condition=Q(amount__gt=0), name="node_carried_amount_gt_0"),
+        ]
+        indexes = [models.Index(fields=["sender", "sequence"], name="node_carried_sender_seq")]
+
+    def __str__(self) -> str:
+        return f"carried {self.sender}#{self.sequence}"
+
+
+class HandedOver(models.Model):
+    """The handover of ``epoch`` is complete here: the frozen state of sources holding
+    more than 2/3 of its stake was read, verified and merged. Until then this node casts
+    no vote in ``epoch + 1`` (handover_pending)."""
+
+    epoch = models.BigIntegerField(unique=True)
+    sources = models.JSONField()  # lower-case addresses of the sources read
+    certificates = models.IntegerField()  # certificates applied here during the handover
+    carried = models.IntegerField()  # carried lock candidates stored
+    completed_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"handed over {self.epoch}"

@@ -48,15 +48,20 @@ def certificates_from(address: str, from_sequence: int) -> list[dict]:
 
 
 def committee_info() -> dict:
+    """The committee of the epoch active now by this node's clock, with when it activated
+    and when it closes (null: no successor announced)."""
     rt = node()
+    epoch = rt.epoch
     return {
-        "epoch": rt.epoch,
+        "epoch": epoch,
+        "activates_at": rt.schedule.info(epoch).activates_at,
+        "closes_at": rt.schedule.closes_at(epoch),
         "chain_id": rt.domain.chain_id,
         "verifying_contract": rt.domain.verifying_contract,
         "redemption_address": checksum(rt.redemption_address) if rt.redemption_address else None,
         "members": [
             {"name": m.name, "address": checksum(m.address), "stake": m.stake, "url": m.url}
-            for m in rt.committee.members
+            for m in rt.committees[epoch].members
         ],
         "self": checksum(rt.address),
     }

@@ -11,6 +11,7 @@ urlpatterns = [
     path("authority/v1/accounts/<str:address>/certificates", views.account_certificates),
     path("authority/v1/committee", views.committee),
     path("authority/v1/batches", views.batches),
+    path("authority/v1/handover", views.handover),
     path("authority/v1/health", views.health),
     re_path(r"^.*$", views.not_found),
 ]

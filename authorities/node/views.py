@@ -15,6 +15,7 @@ from authorities.node import errors, selectors
 from authorities.node.runtime import node
 from authorities.node.services.batches import batch_sign
 from authorities.node.services.certificates import certificates_apply
+from authorities.node.services.handover_feed import handover_page, parse_limit
 from authorities.node.services.orders import orders_handle
 from fastpay_protocol import wire
 from fastpay_protocol.wire import MessageError
@@ -181,6 +182,20 @@ def batches(request):
     items = wire.parse_items(body, "certificates", node().max_batch)
     certs = [wire.parse_certificate(c, f"certificates[{i}]") for i, c in enumerate(items)]
     return _json(batch_sign(epoch=epoch, batch_id=batch_id, certificates=certs))
+
+
+@api("GET")
+def handover(request):
+    raw = request.GET.get("epoch")
+    if raw is None or not raw.isdigit() or int(raw) > wire.UINT64_MAX:
+        raise errors.InvalidRequest("expected a non-negative integer", param="epoch")
+    return _json(
+        handover_page(
+            epoch=int(raw),
+            after=request.GET.get("after"),
+            limit=parse_limit(request.GET.get("limit")),
+        )
+    )
 
 
 @api("GET")

@@ -1,6 +1,6 @@
 """The committee file as nodes and the platform read it: one loader (fastpay_protocol.
-membership), so both accept and refuse the same files; previous epochs, and the window in
-which a node keeps voting in a previous epoch (docs/authorities.md)."""
+membership), so both accept and refuse the same files; previous epochs, each epoch's
+activates_at and the schedule built from them (docs/authorities.md)."""
 
 import json
 
@@ -9,8 +9,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from authorities import gateway as gateway_module
 from authorities.gateway import CommitteeUnavailable
-from authorities.node.runtime import NodeRuntime, committee_file
-from fastpay_protocol.membership import Committee, Member
+from authorities.node.runtime import committee_file
 
 A, B, C = ("0x" + f"{i:040x}" for i in (1, 2, 3))
 
@@ -31,50 +30,88 @@ def document(**extra):
     }
 
 
-def test_a_previous_epoch_with_a_voting_window_is_parsed():
+def test_each_epoch_activates_at_its_time_and_the_first_defaults_to_genesis():
     parsed = committee_file(
-        _json(document(previous_epochs=[{"epoch": 1, "members": [member(A)], "voting_until": 99}]))
+        _json(document(activates_at=5000, previous_epochs=[{"epoch": 1, "members": [member(A)]}]))
     )
     assert sorted(parsed.committees) == [1, 2]
-    assert parsed.voting_until == {1: 99}
+    assert parsed.activates_at == {1: 0, 2: 5000}
+    schedule = parsed.schedule()
+    assert [(i.epoch, i.activates_at) for i in schedule.epochs] == [(1, 0), (2, 5000)]
+    assert (schedule.active_epoch(4999), schedule.active_epoch(5000)) == (1, 2)
+    assert schedule.closes_at(1) == 5000 and schedule.closes_at(2) is None
+
+
+def test_an_announced_epoch_is_listed_before_it_activates():
+    parsed = committee_file(
+        _json(
+            document(
+                epoch=3,
+                activates_at=2**40,  # far in the future: announced, not active
+                previous_epochs=[
+                    {"epoch": 1, "members": [member(A)]},
+                    {"epoch": 2, "members": [member(A), member(B)], "activates_at": 100},
+                ],
+            )
+        )
+    )
+    assert parsed.committee.epoch == 3
+    assert parsed.schedule().active_epoch(10_000) == 2
 
 
 @pytest.mark.parametrize(
-    "previous, message",
+    "changes, message",
     [
-        ([{"epoch": 1, "members": [member(A)], "voting_until": "soon"}], "voting_until"),
-        ([{"epoch": 2, "members": [member(A)]}], "must be below 2"),
-        ([{"members": [member(A)]}], "previous_epochs[0].epoch"),
-        (["epoch 1"], "previous_epochs[0]"),
+        (
+            {"previous_epochs": [{"epoch": 1, "members": [member(A)], "voting_until": 99}]},
+            "previous_epochs[0].voting_until: voting_until is no longer supported",
+        ),
+        ({"voting_until": 99}, "use activates_at"),
+        (
+            {"previous_epochs": [{"epoch": 1, "members": [member(A)]}]},
+            "activates_at: is required for epoch 2",
+        ),
+        (
+            {
+                "activates_at": 10,
+                "previous_epochs": [{"epoch": 1, "members": [member(A)], "activates_at": 10}],
+            },
+            "epoch 2 must activate after epoch 1",
+        ),
+        (
+            {"activates_at": "soon", "previous_epochs": [{"epoch": 1, "members": [member(A)]}]},
+            "activates_at",
+        ),
+        (
+            {"activates_at": 10, "previous_epochs": [{"epoch": 0, "members": [member(A)]}]},
+            "epoch 1 is missing",
+        ),
+        ({"previous_epochs": [{"epoch": 2, "members": [member(A)]}]}, "must be below 2"),
+        ({"previous_epochs": [{"members": [member(A)]}]}, "previous_epochs[0].epoch"),
+        ({"previous_epochs": ["epoch 1"]}, "previous_epochs[0]"),
     ],
 )
-def test_a_wrong_previous_epoch_names_what_to_fix(previous, message):
+def test_a_wrong_schedule_names_what_to_fix(changes, message):
     with pytest.raises(ImproperlyConfigured) as error:
-        committee_file(_json(document(previous_epochs=previous)))
+        committee_file(_json(document(**changes)))
     assert message in str(error.value)
     assert "AUTHORITY_COMMITTEE_FILE" in str(error.value)
 
 
-def test_a_node_votes_in_a_previous_epoch_only_inside_its_window():
-    members = (Member("a", A, 10, "http://a:1"), Member("b", B, 10, "http://b:1"))
+def test_a_member_with_a_third_of_the_stake_is_refused_in_a_committee_of_four():
+    members = [member(A, stake=40), member(B), member(C), member("0x" + "0" * 39 + "4")]
 
-    def committee(epoch):
-        return Committee(epoch, 31337, "0x" + "aa" * 20, "0x" + "bb" * 20, members)
+    with pytest.raises(ImproperlyConfigured) as error:
+        committee_file(_json(document(members=members)))
+    assert "members[0].stake" in str(error.value)
+    assert "a third or more" in str(error.value)
 
-    runtime = NodeRuntime(
-        name="a",
-        signer=None,
-        address=A,
-        domain=None,
-        digests=None,
-        committee=committee(2),
-        committees={1: committee(1), 2: committee(2)},
-        voting_until={1: 1000},
-    )
-    assert runtime.votes_in(2, now=5000)
-    assert runtime.votes_in(1, now=1000)
-    assert not runtime.votes_in(1, now=1001)
-    assert not runtime.votes_in(0, now=0)
+
+def test_a_member_with_a_third_of_the_stake_is_a_warning_in_a_committee_of_three(caplog):
+    parsed = committee_file(_json(document(members=[member(A, stake=20), member(B), member(C)])))
+
+    assert parsed.committee.concentrated()[0].address.lower() == A
+    assert "a third or more" in caplog.text
 
 
 def _platform(tmp_path, data):
@@ -90,7 +127,7 @@ def _platform(tmp_path, data):
 def test_the_platform_reads_the_previous_committees_from_the_same_file(tmp_path):
     platform = _platform(
         tmp_path,
-        document(previous_epochs=[{"epoch": 1, "members": [member(C)], "voting_until": 5}]),
+        document(activates_at=5, previous_epochs=[{"epoch": 1, "members": [member(C)]}]),
     )
     assert platform.epoch() == 2
     assert sorted(platform.committees) == [1, 2]

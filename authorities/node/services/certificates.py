@@ -1,6 +1,9 @@
-"""Certificates: verify the quorum, apply once (debit, bump the sequence, credit)."""
+"""Certificates: verify the quorum against the order's own epoch's committee, apply once
+(debit, bump the sequence, credit) by fastpay_protocol.handoff.apply_decision."""
 
 from __future__ import annotations
+
+import logging
 
 from authorities.node import errors
 from authorities.node.models import Account, Balance, Certificate
@@ -16,8 +19,11 @@ from authorities.node.services.locks import (
 )
 from authorities.node.services.recoveries import digests_of, signer_of
 from fastpay.bulk_insert import rows_insert
+from fastpay_protocol.handoff import CONFLICTING_CERTIFICATE, Refusal, apply_decision
 from fastpay_protocol.typed_data import InvalidSignature
-from fastpay_protocol.wire import WireCertificate, checksum, hex0x
+from fastpay_protocol.wire import WireCertificate, checksum, hex0x, render_order
+
+log = logging.getLogger("authorities.node.certificates")
 
 
 def certificate_verify(rt: NodeRuntime, cert: WireCertificate) -> errors.NodeError | None:
@@ -89,6 +95,10 @@ _commit = GroupCommit(_apply_all)
 
 
 def _apply(rt: NodeRuntime, valid, results) -> None:
+    """handoff.apply_decision for each certificate, then the writes. Applying never
+    refuses for balance: a certificate is final, and a node that missed a credit lets the
+    sender's balance go negative until the credit arrives (its votes still need the
+    balance)."""
     redemption = rt.redemption_address
     addresses = {c.order.sender for _, c in valid}
     addresses |= {c.order.recipient for _, c in valid if c.order.recipient != redemption}
@@ -100,23 +110,25 @@ def _apply(rt: NodeRuntime, valid, results) -> None:
         if c.order.recipient != redemption
     ]
     balances = balances_get(pairs, create=True)
+    earlier = _applied_below(accounts, valid)
     changed_accounts: dict[int, AccountRow] = {}
     changed_balances: dict[int, BalanceRow] = {}
     applied: list[CertificateRow] = []
     for i, cert in valid:
         order = cert.order
         sender = accounts[order.sender]
-        if order.sequence < sender.next_sequence:
+        known = earlier.get((order.sender, order.sequence))
+        decision = apply_decision(
+            order=order, next_sequence=sender.next_sequence, applied_at_sequence=known
+        )
+        if decision == "noop":
             results[i] = {"applied": False, "next_sequence": sender.next_sequence}
             continue
-        if order.sequence > sender.next_sequence:
-            results[i] = errors.MissingSequence(next_sequence=sender.next_sequence)
+        if isinstance(decision, Refusal):
+            results[i] = _refusal(decision, cert, known, sender.next_sequence)
             continue
         debit = balances[(sender.pk, order.token)]
-        if debit.units < order.amount:
-            results[i] = errors.BalanceLagging(balance=debit.units)
-            continue
-        debit.units -= order.amount
+        debit.units -= order.amount  # below zero if this node missed a credit
         changed_balances[debit.pk] = debit
         is_redemption = order.recipient == redemption
         if not is_redemption:
@@ -126,12 +138,57 @@ def _apply(rt: NodeRuntime, valid, results) -> None:
         sender.next_sequence = order.sequence + 1
         sender.pending_vote_id = None
         changed_accounts[sender.pk] = sender
-        applied.append(_row(cert, is_redemption))
+        row = _row(cert, is_redemption)
+        applied.append(row)
+        earlier[(order.sender, order.sequence)] = row  # a second one in this batch compares
         results[i] = {"applied": True, "next_sequence": sender.next_sequence}
     if applied:
         rows_insert(Certificate, applied, returning=False)
         rows_update(Balance, ["units"], changed_balances.values())
         rows_update(Account, ["next_sequence", "pending_vote"], changed_accounts.values())
+
+
+def _applied_below(accounts, valid) -> dict:
+    """(sender, sequence) -> the Certificate applied here, for the certificates of
+    ``valid`` below their sender's next sequence (repeats: one query, usually none)."""
+    below = [
+        (c.order.sender, c.order.sequence)
+        for _, c in valid
+        if c.order.sequence < accounts[c.order.sender].next_sequence
+    ]
+    if not below:
+        return {}
+    wanted = set(below)
+    rows = Certificate.objects.filter(
+        sender__in={s for s, _ in wanted}, sequence__in={q for _, q in wanted}
+    )
+    return {(r.sender, r.sequence): r for r in rows if (r.sender, r.sequence) in wanted}
+
+
+def _refusal(refusal: Refusal, cert: WireCertificate, known, next_sequence: int):
+    if refusal.code == CONFLICTING_CERTIFICATE:
+        order = cert.order
+        log.error(
+            "conflicting certificate: %s sequence %s was applied here for another payment "
+            "(epoch %s: %s to %s) than this one (epoch %s: %s to %s): more than a third of "
+            "some committee's stake signed both",
+            order.sender,
+            order.sequence,
+            known.epoch,
+            known.amount,
+            known.recipient,
+            order.epoch,
+            order.amount,
+            order.recipient,
+        )
+        return errors.ConflictingCertificate(
+            order=render_order(known), certificate=_certificate_json(known)
+        )
+    return errors.MissingSequence(next_sequence=next_sequence)
+
+
+def _certificate_json(row) -> dict:
+    return {"order": render_order(row), "signature": row.order_signature, "votes": row.votes}
 
 
 class CertificateRow:

@@ -1,4 +1,5 @@
-"""Transfer orders: check, lock the sender's sequence, sign and log the vote."""
+"""Transfer orders: check (fastpay_protocol.handoff.vote_decision), lock the sender's
+sequence, sign and log the vote."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from authorities.node import errors
 from authorities.node.models import Account, Vote
 from authorities.node.runtime import node
 from authorities.node.services.group_commit import GroupCommit
+from authorities.node.services.handover_state import carried_locks, handed_over_epochs
 from authorities.node.services.locks import (
     accounts_lock,
     balances_get,
@@ -16,6 +18,14 @@ from authorities.node.services.locks import (
 )
 from authorities.node.services.recoveries import digests_of, signer_note
 from fastpay.bulk_insert import rows_insert
+from fastpay_protocol.handoff import (
+    HANDOVER_PENDING,
+    INSUFFICIENT_BALANCE,
+    SEQUENCE_LOCKED,
+    SEQUENCE_MISMATCH,
+    Refusal,
+    vote_decision,
+)
 from fastpay_protocol.signing import recover_digest_bytes
 from fastpay_protocol.typed_data import InvalidSignature
 from fastpay_protocol.wire import (
@@ -32,11 +42,14 @@ def vote_order(vote: Vote) -> Order:
 
 
 def _check(signed: SignedOrder) -> tuple[bytes, None] | tuple[None, errors.NodeError]:
-    """CPU-only checks of one order; returns (vote digest, None) or (None, error)."""
+    """CPU-only checks of one order; returns (vote digest, None) or (None, error). An order
+    of another epoch than the active one is refused before any signature recovery (the
+    transaction decides again by handoff.vote_decision, by the clock of that moment)."""
     rt = node()
     order = signed.order
-    if order.epoch != rt.epoch and not rt.votes_in(order.epoch, time.time()):
-        return None, errors.WrongEpoch(epoch=rt.epoch)
+    active = rt.active_epoch()
+    if order.epoch != active or not rt.is_member(active):
+        return None, errors.WrongEpoch(epoch=active)
     if order.amount == 0:
         return None, errors.InvalidRequest("amount must be positive", param="order.amount")
     order_digest, vote_digest = digests_of(rt.digests, order)
@@ -81,9 +94,13 @@ _commit = GroupCommit(_decide_all)
 
 
 def _decide(rt, candidates, results) -> None:
-    """Inside the transaction: sequence, lock and balance checks, then sign and log. The
+    """Inside the transaction: handoff.vote_decision for each order (epoch by the clock
+    now, handover, sequence, own lock, carried locks, balance), then sign and log. The
     orders are taken in the given order, so the first one for a sequence locks it."""
-    accounts = accounts_lock({signed.order.sender for _, signed, _ in candidates}, create=False)
+    now = time.time()
+    handed_over = handed_over_epochs(rt.schedule, rt.active_epoch(now))
+    senders = {signed.order.sender for _, signed, _ in candidates}
+    accounts = accounts_lock(senders, create=False)
     balances = balances_get(
         [
             (accounts[s.order.sender], s.order.token)
@@ -94,39 +111,41 @@ def _decide(rt, candidates, results) -> None:
     )
     pending_ids = [a.pending_vote_id for a in accounts.values() if a.pending_vote_id]
     pending = {v.sender: v for v in Vote.objects.filter(pk__in=pending_ids)} if pending_ids else {}
+    carried = carried_locks(senders)
     me = checksum(rt.address)
     new_votes: list[VoteRow] = []
     for i, signed, digest in candidates:
         order = signed.order
         account = accounts.get(order.sender)
         next_sequence = account.next_sequence if account else 0
-        locked = pending.get(order.sender)
-        if locked is not None and locked.sequence == order.sequence:
-            if vote_order(locked) == order:
-                results[i] = {"vote": {"authority": me, "signature": locked.signature}}
-            elif rt.byzantine:  # test-only: equivocate
-                vote = _new_vote(rt, signed, digest, conflicting=True)
-                new_votes.append(vote)
-                results[i] = {"vote": {"authority": me, "signature": vote.signature}}
-            else:
-                results[i] = errors.SequenceLocked(
-                    order=render_order(vote_order(locked)),
-                    vote={"authority": me, "signature": locked.signature},
-                )
-            continue
-        if order.sequence != next_sequence:
-            earlier = _earlier_vote(order, me) if order.sequence < next_sequence else None
-            results[i] = earlier or errors.SequenceMismatch(next_sequence=next_sequence)
-            continue
         balance = balances.get((account.pk, order.token)) if account else None
-        units = balance.units if balance else 0
-        if units < order.amount:
-            results[i] = errors.InsufficientBalance(balance=units)
-            continue
-        vote = _new_vote(rt, signed, digest, conflicting=False)
-        new_votes.append(vote)
-        pending[order.sender] = vote
-        results[i] = {"vote": {"authority": me, "signature": vote.signature}}
+        locked = pending.get(order.sender)
+        decision = vote_decision(
+            order=order,
+            now=now,
+            schedule=rt.schedule,
+            me=rt.address,
+            handed_over=handed_over,
+            next_sequence=next_sequence,
+            pending=locked,
+            carried=carried.get((order.sender, order.sequence), ()),
+            balance=balance.units if balance else 0,
+        )
+        if decision == "same":
+            results[i] = {"vote": {"authority": me, "signature": locked.signature}}
+        elif decision == "vote":
+            vote = _new_vote(rt, signed, digest, conflicting=False)
+            new_votes.append(vote)
+            pending[order.sender] = vote
+            results[i] = {"vote": {"authority": me, "signature": vote.signature}}
+        elif (
+            rt.byzantine and decision.code == SEQUENCE_LOCKED and decision.fields["order"] is locked
+        ):  # test-only: equivocate
+            vote = _new_vote(rt, signed, digest, conflicting=True)
+            new_votes.append(vote)
+            results[i] = {"vote": {"authority": me, "signature": vote.signature}}
+        else:
+            results[i] = _refusal(decision, order, locked, next_sequence, me)
     if new_votes:
         rows_insert(Vote, new_votes, returning=True)
         changed = []
@@ -137,6 +156,33 @@ def _decide(rt, candidates, results) -> None:
                 changed.append(account)
         if changed:
             rows_update(Account, ["pending_vote"], changed)
+
+
+def _refusal(refusal: Refusal, order: Order, locked, next_sequence: int, me: str):
+    """The NodeError (or, for an order already certified here, its vote) of a Refusal."""
+    code, fields = refusal.code, refusal.fields
+    if code == SEQUENCE_LOCKED:
+        held = fields["order"]
+        if held is locked:
+            return errors.SequenceLocked(
+                order=render_order(vote_order(locked)),
+                vote={"authority": me, "signature": locked.signature},
+            )
+        return errors.SequenceLocked(  # a carried lock: another member's vote, read in a handover
+            "A pending order of an earlier epoch holds this sequence: only the same payment "
+            "re-signed for this epoch gets a vote.",
+            order=render_order(held),
+            carried=True,
+            carried_vote={"authority": checksum(held.voter), "signature": held.vote_signature},
+        )
+    if code == SEQUENCE_MISMATCH:
+        earlier = _earlier_vote(order, me) if order.sequence < next_sequence else None
+        return earlier or errors.SequenceMismatch(next_sequence=next_sequence)
+    if code == INSUFFICIENT_BALANCE:
+        return errors.InsufficientBalance(balance=fields["balance"])
+    if code == HANDOVER_PENDING:
+        return errors.HandoverPending(epoch=fields["epoch"])
+    return errors.WrongEpoch(epoch=fields["epoch"])
 
 
 class VoteRow:
@@ -187,7 +233,7 @@ def _new_vote(rt, signed: SignedOrder, digest: bytes, *, conflicting: bool) -> V
 def _earlier_vote(order: Order, me: str) -> dict | None:
     """The same order again after its certificate was applied gets the same vote back."""
     vote = Vote.objects.filter(
-        sender=order.sender, sequence=order.sequence, conflicting=False
+        sender=order.sender, sequence=order.sequence, epoch=order.epoch, conflicting=False
     ).first()
     if vote is not None and vote_order(vote) == order:
         return {"vote": {"authority": me, "signature": vote.signature}}

@@ -1,6 +1,7 @@
 """Start an authority node: check its configuration, migrate its own database, start the
 deposit follower (a child process, when CHAIN_RPC_URL and DEPLOYMENT_JSON are set) and
-serve the node API with gunicorn (gthread).
+serve the node API with gunicorn (gthread). Each worker runs the committee follower in
+threads: the schedule watcher and the epoch handovers (authorities.node.runtime).
 
     DJANGO_SETTINGS_MODULE=fastpay.settings_authority manage.py run_authority --port 9101
 """
@@ -44,8 +45,9 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         if "settings_authority" not in str(getattr(settings, "SETTINGS_MODULE", "")):
             raise CommandError("run with DJANGO_SETTINGS_MODULE=fastpay.settings_authority")
-        from authorities.node.runtime import node
+        from authorities.node.runtime import node, quiet_here
 
+        quiet_here()  # no follower threads in this process: it forks the workers
         try:
             rt = node()
         except ImproperlyConfigured as exc:
@@ -66,26 +68,37 @@ class Command(BaseCommand):
             if hasattr(connection, "close_pool"):
                 connection.close_pool()
 
-        follower = None
+        children = []
         if not options["no_deposits"] and settings.CHAIN_RPC_URL and settings.DEPLOYMENT_JSON:
-            follower = subprocess.Popen(  # noqa: S603 - our own interpreter and manage.py
-                [sys.executable, str(MANAGE_PY), "follow_deposits"], preexec_fn=_die_with_parent
-            )
+            children.append(_child("follow_deposits"))
         self.stdout.write(
             f"authority {rt.name} ({rt.signer.address}) epoch {rt.epoch} on "
             f"http://{options['host']}:{options['port']}"
-            + (" with the deposit follower" if follower else "")
+            + (" with the deposit follower" if children else "")
         )
         self.stdout.flush()
         try:
             _serve(options)
         finally:
-            if follower is not None:
-                follower.terminate()
+            for child in children:
+                child.terminate()
+            for child in children:
                 try:
-                    follower.wait(timeout=5)
+                    child.wait(timeout=5)
                 except subprocess.TimeoutExpired:
-                    follower.kill()
+                    child.kill()
+
+
+def _worker_started(worker) -> None:
+    from authorities.node.runtime import followers_start
+
+    followers_start()
+
+
+def _child(command: str) -> subprocess.Popen:
+    return subprocess.Popen(  # noqa: S603 - our own interpreter and manage.py
+        [sys.executable, str(MANAGE_PY), command], preexec_fn=_die_with_parent
+    )
 
 
 def _serve(options) -> None:
@@ -103,6 +116,7 @@ def _serve(options) -> None:
             self.cfg.set("graceful_timeout", 5)
             self.cfg.set("accesslog", None)
             self.cfg.set("loglevel", "warning")
+            self.cfg.set("post_worker_init", _worker_started)
 
         def load(self):
             return application
