@@ -1,11 +1,12 @@
 """Back office for the committee: members with their health, equivocation evidence
-(submit for slashing). FastPay accounts and online/offline transfers: offline.admin."""
+(submit for slashing), conflicting certificates (an alert: two certificates for one
+sequence). FastPay accounts and online/offline transfers: offline.admin."""
 
 from django.contrib import admin, messages
 
 from authorities.chain import ChainUnavailable
 from authorities.gateway import CommitteeUnavailable
-from authorities.models import CommitteeMember, EquivocationEvidence
+from authorities.models import CommitteeMember, ConflictingCertificate, EquivocationEvidence
 from authorities.services.committee import committee_catch_up, committee_health_check
 from authorities.services.evidence import evidence_submit
 from fastpay.admin_mixins import ReadOnlyAdmin
@@ -87,3 +88,17 @@ class EquivocationEvidenceAdmin(ReadOnlyAdmin):
                 return
             level = messages.SUCCESS if result.status == "submitted" else messages.WARNING
             self.message_user(request, f"{result}: {result.status} {result.error}", level)
+
+
+@admin.register(ConflictingCertificate)
+class ConflictingCertificateAdmin(ReadOnlyAdmin):
+    list_display = [
+        "found_at",
+        "authority",
+        "sender",
+        "sequence",
+        "applied_epoch",
+        "submitted_epoch",
+    ]
+    list_filter = ["applied_epoch", "submitted_epoch"]
+    search_fields = ["authority", "sender"]

@@ -40,6 +40,35 @@ def contract(w3: Web3, name: str):
     return w3.eth.contract(address=entry["address"], abi=entry["abi"])
 
 
+_schedule_source = None
+
+
+def committee_schedule():
+    """The epoch schedule as the chain holds it (docs/contracts.md): CommitteeConsensus'
+    registered epochs (members, stakes, activatesAt), each member's node URL from
+    AuthorityManager.endpointOf, the domain and redemption address from the deployment
+    file: the nodes' own reader (authorities.node.schedule_sources.ChainSource), so the
+    platform and the nodes follow one schedule. Raises ChainUnavailable. Network I/O:
+    never inside a database transaction."""
+    global _schedule_source
+    from django.core.exceptions import ImproperlyConfigured
+
+    from authorities.node.schedule_sources import ChainSource
+
+    try:
+        if _schedule_source is None:
+            _schedule_source = ChainSource(
+                settings.FASTPAY_DEPLOYMENT_JSON, settings.FASTPAY_CHAIN_RPC_URL
+            )
+            return _schedule_source.first().schedule
+        polled = _schedule_source.poll()
+        return polled.schedule if polled is not None else _schedule_source._last
+    except ImproperlyConfigured as exc:
+        raise ChainUnavailable(str(exc)) from None
+    except OSError as exc:  # requests.ConnectionError is an OSError
+        raise ChainUnavailable(f"CommitteeConsensus unreachable: {exc}") from None
+
+
 class AlreadySlashed(ValueError):
     """AuthorityManager already slashed this authority, or already used this evidence:
     nothing left to do (not an operator problem)."""

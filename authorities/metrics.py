@@ -11,6 +11,7 @@ class CommitteeCollector:
         yield GaugeMetricFamily("fastpay_authority_up", "", labels=["name", "address"])
         yield GaugeMetricFamily("fastpay_authority_lag", "", labels=["name", "address"])
         yield GaugeMetricFamily("fastpay_equivocation_evidence", "", labels=["status"])
+        yield GaugeMetricFamily("fastpay_conflicting_certificates", "")
 
     def collect(self):
         from django.db import DatabaseError
@@ -18,6 +19,7 @@ class CommitteeCollector:
 
         from authorities.models import (
             CommitteeMember,
+            ConflictingCertificate,
             EquivocationEvidence,
             EvidenceStatus,
             MemberStatus,
@@ -41,7 +43,13 @@ class CommitteeCollector:
             "the chain is down, or FASTPAY_SLASHING_AUTO is off and it waits for an operator)",
             labels=["status"],
         )
+        conflicts = GaugeMetricFamily(
+            "fastpay_conflicting_certificates",
+            "Sequences where an authority applied another payment's certificate than the "
+            "platform's (two certificates for one sequence: alert on any value above 0)",
+        )
         try:
+            conflicts.add_metric([], ConflictingCertificate.objects.count())
             members = CommitteeMember.objects.filter(
                 epoch=current_epoch(), status=MemberStatus.ACTIVE
             )
@@ -61,6 +69,7 @@ class CommitteeCollector:
         yield up
         yield lag
         yield evidence
+        yield conflicts
 
 
 def register() -> None:

@@ -89,3 +89,32 @@ class EquivocationEvidence(models.Model):
 
     def __str__(self) -> str:
         return f"{self.authority} equivocated on {self.sender}#{self.sequence}"
+
+
+class ConflictingCertificate(models.Model):
+    """An authority applied a DIFFERENT payment's certificate at a (sender, sequence) the
+    platform confirmed (409 ``conflicting_certificate``): two valid certificates for one
+    sequence, which needs more than f faulty members of some committee. Recorded once per
+    (authority, sender, sequence), with both certificates, for the operators (alert,
+    admin list, outbox event ``authority.conflicting_certificate``); nothing is credited
+    on top of it."""
+
+    authority = models.CharField(max_length=42, validators=[address_validator])
+    sender = models.CharField(max_length=42, validators=[address_validator])
+    sequence = models.PositiveBigIntegerField()
+    applied_epoch = models.PositiveBigIntegerField(help_text="Epoch of the applied order")
+    submitted_epoch = models.PositiveBigIntegerField(help_text="Epoch of the platform's order")
+    applied_certificate = models.JSONField(help_text="What the authority applied")
+    submitted_certificate = models.JSONField(help_text="What the platform confirmed")
+    found_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-found_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["authority", "sender", "sequence"], name="conflict_unique_sequence"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.authority} applied another payment at {self.sender}#{self.sequence}"

@@ -17,6 +17,23 @@ def committee_health_task() -> int:
 
 
 @shared_task
+def committee_schedule_task() -> dict:
+    """Beat (every FASTPAY_COMMITTEE_POLL_S): read the epoch schedule again (the chain, or
+    the committee file when its mtime changed) and bring the registry's members in line
+    with every known epoch; returns the epochs and the active one."""
+    from authorities.gateway import CommitteeUnavailable, gateway
+    from authorities.services.committee import committee_sync_schedule
+
+    try:
+        gw = gateway()
+    except CommitteeUnavailable as exc:  # no committee configured
+        return {"skipped": str(exc)}
+    gw.refresh(force=True)
+    committee_sync_schedule(schedule=gw.schedule)
+    return {"epochs": [i.epoch for i in gw.schedule.epochs], "active": gw.epoch()}
+
+
+@shared_task
 def committee_catch_up_task() -> dict:
     """Beat: bring lagging authorities to the committee's state on every account the
     platform knows (the platform's own first); records each member's remaining lag."""

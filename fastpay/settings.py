@@ -67,6 +67,23 @@ FASTPAY_DEPLOYMENT_JSON = config.str(
     "FASTPAY_DEPLOYMENT_JSON", default=str(VAR_DIR / "deployment.json")
 )
 FASTPAY_COMMITTEE_TIMEOUT_S = config.positive_int("FASTPAY_COMMITTEE_TIMEOUT_S", default=5)
+# The epoch schedule (authorities/gateway.py): from CommitteeConsensus/AuthorityManager when
+# on (default: both FASTPAY_DEPLOYMENT_JSON and FASTPAY_CHAIN_RPC_URL set in the
+# environment), else from FASTPAY_COMMITTEE_FILE; read again every POLL_S seconds (the
+# file: when its mtime changed).
+FASTPAY_COMMITTEE_FROM_CHAIN = config.bool(
+    "FASTPAY_COMMITTEE_FROM_CHAIN",
+    default=bool(config._raw("FASTPAY_DEPLOYMENT_JSON") and config._raw("FASTPAY_CHAIN_RPC_URL")),
+)
+FASTPAY_COMMITTEE_POLL_S = config.positive_int("FASTPAY_COMMITTEE_POLL_S", default=5)
+# FUND (offline/services/transfers.py): the platform's FastPay accounts that FUNDs are
+# spread over (derived from the platform key: docs/offline.md), how many failed attempts or
+# how old (seconds) a FUND gets before it is STUCK (alert, offline.fund_stuck; an operator
+# retries or voids it), and how often an account's sequence is compared with the committee's.
+FASTPAY_PLATFORM_ACCOUNTS = config.positive_int("FASTPAY_PLATFORM_ACCOUNTS", default=4)
+FASTPAY_FUND_MAX_ATTEMPTS = config.positive_int("FASTPAY_FUND_MAX_ATTEMPTS", default=20)
+FASTPAY_FUND_MAX_AGE_S = config.positive_int("FASTPAY_FUND_MAX_AGE_S", default=6 * 3600)
+FASTPAY_SEQUENCE_CHECK_S = config.positive_int("FASTPAY_SEQUENCE_CHECK_S", default=300)
 # Offline vouchers (docs/offline.md), read through offline.conf. Amounts in ledger units
 # (6 decimals: 1 token = 1_000_000); durations in seconds.
 FASTPAY_OFFLINE_GRACE_S = config.non_negative_int("FASTPAY_OFFLINE_GRACE_S", default=3 * 86400)
@@ -318,6 +335,11 @@ CELERY_BEAT_SCHEDULE = {
     "committee-catch-up": {
         "task": "authorities.tasks.committee_catch_up_task",
         "schedule": timedelta(minutes=FASTPAY_CATCH_UP_MINUTES),
+    },
+    # the epoch schedule (chain or committee file) followed without a restart
+    "committee-schedule": {
+        "task": "authorities.tasks.committee_schedule_task",
+        "schedule": timedelta(seconds=FASTPAY_COMMITTEE_POLL_S),
     },
     "evidence-submit": {
         "task": "authorities.tasks.evidence_submit_pending_task",

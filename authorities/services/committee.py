@@ -51,9 +51,34 @@ def committee_sync(*, epoch: int, members: list[dict]) -> list[CommitteeMember]:
             topic="committee.synced",
             aggregate_type="committee",
             aggregate_id=epoch,
-            payload={"epoch": epoch, "members": sorted(seen)},
+            payload={"epoch": epoch, "members": sorted(seen), "state": "active"},
         )
     return rows
+
+
+def committee_sync_schedule(*, schedule) -> list[int]:
+    """Bring the registry in line with every epoch of a ``handoff.Schedule`` (the
+    gateway's, from the chain or the committee file); epochs whose members, stakes and
+    URLs already match are left alone (no event). Returns the epochs written."""
+    written = []
+    for info in schedule.epochs:
+        wanted = {(m.address, str(m.stake), m.url.rstrip("/")) for m in info.committee.members}
+        have = set(
+            CommitteeMember.objects.filter(
+                epoch=info.epoch, status__in=[MemberStatus.ACTIVE, MemberStatus.SLASHED]
+            ).values_list("address", "stake_wei", "url")
+        )
+        if have == wanted:
+            continue
+        committee_sync(
+            epoch=info.epoch,
+            members=[
+                {"name": m.name, "address": m.address, "stake_wei": m.stake, "url": m.url}
+                for m in info.committee.members
+            ],
+        )
+        written.append(info.epoch)
+    return written
 
 
 def committee_sync_file(path: str) -> list[CommitteeMember]:
@@ -97,6 +122,17 @@ def committee_sync_chain(*, urls: dict[str, str]) -> list[CommitteeMember]:
 
 
 def current_epoch() -> int | None:
+    """The epoch active now: the gateway's schedule by this process's clock when the
+    registry holds it (an announced epoch is in the registry before it activates), else
+    the registry's latest."""
+    from authorities.gateway import CommitteeUnavailable, gateway
+
+    try:
+        active = gateway().epoch()
+    except CommitteeUnavailable:
+        active = None
+    if active is not None and CommitteeMember.objects.filter(epoch=active).exists():
+        return active
     latest = CommitteeMember.objects.filter(status=MemberStatus.ACTIVE).order_by("-epoch").first()
     return latest.epoch if latest else None
 

@@ -4,7 +4,14 @@ AuthorityManager for slashing by a Celery task — automatically with FASTPAY_SL
 (the default), or by an operator from admin.
 
 Evidence is keyed on (authority, sender, sequence), across epochs: an honest authority
-never signs two different orders for one (sender, sequence) in any epoch.
+never signs two different payments for one (sender, sequence) in any epoch
+(``handoff.equivocation``). The same payment re-signed for a later epoch (a sender whose
+order's epoch closed: ``handoff.same_payment``) is not evidence: the handover rule makes
+the new committee vote for exactly that. Each vote must be by a member of its own
+order's epoch.
+
+The same recorder stores the conflicting certificates the clients meet
+(authorities.services.conflicts).
 """
 
 import logging
@@ -21,7 +28,9 @@ from authorities.errors import NotEquivocation
 from authorities.models import CommitteeMember, EquivocationEvidence, EvidenceStatus, MemberStatus
 from fastpay.errors import NotFound
 from fastpay.events import event_record
+from fastpay_protocol import handoff
 from fastpay_protocol.committee.equivocation import Equivocation
+from fastpay_protocol.committee_errors import ConflictingCertificate
 from fastpay_protocol.typed_data import Domain, InvalidSignature, TransferOrder, recover_vote_signer
 
 log = logging.getLogger(__name__)
@@ -36,13 +45,17 @@ def _order(data: dict) -> TransferOrder:
 def evidence_record(
     *, domain: Domain, first: dict, first_signature: bytes, second: dict, second_signature: bytes
 ) -> tuple[EquivocationEvidence, bool]:
-    """Check that two votes are by one authority for two different orders with the same
-    (sender, sequence) — in one epoch or two — and store them once (unique per
-    authority, sender and sequence). Returns (evidence, created). Raises NotEquivocation
-    otherwise."""
+    """Check that two votes are by one authority, a member of each order's epoch, for two
+    different payments with the same (sender, sequence) — in one epoch or two — and store
+    them once (unique per authority, sender and sequence). Returns (evidence, created).
+    Raises NotEquivocation otherwise (a re-epoched same payment included)."""
     a, b = _order(first), _order(second)
-    if (a.sender, a.sequence) != (b.sender, b.sequence) or a == b:
-        raise NotEquivocation("the orders must differ and share sender and sequence")
+    if (a.sender, a.sequence) != (b.sender, b.sequence):
+        raise NotEquivocation("the orders must share sender and sequence")
+    if not handoff.equivocation(a, b):
+        raise NotEquivocation(
+            "the same payment (re-signed for another epoch, or identical) is not evidence"
+        )
     try:
         signer = recover_vote_signer(domain, a, first_signature)
         other = recover_vote_signer(domain, b, second_signature)
@@ -50,6 +63,10 @@ def evidence_record(
         raise NotEquivocation(f"a vote signature is invalid: {exc}") from None
     if other != signer:
         raise NotEquivocation("the two votes are by different authorities")
+    for order in (a, b):
+        committee = _committee_of(order.epoch)
+        if committee is not None and not committee.is_member(signer):
+            raise NotEquivocation(f"{signer} is not a member of epoch {order.epoch}")
     try:
         with transaction.atomic():
             evidence = EquivocationEvidence.objects.create(
@@ -73,6 +90,7 @@ def evidence_record(
                     "epoch": a.epoch,
                     "second_epoch": b.epoch,
                     "evidence_id": evidence.pk,
+                    "state": "new",
                 },
             )
     except IntegrityError:
@@ -184,6 +202,7 @@ def _slashed(evidence: EquivocationEvidence, status: str, *, tx_hash="", error="
                     "authority": evidence.authority,
                     "evidence_id": evidence.pk,
                     "tx_hash": tx_hash,
+                    "state": "submitted",
                 },
             )
 
@@ -211,7 +230,7 @@ class EvidenceRecorder:
         self._busy = 0
         self._idle = threading.Condition(self._lock)
 
-    def __call__(self, found: Equivocation) -> None:
+    def __call__(self, found: Equivocation | ConflictingCertificate) -> None:
         with self._lock:
             self._busy += 1
             if self._thread is None or not self._thread.is_alive():
@@ -226,9 +245,14 @@ class EvidenceRecorder:
             found = self._queue.get()
             try:
                 close_old_connections()
-                evidence_from_votes(found, domain=self._domain_of(found.first.order.epoch))
+                if isinstance(found, ConflictingCertificate):
+                    from authorities.services.conflicts import conflict_record
+
+                    conflict_record(conflict=found)
+                else:
+                    evidence_from_votes(found, domain=self._domain_of(found.first.order.epoch))
             except Exception:
-                log.exception("could not record equivocation evidence for %s", found.authority)
+                log.exception("could not record what %s signed", found.authority)
             finally:
                 connection.close()
                 with self._lock:
@@ -258,7 +282,18 @@ def watch_votes() -> EvidenceRecorder:
     if _recorder is None:
         _recorder = EvidenceRecorder(_domain_of)
         process_watch().on_equivocation = _recorder
+        process_watch().on_conflicting_certificate = _recorder
     return _recorder
+
+
+def _committee_of(epoch: int):
+    """The committee of ``epoch`` as the platform knows it (None when it does not)."""
+    from authorities.gateway import CommitteeUnavailable, gateway
+
+    try:
+        return gateway().committee_of(epoch)
+    except CommitteeUnavailable:
+        return None
 
 
 def _domain_of(epoch: int) -> Domain:

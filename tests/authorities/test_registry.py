@@ -177,7 +177,10 @@ def _votes(a, b, key=None):
 
 def test_evidence_is_keyed_on_sender_and_sequence_across_epochs():
     a = order(5)
-    b = TransferOrder(a.sender, a.recipient, a.token, 5, a.sequence, 1)  # epoch 1
+    b = TransferOrder(a.sender, a.recipient, a.token, 6, a.sequence, 1)  # epoch 1
+    moved = TransferOrder(a.sender, a.recipient, a.token, 5, a.sequence, 1)  # a, re-epoched
+    with pytest.raises(NotEquivocation):  # the same payment in the next epoch: no evidence
+        evidence_record(**_votes(a, moved))
 
     evidence, created = evidence_record(**_votes(a, b))
     again, created_again = evidence_record(**_votes(a, order(7)))  # another pair, same key
