@@ -63,3 +63,34 @@ def settle_max_attempts() -> int:
     """After this many failed attempts (about three days at the defaults) a redemption is
     FLAGGED ``settlement_failed`` for an admin, with the last error, instead of retried."""
     return _get("FASTPAY_OFFLINE_SETTLE_MAX_ATTEMPTS", 100)
+
+
+#: percent of a voucher's value held as collateral in the payer's online balance, by the
+#: payer's verification tier (fraud.models.VerificationTier: 0 unverified, 1 basic, 2 full;
+#: a user without a risk profile is tier 1). 100 backs every cover in full; a fully
+#: verified payer may back half (the rest is recovered like any claim).
+COLLATERAL_PCT_BY_TIER = {0: 100, 1: 100, 2: 50}
+
+
+def collateral_pct(tier: int) -> int:
+    """Percent (int 0..100) of a voucher's value held as collateral for a payer of
+    ``tier``; an unknown tier holds the full value."""
+    table = _get("FASTPAY_OFFLINE_COLLATERAL_PCT_BY_TIER", COLLATERAL_PCT_BY_TIER)
+    pct = table.get(tier, table.get(str(tier), 100))
+    if not isinstance(pct, int) or isinstance(pct, bool) or not 0 <= pct <= 100:
+        raise ValueError(f"FASTPAY_OFFLINE_COLLATERAL_PCT_BY_TIER[{tier}]: an int 0..100")
+    return pct
+
+
+def collateral_release_margin_s() -> int:
+    """A voucher's collateral is released this long after its window plus the grace
+    period (no sync is accepted after window + grace; the margin lets a sync that passed
+    that check just before the deadline commit first)."""
+    return _get("FASTPAY_OFFLINE_COLLATERAL_RELEASE_MARGIN_S", 3600)
+
+
+def sweep_margin_s() -> int:
+    """Wallets sweep an unspent voucher only this long after ``not_after`` + grace (by the
+    platform's clock where they can read it): clocks drift, and a vendor's sync that
+    reached the platform just before the deadline must settle first."""
+    return _get("FASTPAY_OFFLINE_SWEEP_MARGIN_S", 3600)

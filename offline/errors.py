@@ -66,3 +66,35 @@ class PlatformNotConfigured(DomainError):
     code = "offline_unavailable"
     status_code = status.HTTP_503_SERVICE_UNAVAILABLE
     default_message = "Offline payments are not configured on this platform."
+
+
+class CollateralInsufficient(DomainError):
+    """The payer's online AVAILABLE balance does not cover the collateral a voucher needs
+    (docs/offline.md, "Limits")."""
+
+    code = "collateral_insufficient"
+    status_code = status.HTTP_402_PAYMENT_REQUIRED
+    default_message = "Your online balance does not cover this voucher's collateral."
+
+
+class EpochEnding(Conflict):
+    """The voucher's committee epoch closes too soon for a voucher issued now to settle in
+    it (its successor is announced): issue it in the next epoch."""
+
+    code = "epoch_ending"
+
+
+class FundingPaused(DomainError):
+    """No platform FastPay account may reserve a sequence now: each is paused (its
+    database sequence is behind the committee's) or blocked by a FUND an operator must
+    retry or void (docs/offline.md, "Moving money between online and offline")."""
+
+    code = "funding_paused"
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_message = "Funding is paused on this platform; try again later."
+
+
+class VoidRefused(Conflict):
+    """A FUND that cannot be voided by replacement now; the message says why."""
+
+    code = "void_refused"

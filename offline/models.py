@@ -72,12 +72,37 @@ class Voucher(models.Model):
         max_length=16, choices=VoucherState.choices, default=VoucherState.ACTIVE, db_index=True
     )
     reminded_at = models.DateTimeField(null=True, blank=True)
+    # online money of the payer held for this voucher in their COLLATERAL ledger account
+    # (offline.services.vouchers): ``collateral`` units at registration, of which
+    # ``collateral_held`` are still held (a cover takes from it; the rest goes back to
+    # AVAILABLE when the voucher closes, ``collateral_released_at``). Ledger units.
+    collateral = models.BigIntegerField(default=0, help_text="Ledger units held at registration.")
+    collateral_held = models.BigIntegerField(default=0, help_text="Ledger units still held.")
+    collateral_released_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:
         ordering = ["-created_at"]
+        indexes = [
+            models.Index(
+                fields=["not_after"],
+                condition=Q(collateral_held__gt=0),
+                name="voucher_collateral_held",
+            )
+        ]
         constraints = [
             models.CheckConstraint(condition=Q(amount__gt=0), name="voucher_amount_positive"),
+            models.CheckConstraint(
+                condition=Q(collateral_held__gte=0)
+                & Q(collateral_held__lte=models.F("collateral"))
+                & Q(collateral__lte=models.F("amount")),
+                name="voucher_collateral_within_amount",
+            ),
+            # released means nothing is held any more
+            models.CheckConstraint(
+                condition=Q(collateral_released_at__isnull=True) | Q(collateral_held=0),
+                name="voucher_collateral_released_empty",
+            ),
             models.UniqueConstraint(fields=["payer", "sequence"], name="voucher_unique_sequence"),
             models.CheckConstraint(
                 condition=Q(not_after__gt=models.F("not_before")), name="voucher_window"

@@ -105,6 +105,9 @@ class Token(models.Model):
 class AccountKind(models.TextChoices):
     AVAILABLE = "available", "Available"
     HELD = "held", "Held"
+    # a payer's online money held as collateral for their outstanding offline vouchers
+    # (offline.services.vouchers): a cover of a voucher is recovered from it first
+    COLLATERAL = "collateral", "Offline collateral"
     CUSTODY = "custody", "Custody"
     FEES = "fees", "Fees"
     ESCROW = "escrow", "Escrow"
@@ -115,7 +118,7 @@ class AccountKind(models.TextChoices):
     WRITE_OFF = "write_off", "Claims written off"
 
 
-USER_KINDS = (AccountKind.AVAILABLE, AccountKind.HELD)
+USER_KINDS = (AccountKind.AVAILABLE, AccountKind.HELD, AccountKind.COLLATERAL)
 SYSTEM_KINDS = (
     AccountKind.CUSTODY,
     AccountKind.FEES,
@@ -177,6 +180,8 @@ class EntryKind(models.TextChoices):
     OFFLINE_COVER = "offline_cover", "Offline voucher covered by the platform"
     CLAIM_RECOVERY = "claim_recovery", "Claim recovered from a user"
     CLAIM_WRITE_OFF = "claim_write_off", "Claim written off"
+    OFFLINE_HOLD = "offline_hold", "Collateral held for an offline voucher"
+    OFFLINE_RELEASE = "offline_release", "Collateral released (voucher closed)"
 
 
 class JournalEntry(models.Model):

@@ -24,6 +24,13 @@ class VoucherSerializer(serializers.ModelSerializer):
     not_before = serializers.SerializerMethodField()
     not_after = serializers.SerializerMethodField()
     issuer = serializers.SerializerMethodField()
+    collateral_units = serializers.IntegerField(
+        source="collateral",
+        help_text="Your online balance held while the voucher is outstanding (ledger units)",
+    )
+    collateral_held_units = serializers.IntegerField(
+        source="collateral_held", help_text="Of it, still held (0 once released)"
+    )
 
     class Meta:
         model = Voucher
@@ -41,6 +48,9 @@ class VoucherSerializer(serializers.ModelSerializer):
             "ticket",
             "issuer",
             "state",
+            "collateral_units",
+            "collateral_held_units",
+            "collateral_released_at",
             "created_at",
         ]
         read_only_fields = fields
@@ -109,6 +119,12 @@ class TerminalConfigSerializer(serializers.Serializer):
     )
     vendor = serializers.CharField(allow_null=True, help_text="Your FastPay address")
     grace_s = serializers.IntegerField(help_text="Sync within the window plus this to be paid")
+    sweep_margin_s = serializers.IntegerField(
+        help_text="Wallets sweep an unspent voucher only after not_after + grace_s + this"
+    )
+    now = serializers.IntegerField(
+        help_text="The platform's clock, unix seconds (wallets judge deadlines by it)"
+    )
 
 
 class LinkSerializer(StrictSerializer):

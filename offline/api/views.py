@@ -2,6 +2,8 @@
 offline (fund/, defund/, transfers/), register vouchers (payers), sync redemptions
 (vendors), configure a terminal."""
 
+import time
+
 from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import status
 from rest_framework.response import Response
@@ -132,10 +134,13 @@ class RedemptionListApi(APIView):
 
 
 class TerminalConfigApi(APIView):
+    """Terminals and wallets read it: the committees, the ticket issuer, the grace period
+    and the platform's clock (a wallet sweeps by the platform's deadline, not its own)."""
+
     permission_classes = [IsApprovedUser]
 
     @extend_schema(
-        summary="What a terminal caches: the committees and the ticket issuer",
+        summary="What a terminal or wallet caches: the committees, the issuer, the grace",
         responses={200: s.TerminalConfigSerializer, 503: UNAVAILABLE},
     )
     def get(self, request):
@@ -149,6 +154,8 @@ class TerminalConfigApi(APIView):
                 "issuer": _issuer(),
                 "vendor": account.address if account else None,
                 "grace_s": conf.grace_s(),
+                "sweep_margin_s": conf.sweep_margin_s(),
+                "now": int(time.time()),
             }
         )
 

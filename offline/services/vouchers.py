@@ -5,12 +5,22 @@ registers the certificate here: the platform checks the limits and that the vouc
 account is fresh and funded at the committee, and signs the *ticket* over the voucher and
 its validity window. Terminals refuse vouchers without a valid ticket, so the limits hold
 for every voucher a vendor can accept.
+
+Collateral: registering a voucher holds a share of its value (``conf.collateral_pct`` of
+the payer's verification tier) of the payer's online AVAILABLE balance in their
+COLLATERAL ledger account, in the registration's transaction (entry ``offline_hold``); a
+cover of the voucher is recovered from it first (offline.services.cover); it goes back
+(``offline_release``, open claims of the payer repaid from it first) once the voucher is
+closed: past its window, the grace period and a margin, with no redemption of it still
+open. Locks: the payer's OfflineLimit row, then the voucher row, then the ledger accounts
+(``accounts_lock``: pk order).
 """
 
+import logging
 from datetime import UTC, datetime, timedelta
 
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, OuterRef, Sum
+from django.db.models import Exists, OuterRef, Q, Sum
 from django.utils import timezone
 
 from authorities.gateway import gateway
@@ -21,6 +31,8 @@ from fastpay_protocol.voucher import order_ticket_digest
 from offline import committee as offline_committee
 from offline import conf
 from offline.errors import (
+    CollateralInsufficient,
+    EpochEnding,
     InvalidVoucher,
     LimitExceeded,
     NoFastPayAccount,
@@ -29,11 +41,30 @@ from offline.errors import (
     VoucherConflict,
     VoucherNotFresh,
 )
-from offline.models import FastPayAccount, OfflineLimit, Redemption, Voucher, VoucherState
+from offline.models import (
+    FastPayAccount,
+    OfflineLimit,
+    Redemption,
+    RedemptionState,
+    Voucher,
+    VoucherState,
+)
 from wallets.errors import AccountNotApproved, TokenDisabled
-from wallets.models import Token, User
+from wallets.models import AccountKind, EntryKind, Token, User
+from wallets.services.claims import claims_recover_locked, recovery_accounts
+from wallets.services.ledger import Line, accounts_lock, ledger_post, user_account
 
 MIN_VALIDITY_S = 60
+#: redemption states in which a voucher may still cost the platform a cover: its
+#: collateral stays held while one of its redemptions is in one of them
+OPEN_REDEMPTION_STATES = (
+    RedemptionState.RECEIVED,
+    RedemptionState.VALIDATED,
+    RedemptionState.PENDING,
+    RedemptionState.FLAGGED,
+)
+
+logger = logging.getLogger(__name__)
 
 
 def offline_limit_get(*, user: User) -> OfflineLimit:
@@ -94,11 +125,16 @@ def voucher_register(*, user: User, certificate: dict, validity_s: int) -> Vouch
             param="validity_s",
         )
     _check_limits(offline_limit_get(user=user), user, order.amount)  # early, without a lock
-    _check_fresh(parsed)  # HTTP: never inside the transaction
+    collateral = collateral_required(user=user, amount=order.amount)
+    _check_collateral(user_account(user, token).balance, collateral)  # early, without a lock
     now = timezone.now().replace(microsecond=0)
-    not_before, not_after = now - timedelta(seconds=60), now + timedelta(seconds=validity_s)
+    not_before = now - timedelta(seconds=60)
+    not_after = _not_after(now, validity_s, order.epoch)
+    _check_fresh(parsed)  # HTTP: never inside the transaction
     try:
-        voucher = _voucher_create(user, parsed, token, signer, not_before, not_after)
+        voucher = _voucher_create(
+            user, parsed, token, signer, not_before, not_after, collateral=collateral
+        )
     except IntegrityError:  # the same voucher registered concurrently
         existing = Voucher.objects.filter(address=order.recipient).first()
         if existing is None or (existing.user_id, existing.sequence) != (user.pk, order.sequence):
@@ -107,7 +143,73 @@ def voucher_register(*, user: User, certificate: dict, validity_s: int) -> Vouch
     return voucher
 
 
-def _voucher_create(user, parsed, token, signer, not_before, not_after) -> Voucher:
+def collateral_required(*, user: User, amount: int) -> int:
+    """Ledger units of online money a voucher of ``amount`` holds for ``user``: the tier's
+    percent of it, rounded up (integers only)."""
+    return -(-amount * conf.collateral_pct(_verification_tier(user)) // 100)
+
+
+def _verification_tier(user: User) -> int:
+    from fraud.models import RiskProfile, VerificationTier
+
+    tier = RiskProfile.objects.filter(user=user).values_list("verification_tier", flat=True).first()
+    return VerificationTier.BASIC if tier is None else tier
+
+
+def _check_collateral(available: int, collateral: int) -> None:
+    if available < collateral:
+        raise CollateralInsufficient(
+            f"this voucher holds {collateral} units of your online balance as collateral "
+            f"while it is outstanding; {available} available",
+            param="certificate",
+        )
+
+
+def _not_after(now: datetime, validity_s: int, epoch: int) -> datetime:
+    """``now + validity_s``, capped so that the voucher settles in its own epoch: every
+    spend synced by ``not_after`` + grace is certified before the next committee takes
+    over (docs/epochs: no overlap). Raises EpochEnding when that leaves less than the
+    minimum validity."""
+    not_after = now + timedelta(seconds=validity_s)
+    closes_at = epoch_closes_at(epoch)
+    if closes_at is None:
+        return not_after
+    cap = datetime.fromtimestamp(closes_at - conf.grace_s(), UTC)
+    if cap < now + timedelta(seconds=MIN_VALIDITY_S):
+        raise EpochEnding(
+            f"committee epoch {epoch} ends at {closes_at}: a voucher issued now could not "
+            "settle in it; issue it in the next epoch",
+            param="certificate",
+        )
+    return min(not_after, cap)
+
+
+def epoch_closes_at(epoch: int) -> int | None:
+    """Unix seconds at which ``epoch`` stops voting (the next epoch's activates_at), or
+    None while no successor is announced. Read defensively from the platform's gateway
+    (authorities.gateway, which follows the committee file or the chain): a
+    ``closes_at(epoch)`` method, else a ``schedule`` with ``closes_at``
+    (fastpay_protocol.handoff.Schedule), else the known committees' ``activates_at``."""
+    gw = gateway()
+    for owner in (gw, getattr(gw, "schedule", None)):
+        closes_at = getattr(owner, "closes_at", None)
+        if callable(closes_at):
+            try:
+                value = closes_at(epoch)
+            except (KeyError, LookupError, ValueError):
+                value = None
+            return None if value is None else int(value)
+    later = [
+        getattr(c, "activates_at", None)
+        for e, c in getattr(gw, "committees", {}).items()
+        if e == epoch + 1
+    ]
+    return int(later[0]) if later and later[0] is not None else None
+
+
+def _voucher_create(
+    user, parsed, token, signer, not_before, not_after, *, collateral: int
+) -> Voucher:
     order = parsed.order
     with transaction.atomic(durable=True):
         _check_limits(_lock_limit(user), user, order.amount)
@@ -129,7 +231,11 @@ def _voucher_create(user, parsed, token, signer, not_before, not_after) -> Vouch
             not_before=not_before,
             not_after=not_after,
             ticket="0x" + signer.sign_digest(digest).hex(),
+            collateral=collateral,
+            collateral_held=collateral,
         )
+        if collateral:
+            _collateral_hold(voucher)
         event_record(
             topic="offline.voucher_issued",
             aggregate_type="voucher",
@@ -137,6 +243,24 @@ def _voucher_create(user, parsed, token, signer, not_before, not_after) -> Vouch
             payload=voucher_payload(voucher),
         )
     return voucher
+
+
+def _collateral_hold(voucher: Voucher) -> None:
+    """AVAILABLE -> COLLATERAL for the new voucher, inside the registration's transaction
+    (which holds the payer's OfflineLimit lock: two registrations cannot both spend one
+    balance). CollateralInsufficient rolls the registration back."""
+    available = user_account(voucher.user, voucher.token)
+    held = user_account(voucher.user, voucher.token, AccountKind.COLLATERAL)
+    locked = accounts_lock([available.id, held.id])
+    _check_collateral(locked[available.id].balance, voucher.collateral)
+    ledger_post(
+        kind=EntryKind.OFFLINE_HOLD,
+        reference=f"voucher:{voucher.pk}",
+        lines=[Line(available, -voucher.collateral), Line(held, voucher.collateral)],
+        memo=f"collateral for voucher {voucher.address}",
+        idempotency_key=f"collateral_hold:{voucher.address}",
+        locked=locked,
+    )
 
 
 def _check_limits(limit: OfflineLimit, user: User, amount: int) -> None:
@@ -232,7 +356,94 @@ def vouchers_expire(*, now: datetime | None = None) -> int:
                 payload=voucher_payload(voucher),
             )
             expired += 1
+    vouchers_collateral_release(now=now)
     return expired
+
+
+def vouchers_collateral_release(*, now: datetime | None = None, limit: int = 1000) -> int:
+    """Beat (run by ``vouchers_expire``): give back the collateral of closed vouchers.
+    A voucher is closed once no vendor can sync a spend of it any more (``not_after`` +
+    grace, plus ``conf.collateral_release_margin_s`` for a sync that passed that check just
+    before) and none of its redemptions is still open (PENDING, or FLAGGED for an admin:
+    it may still end in a cover). COLLATERAL -> AVAILABLE, then the payer's open claims in
+    that token are repaid from it. One transaction per voucher. Returns how many were
+    released."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(seconds=conf.grace_s() + conf.collateral_release_margin_s())
+    open_redemptions = Redemption.objects.filter(
+        voucher=OuterRef("pk"), state__in=OPEN_REDEMPTION_STATES
+    )
+    due = (
+        Voucher.objects.filter(collateral_held__gt=0, not_after__lt=cutoff)
+        .filter(~Exists(open_redemptions))
+        .order_by("pk")
+        .values_list("pk", flat=True)[:limit]
+    )
+    return sum(_collateral_release(pk, cutoff, now) for pk in list(due))
+
+
+def _collateral_release(pk, cutoff: datetime, now: datetime) -> int:
+    with transaction.atomic():
+        voucher = (
+            for_update(Voucher.objects)
+            .filter(pk=pk, collateral_held__gt=0, not_after__lt=cutoff)
+            .select_related("user", "token")
+            .first()
+        )
+        if voucher is None or voucher.redemptions.filter(state__in=OPEN_REDEMPTION_STATES).exists():
+            return 0
+        user, token, amount = voucher.user, voucher.token, voucher.collateral_held
+        available = user_account(user, token)
+        held = user_account(user, token, AccountKind.COLLATERAL)
+        locked = accounts_lock(
+            [available.id, held.id, *(a.id for a in recovery_accounts(user, token))]
+        )
+        ledger_post(
+            kind=EntryKind.OFFLINE_RELEASE,
+            reference=f"voucher:{voucher.pk}",
+            lines=[Line(held, -amount), Line(available, amount)],
+            memo=f"voucher {voucher.address} closed",
+            idempotency_key=f"collateral_release:{voucher.address}",
+            locked=locked,
+        )
+        Voucher.objects.filter(pk=voucher.pk).update(collateral_held=0, collateral_released_at=now)
+        recovered = claims_recover_locked(user=user, token=token, locked=locked)
+        event_record(
+            topic="offline.collateral_released",
+            aggregate_type="voucher",
+            aggregate_id=voucher.pk,
+            payload={
+                **voucher_payload(voucher),
+                "released_units": amount,
+                "claims_recovered_units": recovered,
+            },
+        )
+    return 1
+
+
+def collateral_drift() -> list[dict]:
+    """(user, token) pairs whose COLLATERAL account does not equal the collateral their
+    vouchers still hold: must be empty (tests, and an operator's check)."""
+    from wallets.models import LedgerAccount
+
+    held = {
+        (row["user_id"], row["token_id"]): row["total"]
+        for row in Voucher.objects.filter(collateral_held__gt=0)
+        .values("user_id", "token_id")
+        .annotate(total=Sum("collateral_held"))
+    }
+    accounts = {
+        (a.owner_id, a.token_id): a.balance
+        for a in LedgerAccount.objects.filter(kind=AccountKind.COLLATERAL).filter(
+            ~Q(balance=0) | Q(owner_id__in={u for u, _ in held})
+        )
+    }
+    return [
+        {"user": user, "token": token, "account": accounts.get(key, 0), "held": held.get(key, 0)}
+        for key in sorted(held.keys() | accounts.keys())
+        for user, token in [key]
+        if accounts.get(key, 0) != held.get(key, 0)
+    ]
 
 
 def _unix(value: datetime) -> int:
@@ -249,4 +460,6 @@ def voucher_payload(voucher: Voucher) -> dict:
         "not_before": _unix(voucher.not_before),
         "not_after": _unix(voucher.not_after),
         "state": voucher.state,
+        "collateral_units": voucher.collateral,
+        "collateral_held_units": voucher.collateral_held,
     }

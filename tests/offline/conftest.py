@@ -117,18 +117,27 @@ def api_platform(client_for, django_capture_on_commit_callbacks):
     return lambda user: ApiPlatform(client_for(user), django_capture_on_commit_callbacks)
 
 
+#: online money a payer_wallet() user gets (whole tokens of USDT): what their vouchers'
+#: collateral is held from (docs/offline.md, "Limits")
+COLLATERAL_TOKENS = 100
+
+
 @pytest.fixture
-def payer_wallet(db, tmp_path):
-    """A funded FastPay key in a wallet file, linked to the user."""
+def payer_wallet(db, tmp_path, fund):
+    """A funded FastPay key in a wallet file, linked to the user, who also has
+    ``online`` (default COLLATERAL_TOKENS) USDT online to hold as vouchers' collateral."""
     from fastpay_protocol.wallet import Wallet
     from offline.models import FastPayAccount
+    from wallets.models import Token
 
-    def make(user):
+    def make(user, online: int = COLLATERAL_TOKENS):
         key = next(_payer_keys)
         wallet = Wallet.create(
             str(tmp_path / f"{user.username}.db"), "pw", account_key=key, n=2**10
         )
         FastPayAccount.objects.create(user=user, address=wallet.address)
+        if online:
+            fund(user, Token.objects.get(symbol="USDT"), online)
         return wallet
 
     return make

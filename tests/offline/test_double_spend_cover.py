@@ -6,7 +6,7 @@ import pytest
 
 from fastpay.models import OutboxEvent
 from offline.errors import WrongState
-from offline.models import OfflineLimit, Redemption, RedemptionState
+from offline.models import OfflineLimit, Redemption, RedemptionState, Voucher
 
 pytestmark = pytest.mark.usefixtures("platform_gateway", "allow_all_risk")
 
@@ -72,14 +72,16 @@ def test_two_terminals_one_voucher_both_vendors_paid_one_claim_ledger_clean(
     )
     assert "spent this voucher twice" in covered.detail
     assert user_account(carol, usdt).balance == 5 * TOKEN_UNITS
-    # one claim on the payer (who has no online funds yet: nothing recovered)
+    # one claim on the payer, recovered at once from the voucher's collateral
     claim = Claim.objects.get()
     assert (claim.user, claim.reference, claim.amount, claim.outstanding) == (
         alice,
         f"redemption:{covered.pk}",
         5 * TOKEN_UNITS,
-        5 * TOKEN_UNITS,
+        0,
     )
+    assert user_account(alice, usdt, "collateral").balance == 0
+    assert Voucher.objects.get(address=spent_twice["voucher"].address).collateral_held == 0
     assert ledger_check_run(record=False).drift_count == 0
     # the evidence is kept and the payer flagged and suspended, as before
     evidence = DoubleSpendEvidence.objects.get(payer=alice).evidence
@@ -115,21 +117,29 @@ def test_a_resync_of_the_covered_spend_covers_it_once(spent_twice, api_platform,
     assert ledger_check_run(record=False).drift_count == 0
 
 
-def test_the_claim_is_recovered_from_the_payers_online_balance_at_once(
-    spent_twice, alice, api_platform, usdt, fund
+@pytest.fixture
+def half_collateral(settings):
+    """Vouchers of tier-1 payers hold 40% of their value (set before they are issued)."""
+    settings.FASTPAY_OFFLINE_COLLATERAL_PCT_BY_TIER = {1: 40}
+
+
+def test_what_the_collateral_does_not_cover_is_recovered_from_the_online_balance_at_once(
+    half_collateral, spent_twice, alice, api_platform, usdt
 ):
     from wallets.models import Claim
     from wallets.services.checks import ledger_check_run
     from wallets.services.ledger import user_account
 
-    fund(alice, usdt, 8)
     carol, carol_pos, _ = spent_twice["carol"]
+    assert user_account(alice, usdt, "collateral").balance == 2 * TOKEN_UNITS  # 40% of 5
 
     assert carol_pos.sync(api_platform(carol)) == {"settled": 1}
 
     claim = Claim.objects.get()
     assert (claim.recovered, claim.outstanding) == (5 * TOKEN_UNITS, 0)
-    assert user_account(alice, usdt).balance == 3 * TOKEN_UNITS
+    # 2 from the collateral, 3 from the 98 left online
+    assert user_account(alice, usdt, "collateral").balance == 0
+    assert user_account(alice, usdt).balance == 95 * TOKEN_UNITS
     assert user_account(carol, usdt).balance == 5 * TOKEN_UNITS
     assert ledger_check_run(record=False).drift_count == 0
 

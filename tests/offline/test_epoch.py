@@ -75,7 +75,7 @@ def use_committee_file(monkeypatch):
 
 
 def test_vouchers_outstanding_across_an_epoch_change_are_paid_within_the_window(
-    epoch_nodes, alice, usdt, api_platform, client_for, use_committee_file, tmp_path
+    epoch_nodes, alice, usdt, api_platform, client_for, use_committee_file, tmp_path, fund
 ):
     from fastpay_protocol import signing
     from fastpay_protocol.pos import Terminal
@@ -90,6 +90,7 @@ def test_vouchers_outstanding_across_an_epoch_change_are_paid_within_the_window(
     epoch_1 = gateway.committee
     wallet = Wallet.create(str(tmp_path / "alice.db"), "pw", account_key=PAYER_KEY, n=2**10)
     FastPayAccount.objects.create(user=alice, address=wallet.address)
+    fund(alice, usdt, 10)  # online money for the vouchers' collateral (docs/offline.md)
     vendor = UserFactory(username="epoch-vendor", role=UserRole.VENDOR)
     vendor_address = signing.Signer(b"\x42" * 32).address
     FastPayAccount.objects.create(user=vendor, address=vendor_address)

@@ -5,7 +5,9 @@ whose voucher the payer took back at the authorities before the vendor synced is
 the vendor by the platform (docs/offline.md, "Always paid"). ``covers_post`` does that in
 the caller's transaction: RECEIVABLE -> payee AVAILABLE (an OFFLINE_COVER entry), a
 ``Claim`` on the debtor, and at once whatever the debtor's AVAILABLE balance allows back
-(CLAIM_RECOVERY: debtor AVAILABLE -> RECEIVABLE). What stays open is recovered later:
+(CLAIM_RECOVERY: debtor AVAILABLE -> RECEIVABLE), after what the cover's own collateral
+gives (``Cover.collateral``: debtor COLLATERAL -> RECEIVABLE, money the debtor could not
+move away: an offline voucher's, docs/offline.md). What stays open is recovered later:
 when the debtor defunds offline money (offline.services.transfers), by the hourly beat
 task, or by an admin action; an operator may write the rest off (``claim_write_off``:
 RECEIVABLE -> WRITE_OFF, with a reason). RECEIVABLE always equals minus the outstanding
@@ -51,6 +53,10 @@ class Cover:
     reference: str
     memo: str = ""
     kind: str = EntryKind.OFFLINE_COVER
+    # ledger units of the debtor's COLLATERAL account that back this cover (at most
+    # ``amount``): recovered from it first, before any AVAILABLE money. The caller has
+    # earmarked them (e.g. a voucher's collateral_held) under its own lock.
+    collateral: int = 0
 
 
 def covers_post(covers: Sequence[Cover], *, created_by: User | None = None) -> list[Claim]:
@@ -60,8 +66,13 @@ def covers_post(covers: Sequence[Cover], *, created_by: User | None = None) -> l
         return []
     accounts = {}
     for cover in covers:
+        if not 0 <= cover.collateral <= cover.amount:
+            raise ValueError(f"collateral {cover.collateral} outside 0..{cover.amount}")
         accounts.update(_accounts_of(cover.debtor, cover.token))
         accounts.update(_accounts_of(cover.payee, cover.token))
+        if cover.collateral:
+            key = ("collateral", cover.debtor.pk, cover.token.pk)
+            accounts[key] = user_account(cover.debtor, cover.token, AccountKind.COLLATERAL)
     locked = accounts_lock(account.id for account in accounts.values())
     ledger_post_many(
         [
@@ -93,6 +104,7 @@ def covers_post(covers: Sequence[Cover], *, created_by: User | None = None) -> l
             for cover in covers
         ]
     )
+    _recover_from_collateral(claims, covers, accounts, locked)
     events_record(
         _event(
             "claim.opened",
@@ -108,6 +120,43 @@ def covers_post(covers: Sequence[Cover], *, created_by: User | None = None) -> l
     _recover(open_claims, locked)
     by_pk = {claim.pk: claim for claim in open_claims}
     return [by_pk.get(claim.pk, claim) for claim in claims]
+
+
+def _recover_from_collateral(claims: list[Claim], covers: Sequence[Cover], accounts, locked):
+    """Each new claim takes its cover's collateral first (COLLATERAL -> RECEIVABLE, one
+    CLAIM_RECOVERY entry per claim). The accounts are locked (``locked``)."""
+    items, touched = [], []
+    for claim, cover in zip(claims, covers, strict=True):
+        if not cover.collateral:
+            continue
+        claim.recovered += cover.collateral
+        touched.append((claim, cover.collateral))
+        held = accounts[("collateral", cover.debtor.pk, cover.token.pk)]
+        items.append(
+            PostingBatchItem(
+                kind=EntryKind.CLAIM_RECOVERY,
+                reference=f"claim:{claim.pk}",
+                lines=[
+                    Line(held, -cover.collateral),
+                    Line(accounts[("receivable", cover.token.pk)], cover.collateral),
+                ],
+                memo=f"{claim.reference} (collateral)"[:255],
+            )
+        )
+    if not items:
+        return
+    ledger_post_many(items, locked=locked)
+    Claim.objects.bulk_update([claim for claim, _ in touched], ["recovered"])
+    events_record(
+        _event(
+            "claim.recovered",
+            claim,
+            recovered_units=take,
+            outstanding_units=claim.outstanding,
+            source="collateral",
+        )
+        for claim, take in touched
+    )
 
 
 def claims_recover(*, user: User, token: Token) -> int:
