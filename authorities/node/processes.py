@@ -188,6 +188,41 @@ def stop_all(nodes: list[Node]) -> None:
         node.stop()
 
 
+def write_schedule(
+    tmp_path: Path, nodes: list[Node], epochs: list[tuple[list[int], int]], *, first_epoch=1
+) -> dict:
+    """Rewrite ``tmp_path/committee.json`` (atomically: running nodes re-read it) with one
+    epoch per ``(member indices into nodes, activates_at)``, numbered from
+    ``first_epoch``; chain, contracts and tokens stay as written. Returns the document."""
+    path = Path(tmp_path) / "committee.json"
+    base = json.loads(path.read_text())
+    stake = {m["address"].lower(): m["stake"] for m in base["members"]}
+    for old in base.get("previous_epochs", []):
+        stake.update({m["address"].lower(): m["stake"] for m in old["members"]})
+
+    def members(indices):
+        return [
+            {
+                "name": nodes[i].name,
+                "address": nodes[i].address,
+                "stake": stake.get(nodes[i].address.lower(), 10 * 10**18),
+                "url": nodes[i].url,
+            }
+            for i in indices
+        ]
+
+    listed = [
+        {"epoch": first_epoch + n, "members": members(indices), "activates_at": at}
+        for n, (indices, at) in enumerate(epochs)
+    ]
+    base.pop("previous_epochs", None)
+    document = {**base, **listed[-1], "previous_epochs": listed[:-1]}
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text(json.dumps(document, indent=2) + "\n")
+    os.replace(temporary, path)
+    return document
+
+
 # ---------------------------------------------------------------------- wire helpers
 
 

@@ -12,6 +12,7 @@ from authorities.node.processes import (
     signed_order_json,
     start_all,
     stop_all,
+    write_schedule,
 )
 
 __all__ = [
@@ -25,4 +26,5 @@ __all__ = [
     "signed_order_json",
     "start_all",
     "stop_all",
+    "write_schedule",
 ]
