@@ -4,17 +4,21 @@ evidence, and per-user limits (editable)."""
 
 from django.contrib import admin, messages
 
+from authorities.gateway import CommitteeUnavailable
 from fastpay.admin_mixins import ReadOnlyAdmin, run_service_action
 from offline.models import (
     DoubleSpend,
     FastPayAccount,
     OfflineLimit,
     OfflineTransfer,
+    PlatformAccount,
     Redemption,
     RedemptionState,
     Voucher,
 )
 from offline.services.cover import COVERABLE, redemption_cover
+from offline.services.fund_void import offline_fund_void
+from offline.services.platform_accounts import platform_account_check, platform_account_resume
 from offline.services.redemptions import redemption_reject, redemption_release
 from offline.services.settlement import redemptions_retry_now
 from offline.services.transfers import offline_transfers_retry_now
@@ -179,19 +183,79 @@ class OfflineTransferAdmin(ReadOnlyAdmin):
     ]
     list_filter = ["direction", "state", "token"]
     search_fields = ["id", "user__username", "sender", "recipient"]
-    actions = ["retry_now"]
+    actions = ["retry_now", "void_by_replacement"]
 
     @admin.action(
-        description="Retry certification now (pending FUND transfers, and failed ones again)",
+        description="Retry certification now (pending FUND transfers; failed and stuck again)",
         permissions=["view"],
     )
     def retry_now(self, request, queryset):
         ids = list(queryset.values_list("pk", flat=True))
         counts = offline_transfers_retry_now(ids=ids)
-        settled = not counts["pending"] and not counts["failed"]
+        settled = not counts["pending"] and not counts["failed"] and not counts["stuck"]
         self.message_user(
             request,
             f"{len(ids)} transfer(s): {counts['done']} done, {counts['pending']} still pending "
-            f"(see last error), {counts['failed']} failed.",
+            f"(see last error), {counts['failed']} failed, {counts['stuck']} stuck.",
             messages.SUCCESS if settled else messages.WARNING,
+        )
+
+    def has_void_permission(self, request):
+        return request.user.has_perm("offline.void_fund")
+
+    @admin.action(
+        description="Void by replacement (stuck FUND: money back to the user's balance)",
+        permissions=["void"],
+    )
+    def void_by_replacement(self, request, queryset):
+        run_service_action(
+            self,
+            request,
+            queryset,
+            lambda t: offline_fund_void(transfer_id=t.pk, by=request.user),
+            "Voided",
+        )
+
+
+@admin.register(PlatformAccount)
+class PlatformAccountAdmin(ReadOnlyAdmin):
+    list_display = [
+        "index",
+        "address",
+        "next_sequence",
+        "committee_sequence",
+        "checked_at",
+        "funding_paused_at",
+        "paused_reason",
+    ]
+    actions = ["check_sequence", "resume_funding"]
+
+    @admin.action(description="Compare the sequence with the committee's now", permissions=["view"])
+    def check_sequence(self, request, queryset):
+        for account in queryset:
+            try:
+                checked = platform_account_check(account_id=account.pk)
+            except CommitteeUnavailable as exc:
+                self.message_user(request, f"{account}: {exc}", messages.ERROR)
+                continue
+            state = f"PAUSED: {checked.paused_reason}" if checked.funding_paused_at else "in line"
+            self.message_user(request, f"{checked}: {state}")
+
+    def has_resume_permission(self, request):
+        return request.user.has_perm("offline.void_fund")
+
+    @admin.action(
+        description="Resume funding at the committee's sequence (after the lost FUNDs are "
+        "accounted for)",
+        permissions=["resume"],
+    )
+    def resume_funding(self, request, queryset):
+        run_service_action(
+            self,
+            request,
+            queryset,
+            lambda a: platform_account_resume(
+                account_id=a.pk, next_sequence=max(a.next_sequence, a.committee_sequence or 0)
+            ),
+            "Resumed",
         )

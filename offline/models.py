@@ -226,6 +226,12 @@ class TransferState(models.TextChoices):
     PENDING = "pending", "Pending (waiting for a certificate)"
     DONE = "done", "Done"
     FAILED = "failed", "Failed"
+    # retries exhausted (FASTPAY_FUND_MAX_ATTEMPTS / _MAX_AGE_S): an operator retries it or
+    # voids it; its platform account takes no new FUND meanwhile
+    STUCK = "stuck", "Stuck (retries exhausted: retry or void)"
+    # the platform certified a replacement at its sequence (void by replacement): the
+    # original can never be certified, the money went back to the user's AVAILABLE
+    VOIDED = "voided", "Voided (money back online)"
 
 
 class OfflineTransfer(models.Model):
@@ -259,13 +265,24 @@ class OfflineTransfer(models.Model):
     attempts = models.PositiveIntegerField(default=0)
     next_attempt_at = models.DateTimeField(null=True, blank=True, db_index=True)
     last_error = models.CharField(max_length=255, blank=True)
+    # when an operator last retried it by hand: the retry budget counts from then
+    retried_at = models.DateTimeField(null=True, blank=True)
+    # VOIDED: the platform's certificate of the replacement order at this sequence
+    void_certificate = models.JSONField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["-created_at"]
+        permissions = [("void_fund", "Can void a stuck FUND by replacement (money back online)")]
         constraints = [
             models.CheckConstraint(condition=Q(amount__gt=0), name="offline_amount_positive"),
+            # a voided FUND names the certificate that used its sequence, and was never done
+            models.CheckConstraint(
+                condition=~Q(state="voided")
+                | (Q(void_certificate__isnull=False) & Q(certificate__isnull=True)),
+                name="offline_void_has_replacement",
+            ),
             models.UniqueConstraint(
                 fields=["sender", "sequence"], name="offline_transfer_unique_sequence"
             ),
@@ -281,10 +298,34 @@ class OfflineTransfer(models.Model):
 
 
 class PlatformAccount(models.Model):
-    """The platform's own FastPay account; its row lock serialises sequence assignment."""
+    """One of the platform's FastPay accounts (FASTPAY_PLATFORM_ACCOUNTS of them, derived
+    from the platform key: authorities.gateway.platform_account_key); its row lock
+    serialises sequence assignment on it.
+
+    ``next_sequence`` is never below the committee's: before an account reserves in a
+    process (and every FASTPAY_SEQUENCE_CHECK_S) it is compared with the committee's
+    next sequence; a database behind it (a restored backup) pauses funding on the account
+    (``funding_paused_at``, ``paused_reason``) instead of reusing a sequence."""
 
     address = models.CharField(max_length=42, unique=True, validators=[address_validator])
+    index = models.PositiveIntegerField(
+        null=True, blank=True, unique=True, help_text="Derivation index (0: the platform key)"
+    )
     next_sequence = models.PositiveBigIntegerField(default=0)
+    committee_sequence = models.PositiveBigIntegerField(
+        null=True, blank=True, help_text="The committee's next sequence at the last check"
+    )
+    checked_at = models.DateTimeField(null=True, blank=True)
+    funding_paused_at = models.DateTimeField(null=True, blank=True)
+    paused_reason = models.CharField(max_length=255, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(funding_paused_at__isnull=True) | ~Q(paused_reason=""),
+                name="platform_account_pause_has_reason",
+            ),
+        ]
 
     def __str__(self) -> str:
-        return self.address
+        return self.address if self.index is None else f"#{self.index} {self.address}"

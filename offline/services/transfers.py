@@ -1,23 +1,33 @@
 """Moving money between a user's online balance (the ledger) and their FastPay account
 (the committee): docs/architecture.md, section 5.
 
-FUND: in one transaction the user's AVAILABLE moves to CLEARING and the platform's next
-FastPay sequence is reserved for an order to the user's address; after commit the order is
-certified and confirmed by the committee (HTTP, never inside a transaction), always the very
-same order, so the sequence lock on the authorities is never violated. While no quorum
-answers, the transfer is retried with exponential backoff (`attempts`, `next_attempt_at`,
-`last_error` on its row; beat runs `offline_transfers_retry`); a permanent refusal (the
-authorities refuse the order itself, or hold another one for its sequence) stops it FAILED
-with the reason in `last_error`. An operator can retry either at once from admin.
+FUND: in one transaction the user's AVAILABLE moves to CLEARING and the next sequence of
+one of the platform's FastPay accounts (offline.services.platform_accounts: the least
+busy usable one, checked against the committee's sequence) is reserved for an order to
+the user's address; after commit the order is certified and confirmed by the committee
+(HTTP, never inside a transaction), always the very same payment, so the sequence lock on
+the authorities is never violated. The order is certified in its own epoch; if that
+epoch closed before it was, the same payment is re-signed for the active epoch at the
+same sequence (the gateway's EpochClients) and the transfer records the epoch that
+certified it. While no quorum answers, the transfer is retried with exponential backoff
+(`attempts`, `next_attempt_at`, `last_error` on its row; beat runs
+`offline_transfers_retry`), at most FASTPAY_FUND_MAX_ATTEMPTS times or
+FASTPAY_FUND_MAX_AGE_S: then it is STUCK (ERROR log, event `offline.fund_stuck`) and an
+operator retries it or voids it (offline.services.fund_void: the money goes back to the
+user). A permanent refusal (the authorities refuse the order itself, or hold another one
+for its sequence) stops it FAILED with the reason in `last_error`.
 
 DEFUND: the user hands in a certificate from their address to the platform's; once it is
 verified and confirmed, CLEARING moves to the user's AVAILABLE, exactly once per
 (sender, sequence) — a unique constraint, not a check.
 """
 
+import contextlib
+import logging
 import random
 from datetime import timedelta
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -29,10 +39,14 @@ from authorities.gateway import CommitteeUnavailable, gateway
 from fastpay.errors import IdempotencyError, NotFound
 from fastpay.events import event_record
 from fastpay.locks import for_update
-from fastpay_protocol.committee_errors import ConflictingOrder, NoQuorum
+from fastpay.money import format_units
+from fastpay_protocol import handoff
+from fastpay_protocol.committee_errors import ConflictingCertificate, ConflictingOrder, NoQuorum
+from fastpay_protocol.messages import order_from_json
 from fastpay_protocol.offline_api import link_message as protocol_link_message
 from offline.errors import (
     AddressTaken,
+    FundingPaused,
     InvalidCertificate,
     InvalidLink,
     NoFastPayAccount,
@@ -144,11 +158,16 @@ def _fund_previous(user, idempotency_key, token, amount) -> OfflineTransfer | No
 
 
 def _fund_reserve(user, account, token, amount, idempotency_key) -> OfflineTransfer:
+    from offline.services.platform_accounts import platform_account_pick
+
+    chosen = platform_account_pick()  # outside the transaction: it may ask the committee
+    epoch = gateway().epoch()
     with transaction.atomic():
-        platform, _ = PlatformAccount.objects.get_or_create(address=platform_address())
-        # The platform row lock serialises sequence assignment; taken before the ledger
-        # accounts, like the payer's user row in payments.
-        platform = for_update(PlatformAccount.objects).get(pk=platform.pk)
+        # The platform account's row lock serialises sequence assignment on it; taken
+        # before the ledger accounts, like the payer's user row in payments.
+        platform = for_update(PlatformAccount.objects).get(pk=chosen.pk)
+        if platform.funding_paused_at is not None:  # paused since it was picked
+            raise FundingPaused()
         ledger_post(
             kind=EntryKind.OFFLINE_FUND,
             reference=f"offline:{user.pk}",
@@ -166,7 +185,7 @@ def _fund_reserve(user, account, token, amount, idempotency_key) -> OfflineTrans
             sender=platform.address,
             recipient=account.address,
             sequence=platform.next_sequence,
-            epoch=gateway().epoch(),
+            epoch=epoch,
             idempotency_key=idempotency_key,
         )
         PlatformAccount.objects.filter(pk=platform.pk).update(
@@ -192,8 +211,12 @@ def _enqueue(transfer_id) -> None:
 # transfers left by one outage do not all come back in the same second.
 FUND_RETRY_BASE_S = 10
 FUND_RETRY_MAX_S = 3600
-# refusals of the order itself: the same order will never be certified
-PERMANENT_CODES = frozenset({"invalid_signature", "invalid_request", "wrong_epoch"})
+# refusals of the order itself: the same order will never be certified (wrong_epoch is
+# not: the gateway re-signs the payment for the active epoch, and a schedule not known
+# yet is read again)
+PERMANENT_CODES = frozenset({"invalid_signature", "invalid_request"})
+
+log = logging.getLogger(__name__)
 
 
 def fund_retry_delay(attempts: int) -> timedelta:
@@ -205,6 +228,8 @@ def fund_retry_delay(attempts: int) -> timedelta:
 def _permanent_refusal(exc: CommitteeUnavailable) -> str | None:
     """The reason the committee will never certify this order, or None (try again)."""
     cause = exc.__cause__
+    if isinstance(cause, ConflictingCertificate):
+        return f"an authority applied another payment at this sequence: {cause}"
     if isinstance(cause, ConflictingOrder):
         return f"the authorities hold another order for this sequence: {cause}"
     if isinstance(cause, NoQuorum) and cause.failures:
@@ -215,11 +240,13 @@ def _permanent_refusal(exc: CommitteeUnavailable) -> str | None:
 
 
 def offline_fund_process(*, transfer_id) -> OfflineTransfer:
-    """Certify and confirm every pending FUND transfer up to this one, in sequence order
-    (the authorities accept only the platform's next sequence). When no quorum answers,
-    the transfer that failed records the attempt and when to retry, and
-    CommitteeUnavailable is raised; a permanent refusal marks it FAILED (its reason in
-    last_error) and stops there. No transaction is held: this talks to the committee."""
+    """Certify and confirm every pending FUND transfer of the target's platform account up
+    to this one, in sequence order (the authorities accept only the account's next
+    sequence). When no quorum answers, the transfer that failed records the attempt and
+    when to retry (STUCK past the retry budget), and CommitteeUnavailable is raised; a
+    permanent refusal marks it FAILED (its reason in last_error) and stops there. A FUND
+    the committee already applied (a crash before it was recorded) is recorded DONE with
+    the committee's certificate. No transaction is held: this talks to the committee."""
     target = OfflineTransfer.objects.filter(pk=transfer_id).first()
     if target is None:
         raise NotFound("no such transfer")
@@ -246,37 +273,76 @@ def offline_fund_process(*, transfer_id) -> OfflineTransfer:
         try:
             certificate = client.certify_and_confirm(order)
         except CommitteeUnavailable as exc:
-            _fund_failed(transfer, exc)
-            raise
+            certificate = _already_applied(client, order, exc)
+            if certificate is None:
+                _fund_failed(transfer, exc)
+                raise
         _fund_done(transfer.pk, certificate)
     target.refresh_from_db()
     return target
 
 
+def _already_applied(client, order, exc: CommitteeUnavailable) -> dict | None:
+    """The committee's certificate of this very payment when the authorities answer that
+    its sequence is behind them (applied before this process recorded it), else None."""
+    cause = exc.__cause__
+    if not isinstance(cause, NoQuorum) or "sequence_mismatch" not in cause.codes():
+        return None
+    if not any(
+        (f.extra or {}).get("next_sequence", 0) > order.sequence for f in cause.failures.values()
+    ):
+        return None
+    try:
+        applied = client.applied_certificate(order.sender, order.sequence)
+    except CommitteeUnavailable:
+        return None
+    if applied is None or not handoff.same_payment(order_from_json(applied["order"]), order):
+        return None
+    return applied
+
+
+def _fund_budget_spent(transfer: OfflineTransfer, attempts: int) -> bool:
+    """Past FASTPAY_FUND_MAX_ATTEMPTS failed attempts or FASTPAY_FUND_MAX_AGE_S since it
+    was made (or since an operator last retried it)."""
+    since = transfer.retried_at or transfer.created_at
+    age = (timezone.now() - since).total_seconds()
+    return attempts >= settings.FASTPAY_FUND_MAX_ATTEMPTS or age >= settings.FASTPAY_FUND_MAX_AGE_S
+
+
 def _fund_failed(transfer: OfflineTransfer, exc: CommitteeUnavailable) -> None:
     attempts = transfer.attempts + 1
     reason = _permanent_refusal(exc)
+    stuck = reason is None and _fund_budget_spent(transfer, attempts)
     with transaction.atomic():
         pending = OfflineTransfer.objects.filter(pk=transfer.pk, state=TransferState.PENDING)
-        if reason is None:
+        if reason is None and not stuck:
             pending.update(
                 attempts=attempts,
                 last_error=str(exc)[:255],
                 next_attempt_at=timezone.now() + fund_retry_delay(attempts),
             )
             return
+        state = TransferState.STUCK if stuck else TransferState.FAILED
+        last_error = (reason or f"retries exhausted after {attempts} attempts: {exc}")[:255]
         if pending.update(
-            state=TransferState.FAILED,
-            attempts=attempts,
-            last_error=reason[:255],
-            next_attempt_at=None,
+            state=state, attempts=attempts, last_error=last_error, next_attempt_at=None
         ):
             transfer.refresh_from_db()
+            topic = "offline.fund_stuck" if stuck else "offline.fund_failed"
             event_record(
-                topic="offline.fund_failed",
+                topic=topic,
                 aggregate_type="offline_transfer",
                 aggregate_id=transfer.pk,
                 payload={**_payload(transfer), "reason": transfer.last_error},
+            )
+            log.error(
+                "FUND %s (%s sequence %s) %s: %s; retry or void it (admin, or "
+                "manage.py offline_fund_void)",
+                transfer.pk,
+                transfer.sender,
+                transfer.sequence,
+                state,
+                transfer.last_error,
             )
 
 
@@ -286,6 +352,7 @@ def offline_transfers_retry(*, now=None) -> dict[str, int]:
     transfers by the state they are in now. Safe to run twice at once: the authorities
     answer the same order with the same votes and completion is a compare-and-set."""
     now = now or timezone.now()
+    _accounts_check()
     due = OfflineTransfer.objects.filter(
         direction=TransferDirection.FUND, state=TransferState.PENDING
     ).filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
@@ -302,6 +369,15 @@ def offline_transfers_retry(*, now=None) -> dict[str, int]:
     return _state_counts(ids)
 
 
+def _accounts_check() -> None:
+    """Compare the platform accounts' sequences with the committee's when due."""
+    from offline.services.platform_accounts import platform_accounts_check_due
+
+    # nothing configured, or unreachable: retried at the next run
+    with contextlib.suppress(CommitteeUnavailable, PlatformNotConfigured):
+        platform_accounts_check_due()
+
+
 def _state_counts(ids) -> dict[str, int]:
     counts = dict.fromkeys(TransferState.values, 0)
     for state in OfflineTransfer.objects.filter(pk__in=ids).values_list("state", flat=True):
@@ -310,23 +386,30 @@ def _state_counts(ids) -> dict[str, int]:
 
 
 def offline_transfers_retry_now(*, ids) -> dict[str, int]:
-    """Admin: retry these FUND transfers now, PENDING ones before their backoff is over and
-    FAILED ones again (after the cause was fixed). Returns their counts by state after."""
+    """Admin: retry these FUND transfers now, PENDING ones before their backoff is over,
+    FAILED and STUCK ones again (after the cause was fixed; the retry budget starts
+    again). Returns their counts by state after."""
     OfflineTransfer.objects.filter(
         pk__in=ids,
         direction=TransferDirection.FUND,
-        state__in=[TransferState.PENDING, TransferState.FAILED],
-    ).update(state=TransferState.PENDING, next_attempt_at=None)
+        state__in=[TransferState.PENDING, TransferState.FAILED, TransferState.STUCK],
+    ).update(
+        state=TransferState.PENDING, next_attempt_at=None, attempts=0, retried_at=timezone.now()
+    )
     offline_transfers_retry()
     return _state_counts(ids)
 
 
-def _fund_done(transfer_id, certificate: dict) -> None:
+def _fund_done(transfer_id, certificate: dict, *, states=(TransferState.PENDING,)) -> None:
+    """Record the certificate (of this payment: its epoch may be a later one than the
+    reservation's, re-signed after the first closed)."""
     with transaction.atomic():
-        updated = OfflineTransfer.objects.filter(
-            pk=transfer_id, state=TransferState.PENDING
-        ).update(
-            state=TransferState.DONE, certificate=certificate, last_error="", next_attempt_at=None
+        updated = OfflineTransfer.objects.filter(pk=transfer_id, state__in=states).update(
+            state=TransferState.DONE,
+            certificate=certificate,
+            epoch=certificate["order"]["epoch"],
+            last_error="",
+            next_attempt_at=None,
         )
         if updated:
             transfer = OfflineTransfer.objects.get(pk=transfer_id)
@@ -409,6 +492,7 @@ def _payload(transfer: OfflineTransfer) -> dict:
         "direction": transfer.direction,
         "token": transfer.token.symbol,
         "amount_units": transfer.amount,
+        "amount": format_units(transfer.amount, transfer.token.ledger_decimals),
         "sender": transfer.sender,
         "recipient": transfer.recipient,
         "sequence": transfer.sequence,

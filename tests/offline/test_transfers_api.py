@@ -404,12 +404,13 @@ class TestFundRetries:
     def test_a_permanent_refusal_stops_it_with_the_reason_and_an_event(self, pending, fake):
         from offline.services.transfers import offline_transfers_retry
 
-        fake.down, fake.refuse = False, "wrong_epoch"
+        fake.down, fake.refuse = False, "invalid_signature"
         offline_transfers_retry(now=pending.next_attempt_at + timedelta(seconds=1))
 
         pending.refresh_from_db()
         assert pending.state == TransferState.FAILED and pending.next_attempt_at is None
-        assert "refuse the order" in pending.last_error and "wrong_epoch" in pending.last_error
+        assert "refuse the order" in pending.last_error
+        assert "invalid_signature" in pending.last_error
         event = OutboxEvent.objects.get(topic="offline.fund_failed")
         assert event.payload["reason"] == pending.last_error
         assert offline_transfers_retry(now=timezone.now() + timedelta(days=1))["failed"] == 0
@@ -417,7 +418,7 @@ class TestFundRetries:
     def test_an_operator_retries_now_from_admin_even_a_failed_one(self, pending, fake, operator):
         from django.test import Client
 
-        fake.down, fake.refuse = False, "wrong_epoch"
+        fake.down, fake.refuse = False, "invalid_signature"
         from offline.services.transfers import offline_transfers_retry
 
         offline_transfers_retry(now=pending.next_attempt_at + timedelta(seconds=1))
