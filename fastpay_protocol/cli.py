@@ -202,9 +202,14 @@ def wallet_export(args) -> int:
 
 
 def wallet_sweep(args) -> int:
+    """Online: unspent vouchers come back only after their window, the platform's grace
+    period and its margin, by the platform's clock (read at each issue, or now with
+    --platform); spent ones once the vendor's spend is certified."""
     from fastpay_protocol.committee import fetch_committee
 
     wallet = _open_wallet(args)
+    if args.platform:
+        wallet.refresh_config(_platform(args))
     committee = fetch_committee(args.committee)
     with _client(committee) as client:
         results = wallet.sweep(client, grace_s=args.grace, force=args.force)
@@ -429,7 +434,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--grouped", action="store_true")
     sub = wallet_cmd("sweep", wallet_sweep, "online: move unspent remainders back")
     sub.add_argument("--committee", required=True)
-    sub.add_argument("--grace", type=int, default=3 * 24 * 3600, help="platform grace, seconds")
+    sub.add_argument("--platform", help="platform base URL: read its grace period and clock")
+    sub.add_argument(
+        "--grace", type=int, help="override the platform's grace period, seconds (default: its own)"
+    )
     sub.add_argument("--force", action="store_true", help="reclaim early (vendors lose!)")
 
     sub = wallet_cmd("link", wallet_link, "online: link this wallet's address to your account")

@@ -2,11 +2,24 @@
 keys sealed under a passphrase (scrypt -> AES-256-GCM). Issues vouchers while online,
 pays offline, sweeps what is left back when online again. No Django.
 
+Every order from the account is written to the ``outgoing`` journal (sequence, payment,
+signature) before it is sent for votes, and marked ``stored`` in the same SQLite
+transaction that keeps its certificate. A wallet that dies between the two (votes
+gathered, certificate lost) finds the order at the next operation (``complete_pending``):
+from its journal, or as the account's pending order at the committee, gathers the votes
+again (the authorities answer the same order with the same vote), stores and confirms it;
+an order already applied is fetched as the committee's certificate for its sequence.
+
+Sweeping an unspent voucher waits for its window, the platform's grace period and a margin
+(``GET /api/v1/offline/terminal/``, cached at each issue), by the platform's clock where
+the wallet has read it: a vendor's sync inside the grace period must settle first.
+
 Money is int ledger units throughout.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import time
@@ -19,7 +32,7 @@ from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from fastpay_protocol import signing
 from fastpay_protocol import typed_data as td
-from fastpay_protocol.messages import Certificate, Committee
+from fastpay_protocol.messages import Certificate, Committee, SignedOrder, parse_signature
 from fastpay_protocol.offline_api import PlatformError, link_message
 from fastpay_protocol.voucher import Payment, Voucher
 
@@ -47,6 +60,18 @@ CREATE TABLE IF NOT EXISTS defunds (
     note TEXT NOT NULL DEFAULT '',     -- the platform's transfer id, or why it refused
     created_at INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS outgoing (
+    sequence INTEGER PRIMARY KEY,      -- this account's order sequence
+    purpose TEXT NOT NULL,             -- voucher | defund | other
+    recipient TEXT NOT NULL,
+    token TEXT NOT NULL,
+    amount INTEGER NOT NULL,           -- ledger units
+    epoch INTEGER NOT NULL,
+    signature TEXT NOT NULL,           -- the account key's signature of the order (hex)
+    state TEXT NOT NULL,               -- signed (sent for votes) | stored (certificate kept)
+    note TEXT NOT NULL DEFAULT '',
+    created_at INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS payments (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     voucher TEXT NOT NULL REFERENCES vouchers(address),
@@ -58,6 +83,10 @@ CREATE TABLE IF NOT EXISTS payments (
 """
 
 SCRYPT_N = 2**15  # ~50 ms on a laptop core: costly to brute-force, quick to unlock
+#: until the platform's own figures are cached (``refresh_config``): its default grace
+#: period and sweep margin, seconds
+DEFAULT_GRACE_S = 3 * 24 * 3600
+DEFAULT_SWEEP_MARGIN_S = 3600
 
 
 class WrongPassphrase(Exception):
@@ -194,6 +223,8 @@ class Wallet:
         voucher the platform refuses is swept back at once (no terminal accepts it).
         ``client``: a CommitteeClient; ``platform``: a PlatformClient."""
         token = td._address(token, "token")
+        self.complete_pending(client, platform, validity_s=validity_s)
+        self.refresh_config(platform)
         key = os.urandom(32)
         address = signing.Signer(key).address
         # the key is on disk before any money moves to its address
@@ -206,14 +237,198 @@ class Wallet:
         signed = client.sign_order(
             self.signer, recipient=address, token=token, amount=amount, sequence=sequence
         )
+        self._journal(signed, "voucher")
         certificate = client.certify(signed)
         # stored before confirming: a failed confirmation is retried by register_pending
-        self.db.execute(
-            "UPDATE vouchers SET certificate=? WHERE address=?",
-            (_dumps(certificate.to_json()), address),
-        )
+        self._store(certificate, "voucher")
         client.confirm(certificate)
         return self._register(client, platform, address, key, certificate, validity_s)
+
+    # -------------------------------------------------------------- outgoing orders
+
+    def _journal(self, signed: SignedOrder, purpose: str) -> None:
+        """Record an order before it is sent for votes (a crash after the votes and before
+        its certificate is stored leaves this row: ``complete_pending`` finishes it)."""
+        order = signed.order
+        self.db.execute(
+            "INSERT OR REPLACE INTO outgoing (sequence, purpose, recipient, token, amount, "
+            "epoch, signature, state, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'signed', ?)",
+            (
+                order.sequence,
+                purpose,
+                order.recipient,
+                order.token,
+                order.amount,
+                order.epoch,
+                "0x" + signed.signature.hex(),
+                int(time.time()),
+            ),
+        )
+
+    def _store(self, certificate: Certificate, purpose: str) -> None:
+        """Keep ``certificate`` where its purpose needs it and mark its journal row stored,
+        in one SQLite transaction. Idempotent."""
+        order = certificate.order
+        text = _dumps(certificate.to_json())
+        with self.db:
+            self.db.execute("BEGIN IMMEDIATE")
+            if purpose == "voucher":
+                self.db.execute(
+                    "UPDATE vouchers SET certificate=? WHERE address=? AND certificate IS NULL",
+                    (text, order.recipient),
+                )
+            elif purpose == "defund":
+                self.db.execute(
+                    "INSERT OR IGNORE INTO defunds (sequence, token, amount, certificate, state, "
+                    "created_at) VALUES (?, ?, ?, ?, 'certified', ?)",
+                    (order.sequence, order.token, order.amount, text, int(time.time())),
+                )
+            self.db.execute(
+                "INSERT INTO outgoing (sequence, purpose, recipient, token, amount, epoch, "
+                "signature, state, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'stored', ?) "
+                "ON CONFLICT (sequence) DO UPDATE SET state='stored', epoch=excluded.epoch",
+                (
+                    order.sequence,
+                    purpose,
+                    order.recipient,
+                    order.token,
+                    order.amount,
+                    order.epoch,
+                    "0x" + certificate.signature.hex(),
+                    int(time.time()),
+                ),
+            )
+
+    def _purpose_of(self, recipient: str) -> str:
+        row = self.db.execute(
+            "SELECT 1 FROM vouchers WHERE address=? AND certificate IS NULL", (recipient,)
+        ).fetchone()
+        if row is not None:
+            return "voucher"
+        platform = self._config().get("platform_address")
+        if platform and platform.lower() == recipient.lower():
+            return "defund"
+        return "other"
+
+    def complete_pending(
+        self, client: Any, platform: Any = None, *, validity_s: int | None = None
+    ) -> list[Certificate]:
+        """Finish the orders this account sent for votes whose certificate was never kept
+        (the wallet died in between), at the start of every online operation: each order
+        of the journal still ``signed``, and the account's pending order at the committee
+        when the journal has none for it (a wallet file from before the journal). The same
+        order is certified again (the authorities answer it with the vote they gave; an
+        order of a closed epoch is signed again for the current one, same payment), stored
+        and confirmed; one already applied is fetched as the committee's certificate for
+        its sequence. A voucher completed so is registered when ``platform`` is given (else
+        ``register_pending`` or ``sweep`` later). Idempotent. Returns the certificates."""
+        done: list[Certificate] = []
+        rows = self.db.execute(
+            "SELECT sequence, purpose, recipient, token, amount, epoch, signature "
+            "FROM outgoing WHERE state='signed' ORDER BY sequence"
+        ).fetchall()
+        state = client.account_state(self.address)
+        for sequence, purpose, recipient, token, amount, epoch, signature in rows:
+            order = td.TransferOrder(self.address, recipient, token, amount, sequence, epoch)
+            if state.next_sequence > sequence:
+                certificate = client.applied_certificate(self.address, sequence)
+                if certificate is None:
+                    continue  # not readable now (another epoch's, or nodes down): later
+                if _payment(certificate.order) != _payment(order):
+                    self.db.execute(
+                        "UPDATE outgoing SET state='lost', note=? WHERE sequence=?",
+                        ("the committee applied another order at this sequence", sequence),
+                    )
+                    continue
+                self._store(certificate, purpose)
+                done.append(certificate)
+            elif state.next_sequence == sequence:
+                signed = SignedOrder(order, parse_signature(signature, "signature"))
+                done.append(self._finish(client, signed, purpose))
+                state = client.account_state(self.address)
+        pending = state.pending
+        known = {row[0] for row in rows}
+        if (
+            pending is not None
+            and pending.order.sender == self.address
+            and pending.order.sequence == state.next_sequence
+            and pending.order.sequence not in known
+        ):
+            order = pending.order
+            signed = SignedOrder(order, self.signer.sign_digest(client.hasher.order_digest(order)))
+            done.append(self._finish(client, signed, self._purpose_of(order.recipient)))
+        registrable = any(self._purpose_of_stored(c) == "voucher" for c in done)
+        if registrable and platform is not None and validity_s is not None:
+            # a refusal is noted on the voucher (and it is swept back); unreachable: later
+            with contextlib.suppress(PlatformError):
+                self.register_pending(client, platform, validity_s=validity_s)
+        return done
+
+    def _purpose_of_stored(self, certificate: Certificate) -> str:
+        row = self.db.execute(
+            "SELECT purpose FROM outgoing WHERE sequence=?", (certificate.order.sequence,)
+        ).fetchone()
+        return row[0] if row else "other"
+
+    def _finish(self, client: Any, signed: SignedOrder, purpose: str) -> Certificate:
+        """Certify ``signed`` again (or its payment re-signed for the client's epoch, when
+        its own epoch is not the committee's any more), store it, confirm it."""
+        if signed.order.epoch != client.committee.epoch:
+            signed = client.sign_order(
+                self.signer,
+                recipient=signed.order.recipient,
+                token=signed.order.token,
+                amount=signed.order.amount,
+                sequence=signed.order.sequence,
+            )
+            self._journal(signed, purpose)
+        certificate = client.certify(signed)
+        self._store(certificate, purpose)
+        client.confirm(certificate)
+        return certificate
+
+    # -------------------------------------------------------------- the platform's figures
+
+    def _config(self) -> dict:
+        row = self.db.execute("SELECT value FROM meta WHERE name='platform_config'").fetchone()
+        return _loads(row[0]) if row else {}
+
+    def refresh_config(self, platform: Any) -> dict:
+        """Cache the platform's grace period, sweep margin, FastPay address and clock
+        offset (``GET /api/v1/offline/terminal/``); best effort: a platform that does not
+        answer leaves the cached figures. Returns what is cached."""
+        reader = getattr(platform, "terminal_config", None)
+        if reader is None:
+            return self._config()
+        try:
+            asked = time.time()
+            config = reader()
+            answered = time.time()
+            cached = {
+                **self._config(),
+                "grace_s": int(config["grace_s"]),
+                "sweep_margin_s": int(config.get("sweep_margin_s", DEFAULT_SWEEP_MARGIN_S)),
+            }
+            if "now" in config:  # the platform's clock, against the middle of the request
+                cached["clock_offset_s"] = int(config["now"]) - (asked + answered) / 2
+        except (PlatformError, KeyError, TypeError, ValueError):
+            return self._config()
+        self.db.execute(
+            "INSERT OR REPLACE INTO meta VALUES ('platform_config', ?)", (_dumps(cached),)
+        )
+        return cached
+
+    def platform_now(self) -> float:
+        """Now by the platform's clock as last read (this device's clock until then)."""
+        return time.time() + float(self._config().get("clock_offset_s", 0))
+
+    def sweep_after(self, not_after: int, *, grace_s: int | None = None) -> float:
+        """When an unspent voucher valid until ``not_after`` may be swept, platform time:
+        its window, the platform's grace period and the margin (``grace_s`` overrides the
+        cached grace)."""
+        config = self._config()
+        grace = config.get("grace_s", DEFAULT_GRACE_S) if grace_s is None else grace_s
+        return not_after + grace + config.get("sweep_margin_s", DEFAULT_SWEEP_MARGIN_S)
 
     def _register(self, client, platform, address, key, certificate, validity_s) -> Voucher:
         try:
@@ -294,7 +509,10 @@ class Wallet:
         it is handed in, so a platform that does not answer loses nothing: ``defund_resume``
         hands it in again (the platform credits one certificate once)."""
         token = td._address(token, "token")
+        self.complete_pending(client)
         recipient = platform.offline_account()["platform_address"]
+        if recipient:
+            self._remember_platform_address(recipient)
         if not recipient:
             raise WalletError(
                 "the platform did not give its FastPay address (no FastPay key configured, "
@@ -304,15 +522,20 @@ class Wallet:
         signed = client.sign_order(
             self.signer, recipient=recipient, token=token, amount=amount, sequence=sequence
         )
+        self._journal(signed, "defund")
         certificate = client.certify(signed)
-        self.db.execute(
-            "INSERT INTO defunds (sequence, token, amount, certificate, state, created_at) "
-            "VALUES (?, ?, ?, ?, 'certified', ?)",
-            (sequence, token, amount, _dumps(certificate.to_json()), int(time.time())),
-        )
+        self._store(certificate, "defund")
         # confirmed at once: the next order from this account needs the next sequence
         client.confirm(certificate)
         return self._defund_hand_in(platform, sequence, amount, certificate.to_json())
+
+    def _remember_platform_address(self, address: str) -> None:
+        config = self._config()
+        if config.get("platform_address") != address:
+            self.db.execute(
+                "INSERT OR REPLACE INTO meta VALUES ('platform_config', ?)",
+                (_dumps({**config, "platform_address": address}),),
+            )
 
     def defund_resume(self, platform: Any) -> list[DefundResult]:
         """Hand in again the certificates the platform did not take yet."""
@@ -378,14 +601,23 @@ class Wallet:
         return payment
 
     def sweep(
-        self, client: Any, *, grace_s: int, now: float | None = None, force: bool = False
+        self,
+        client: Any,
+        *,
+        grace_s: int | None = None,
+        now: float | None = None,
+        force: bool = False,
     ) -> list[SweepResult]:
         """Online: move what is left in vouchers back to this account. A voucher that was
         never registered comes back at once (use ``register_pending`` first to keep it). A
         spent voucher is swept once the vendor's spend is certified (its sequence 0 used);
-        an unspent one only after its window plus the grace period (before that a vendor
-        may still redeem it: reclaiming early is what the platform treats as fraud)."""
-        now = time.time() if now is None else now
+        an unspent one only after its window, the grace period and the margin
+        (``sweep_after``; before that a vendor may still redeem it: reclaiming early is
+        what the platform treats as fraud). ``grace_s``: the platform's grace period
+        (default: as cached from the platform); ``now``: the platform's time (default:
+        this clock corrected by the offset last read from the platform)."""
+        now = self.platform_now() if now is None else now
+        self.complete_pending(client)
         results = []
         # never registered (refused, or the platform unreachable): no terminal can accept
         # them without a ticket, so their money comes back at once
@@ -406,14 +638,15 @@ class Wallet:
                 results.append(SweepResult(row.address, 0, "failed", str(exc)[:200]))
         return results
 
-    def _sweep_one(self, client, row: VoucherRow, grace_s: int, now: float, force: bool):
+    def _sweep_one(self, client, row: VoucherRow, grace_s: int | None, now: float, force: bool):
         state = client.account_state(row.address)
         balance = state.balance(row.token)
         if state.next_sequence == 0:
             if row.state == "spent" and not force:
                 return SweepResult(row.address, 0, "waiting_for_vendor")
-            if now <= (row.not_after or 0) + grace_s and not force:
-                return SweepResult(row.address, 0, "too_early")
+            after = self.sweep_after(row.not_after or 0, grace_s=grace_s)
+            if now <= after and not force:
+                return SweepResult(row.address, 0, "too_early", f"sweepable after {int(after)}")
         if balance == 0:
             if state.next_sequence > 0:
                 self.db.execute("UPDATE vouchers SET state='swept' WHERE address=?", (row.address,))
@@ -437,6 +670,17 @@ class DefundResult:
     amount: int  # ledger units
     outcome: str  # done | certified (the platform did not answer: run again) | refused
     detail: str = ""
+
+
+def _payment(order: td.TransferOrder) -> tuple:
+    """What two orders must share to be the same payment (the epoch aside)."""
+    return (
+        order.sender.lower(),
+        order.recipient.lower(),
+        order.token.lower(),
+        order.amount,
+        order.sequence,
+    )
 
 
 def _dumps(data: Any) -> str:

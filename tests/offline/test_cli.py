@@ -132,11 +132,14 @@ def platform_vendor(monkeypatch, vendor_factory, api_platform):
 
 
 def test_pos_init_and_refresh_read_the_platforms_terminal_config(
-    tmp_path, capsys, platform_gateway, platform_vendor, committee
+    tmp_path, capsys, platform_gateway, platform_vendor, committee, monkeypatch
 ):
+    from authorities import gateway as gateway_module
     from fastpay_protocol.messages import Committee
     from fastpay_protocol.pos import Terminal
+    from offline import committee as offline_committee
     from offline.models import FastPayAccount
+    from tests.offline.conftest import PLATFORM_KEY
 
     pos = tmp_path / "refresh.pos"
 
@@ -149,8 +152,10 @@ def test_pos_init_and_refresh_read_the_platforms_terminal_config(
 
     # the committee changed: the platform now also settles the previous epoch's vouchers
     newer = Committee.from_json({**committee.to_json(), "epoch": committee.epoch + 1})
-    platform_gateway.committees[newer.epoch] = newer
-    platform_gateway.committee = newer
+    changed = gateway_module.Gateway(
+        newer, PLATFORM_KEY, timeout_s=5, previous={committee.epoch: committee}
+    )
+    monkeypatch.setattr(offline_committee, "gateway", lambda: changed)
     code, out = run(capsys, "pos", "refresh", "--pos", pos, "--platform", "http://platform")
     assert code == 0
     assert f"epoch {committee.epoch + 1}" in out

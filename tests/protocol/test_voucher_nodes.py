@@ -12,7 +12,7 @@ from fastpay_protocol.committee import CommitteeClient, fetch_committee
 from fastpay_protocol.offline_api import PlatformError
 from fastpay_protocol.pos import Terminal
 from fastpay_protocol.voucher import Payment, Refused
-from fastpay_protocol.wallet import Wallet, WrongPassphrase
+from fastpay_protocol.wallet import DEFAULT_SWEEP_MARGIN_S, Wallet, WrongPassphrase
 from tests.authorities.nodes import local_committee
 from tests.protocol.voucher_fixtures import ISSUER, TOKEN, FakePlatform
 
@@ -140,7 +140,11 @@ def test_an_unspent_voucher_is_reclaimed_only_after_its_window_and_grace(client,
         client, FakePlatform(committee), token=TOKEN, amount=1_000_000, validity_s=60
     )
     assert [r.outcome for r in wallet.sweep(client, grace_s=600)] == ["too_early"]
-    later = voucher.body.not_after + 601
+    # past the grace period but inside the margin (clocks drift; a sync that reached the
+    # platform at the deadline settles first): still too early
+    at_grace = voucher.body.not_after + 601
+    assert [r.outcome for r in wallet.sweep(client, grace_s=600, now=at_grace)] == ["too_early"]
+    later = voucher.body.not_after + 600 + DEFAULT_SWEEP_MARGIN_S + 1
     assert [(r.outcome, r.amount) for r in wallet.sweep(client, grace_s=600, now=later)] == [
         ("swept", 1_000_000)
     ]
