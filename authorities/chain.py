@@ -94,17 +94,28 @@ def report_equivocation(
     authority: str,
     sender_key: bytes,
 ) -> str:
-    """Send AuthorityManager.reportEquivocation; return the mined transaction's hash.
-    Orders are (sender, recipient, token, amount, sequence, epoch) tuples.
+    """Report equivocation evidence to AuthorityManager; return the hash of the mined
+    reveal transaction. Orders are (sender, recipient, token, amount, sequence, epoch)
+    tuples with the same sender and sequence and another payment, of any epochs (a
+    re-epoched same payment is not evidence). Commit-reveal, so that a copy of the pending
+    report cannot take the reward: ``commitEvidence(evidenceCommitment(reporter, evidence,
+    salt))``, then, in a later block, ``reportEquivocation(evidence, salt)`` from the same
+    account (the reporter, paid the reward). A retry after a crash between the two simply
+    commits again with a new salt.
 
     Raises ChainUnavailable when the chain is unreachable, AlreadySlashed when the
-    authority was slashed before or the evidence was used, ValueError on another revert."""
+    authority was slashed before or the evidence was used, ValueError on another revert
+    (the evidence is refused: checkEquivocation's reason)."""
+    import os
+
     w3 = web3()
     manager = contract(w3, "AuthorityManager")
+    account = Account.from_key(sender_key)
+    evidence = (first_order, first_sig, second_order, second_sig)
     try:
-        _stake, _unbonding, slashed = manager.functions.authorities(authority).call()
+        slashed = manager.functions.authorities(authority).call()[3]
         evidence_id = manager.functions.evidenceIdOf(
-            authority, first_order[0], first_order[4], first_order[5]
+            authority, first_order[0], first_order[4]
         ).call()
         used = manager.functions.evidenceUsed(evidence_id).call()
     except OSError as exc:  # requests.ConnectionError is an OSError
@@ -113,15 +124,26 @@ def report_equivocation(
         raise AlreadySlashed(
             f"{authority} is already slashed" if slashed else "this evidence was already used"
         )
-    account = Account.from_key(sender_key)
-    call = manager.functions.reportEquivocation(first_order, first_sig, second_order, second_sig)
-    call.call({"from": account.address})  # surfaces the revert reason before paying gas
-    tx = call.build_transaction(
-        {"from": account.address, "nonce": w3.eth.get_transaction_count(account.address)}
-    )
-    signed = account.sign_transaction(tx)
-    tx_hash = w3.eth.send_raw_transaction(signed.raw_transaction)
-    receipt = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=60)
-    if receipt["status"] != 1:
-        raise ValueError(f"reportEquivocation reverted in {tx_hash.hex()}")
-    return "0x" + bytes(tx_hash).hex().removeprefix("0x")
+    # surfaces the revert reason (NotEquivocation, NotCommitteeMember, ...) before paying gas
+    manager.functions.checkEquivocation(*evidence).call({"from": account.address})
+
+    def send(call, **extra):
+        tx = call.build_transaction(
+            {
+                "from": account.address,
+                "nonce": w3.eth.get_transaction_count(account.address, "pending"),
+                **extra,
+            }
+        )
+        tx_hash = w3.eth.send_raw_transaction(account.sign_transaction(tx).raw_transaction)
+        receipt = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=60)
+        if receipt["status"] != 1:
+            raise ValueError(f"{call.fn_name} reverted in {bytes(tx_hash).hex()}")
+        return "0x" + bytes(tx_hash).hex().removeprefix("0x")
+
+    salt = os.urandom(32)
+    commitment = manager.functions.evidenceCommitment(account.address, *evidence, salt).call()
+    send(manager.functions.commitEvidence(commitment))
+    # sent after the commitment's receipt, the reveal is mined in a later block; a fixed gas
+    # limit because a node estimating on the commitment's block would see RevealTooEarly
+    return send(manager.functions.reportEquivocation(*evidence, salt), gas=600_000)

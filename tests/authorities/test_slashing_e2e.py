@@ -2,6 +2,7 @@
 AuthorityManager on a real anvil slashes it — end to end."""
 
 import json
+import time
 
 import pytest
 from eth_account import Account
@@ -23,11 +24,14 @@ USERS = Users(2)
 def deploy_committee(w3, out, members):
     """CommitteeConsensus + CertificateVerifier + AuthorityManager, the committee registered
     and its epoch started; a deployment JSON the nodes and the platform read."""
-    admin = w3.eth.accounts[0]
-    consensus = _deploy(w3, "CommitteeConsensus", admin)
+    admin = w3.eth.accounts[0]  # the admin of both, standing in for the timelock
+    consensus = _deploy(w3, "CommitteeConsensus", 0, admin, 7 * 86400)
     verifier = _deploy(w3, "CertificateVerifier", consensus.address)
     manager = _deploy(
-        w3, "AuthorityManager", admin, consensus.address, verifier.address, 10**18, 1_000, admin
+        w3,
+        "AuthorityManager",
+        *(0, admin, consensus.address, verifier.address, 10**18, 1_000, admin),
+        *(10 * 86400, 14 * 86400),  # activation delay, unbonding period
     )
     transact(
         w3,
@@ -36,10 +40,12 @@ def deploy_committee(w3, out, members):
     )
     for address in members:
         receipt = w3.eth.wait_for_transaction_receipt(
-            manager.functions.registerAuthority(address).transact({"from": admin, "value": STAKE})
+            manager.functions.registerAuthority(address, f"http://{address}.invalid").transact(
+                {"from": admin, "value": STAKE}
+            )
         )
         assert receipt.status == 1
-    transact(w3, manager.functions.advanceEpoch(), admin)
+    transact(w3, manager.functions.advanceEpoch(0), admin)  # the first epoch: active at once
     epoch = manager.functions.currentEpoch().call()
     path = out / "deployment.json"
     path.write_text(
@@ -186,6 +192,12 @@ def test_a_byzantine_nodes_conflicting_votes_are_slashed_with_no_operator_action
 
             assert recorder() is not None and recorder().wait_idle(60)
 
+            # the report is two transactions (commit, then reveal): wait for them, bounded
+            for _ in range(300):
+                evidence = EquivocationEvidence.objects.filter(status="submitting").first()
+                if evidence is None and EquivocationEvidence.objects.exists():
+                    break
+                time.sleep(0.1)
         evidence = EquivocationEvidence.objects.get()
         assert (evidence.authority, evidence.status) == (liar.address, "submitted")
         assert {evidence.first_order["amount"], evidence.second_order["amount"]} == {
@@ -194,7 +206,7 @@ def test_a_byzantine_nodes_conflicting_votes_are_slashed_with_no_operator_action
         }
         assert stake_before == STAKE
         assert manager.functions.authorities(liar.address).call()[0] == 0
-        assert manager.functions.authorities(liar.address).call()[2]  # slashed
+        assert manager.functions.authorities(liar.address).call()[3]  # slashed
         receipt = w3.eth.get_transaction_receipt(evidence.tx_hash)
         assert receipt.status == 1 and receipt.to == manager.address
         assert CommitteeMember.objects.get(address=liar.address).status == MemberStatus.SLASHED

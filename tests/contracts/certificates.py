@@ -1,5 +1,7 @@
 """Signing certificates and committee batches for the contract tests, with the same
-fastpay_protocol.typed_data module the authorities use."""
+fastpay_protocol.typed_data module the authorities use, and equivocation reports."""
+
+import os
 
 from eth_account import Account
 from eth_utils import keccak
@@ -40,3 +42,28 @@ def malleable(signature):
     s = int.from_bytes(signature[32:64], "big")
     v = 55 - signature[64]
     return signature[:32] + (td.SECP256K1_N - s).to_bytes(32, "big") + bytes([v])
+
+
+def votes(domain, authority, first, second):
+    """Equivocation evidence: (first order, its vote, second order, its vote) by
+    ``authority`` (an eth_account account)."""
+    return (
+        first.as_tuple(),
+        td.sign_vote(domain, first, authority.key),
+        second.as_tuple(),
+        td.sign_vote(domain, second, authority.key),
+    )
+
+
+def commit(manager, reporter, evidence, salt=None):
+    """Step 1 of a report: commit to ``evidence`` as ``reporter``; returns the salt."""
+    salt = salt or os.urandom(32)
+    commitment = manager.evidenceCommitment(reporter, *evidence, salt)
+    manager.commitEvidence(commitment, {"from": reporter})
+    return salt
+
+
+def report(manager, reporter, evidence):
+    """Commit, then reveal in a later block (what an honest reporter does)."""
+    salt = commit(manager, reporter, evidence)
+    return manager.reportEquivocation(*evidence, salt, {"from": reporter, "gas_price": 0})

@@ -90,9 +90,15 @@ class Governance:
         return self.batch([(method, args, value)])
 
 
+def now():
+    """The latest block's timestamp: the chain's own clock (Brownie's chain.time() is a
+    local estimate that can drift from anvil's across snapshots and reverts)."""
+    return int(chain[-1].timestamp)
+
+
 def next_epoch_at(governance, manager, margin=60):
-    """The earliest activatesAt an advanceEpoch scheduled now can pass when executed."""
-    return chain.time() + governance.delay + int(manager.activationDelay()) + margin
+    """An activatesAt that an advanceEpoch scheduled now can pass when executed."""
+    return now() + governance.delay + int(manager.activationDelay()) + margin
 
 
 def advance_epoch(governance, manager, *, activate=True, extra_calls=()):
@@ -107,9 +113,9 @@ def advance_epoch(governance, manager, *, activate=True, extra_calls=()):
 
 def sleep_until(timestamp):
     """Move the chain's clock to ``timestamp`` (at least) and mine a block there."""
-    now = chain.time()
-    if timestamp > now:
-        chain.sleep(int(timestamp - now) + 1)
+    latest = now()
+    if timestamp > latest:
+        chain.sleep(int(timestamp - latest) + 1)
     chain.mine()
 
 

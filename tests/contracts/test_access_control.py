@@ -1,4 +1,5 @@
-"""Every privileged function called by a stranger reverts with AccessControlUnauthorizedAccount."""
+"""Every privileged function called by a stranger reverts with AccessControlUnauthorizedAccount
+(the deployer's own key is refused the same way: test_governance_timelock.py)."""
 
 import brownie
 import pytest
@@ -20,16 +21,20 @@ CASES = [
     ("vault", "setMigrationDelay", (3 * 86400,), ADMIN),
     ("vault", "scheduleMigration", (ONE,), ADMIN),
     ("vault", "cancelMigration", (), "GUARDIAN_ROLE"),
-    ("vault", "executeMigration", (), ADMIN),
+    ("vault", "migrateToken", (ONE,), ADMIN),
     ("registry", "pause", (), "GUARDIAN_ROLE"),
     ("registry", "unpause", (), ADMIN),
-    ("consensus", "snapshot", (2, [ONE], [1]), "MANAGER_ROLE"),
+    ("consensus", "snapshot", (2, [ONE], [1], 2**40), "MANAGER_ROLE"),
     ("consensus", "disqualify", (ONE,), "MANAGER_ROLE"),
-    ("manager", "registerAuthority", (ONE,), ADMIN),
+    ("consensus", "setSettlementWindow", (86400,), ADMIN),
+    ("consensus", "beginDefaultAdminTransfer", (ONE,), ADMIN),
+    ("manager", "registerAuthority", (ONE, "http://x"), ADMIN),
     ("manager", "removeAuthority", (ONE,), ADMIN),
-    ("manager", "advanceEpoch", (), ADMIN),
+    ("manager", "advanceEpoch", (2**40,), ADMIN),
     ("manager", "setSlashingParameters", (100, ONE), ADMIN),
-    ("manager", "setUnbondingPeriod", (1,), ADMIN),
+    ("manager", "setUnbondingPeriod", (30 * 86400,), ADMIN),
+    ("manager", "setActivationDelay", (86400,), ADMIN),
+    ("manager", "beginDefaultAdminTransfer", (ONE,), ADMIN),
     ("processor", "submitBatch", ([ORDER], [b"\x00"]), "SETTLER_ROLE"),
     ("processor", "submitCommitteeBatch", (1, 0, [b"\x00" * 32] * 2, b""), "SETTLER_ROLE"),
     ("processor", "pause", (), "GUARDIAN_ROLE"),
