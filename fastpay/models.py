@@ -67,6 +67,8 @@ class ApiKeyScope(models.TextChoices):
     PAYMENTS_READ = "payments:read", "Read payments"
     PAYMENTS_WRITE = "payments:write", "Create payments and refunds"
     BALANCES_READ = "balances:read", "Read balances and the ledger statement"
+    EVENTS_READ = "events:read", "Read your events"
+    WEBHOOKS_WRITE = "webhooks:write", "Manage webhook endpoints"
 
 
 class ApiKey(models.Model):

@@ -200,6 +200,8 @@ TAG_PREFIXES = [
     ("offline/redemptions/", "terminals"),
     ("offline/terminal/", "terminals"),
     ("offline/", "offline"),
+    ("events/", "events"),
+    ("webhook-endpoints/", "webhooks"),
     ("ping/", "health"),
 ]
 

@@ -127,6 +127,25 @@ FASTPAY_OFFLINE_AUTO_COVER_MAX_UNITS = config.non_negative_int(
 # from admin) and lagging authorities are caught up every N minutes (docs/authorities.md).
 FASTPAY_SLASHING_AUTO = config.bool("FASTPAY_SLASHING_AUTO", default=True)
 FASTPAY_CATCH_UP_MINUTES = config.positive_int("FASTPAY_CATCH_UP_MINUTES", default=5)
+# Events out (docs/events.md, docs/webhooks.md): outbox rows numbered per dispatch
+# transaction; webhook timeouts (seconds), parallel POSTs per worker, how long an
+# attempt holds its delivery (a killed worker's is retried after it), how long a rotated
+# secret keeps signing, how long an endpoint may fail before it is disabled. Private
+# and loopback destinations are refused unless ALLOW_PRIVATE (development, tests).
+FASTPAY_EVENTS_DISPATCH_BATCH = config.positive_int("FASTPAY_EVENTS_DISPATCH_BATCH", default=500)
+FASTPAY_WEBHOOKS_ALLOW_PRIVATE = config.bool("FASTPAY_WEBHOOKS_ALLOW_PRIVATE", default=False)
+FASTPAY_WEBHOOKS_CONNECT_TIMEOUT_S = config.positive_int(
+    "FASTPAY_WEBHOOKS_CONNECT_TIMEOUT_S", default=5
+)
+FASTPAY_WEBHOOKS_READ_TIMEOUT_S = config.positive_int("FASTPAY_WEBHOOKS_READ_TIMEOUT_S", default=15)
+FASTPAY_WEBHOOKS_CONCURRENCY = config.positive_int("FASTPAY_WEBHOOKS_CONCURRENCY", default=32)
+FASTPAY_WEBHOOKS_LEASE_S = config.positive_int("FASTPAY_WEBHOOKS_LEASE_S", default=60)
+FASTPAY_WEBHOOKS_ROTATION_GRACE_S = config.non_negative_int(
+    "FASTPAY_WEBHOOKS_ROTATION_GRACE_S", default=86400
+)
+FASTPAY_WEBHOOKS_DISABLE_AFTER_S = config.positive_int(
+    "FASTPAY_WEBHOOKS_DISABLE_AFTER_S", default=3 * 86400
+)
 # Live streams (docs/streams.md): ticket lifetime; the Origins a browser may open a stream
 # from (default: ALLOWED_HOSTS); per connection, a ping every HEARTBEAT_S seconds answered
 # within PONG_TIMEOUT_S, at most WINDOW_BYTES sent and not acknowledged, QUEUE live
@@ -219,6 +238,7 @@ INSTALLED_APPS = [
     "fraud",
     "authorities",
     "offline",
+    "notifications",
 ]
 
 MIDDLEWARE = [
@@ -322,6 +342,11 @@ FASTPAY_EMBEDDED_BEAT = config.bool(
     "FASTPAY_EMBEDDED_BEAT", default=CELERY_TASK_ALWAYS_EAGER and "pytest" not in sys.modules
 )
 CELERY_BEAT_SCHEDULE = {
+    # outbox rows an on-commit dispatch missed, webhook retries and expired leases
+    "events-sweep": {
+        "task": "notifications.tasks.events_sweep_task",
+        "schedule": timedelta(seconds=15),
+    },
     "ledger-check": {
         "task": "wallets.tasks.ledger_check_task",
         "schedule": timedelta(minutes=FASTPAY_LEDGER_CHECK_MINUTES),
@@ -439,6 +464,8 @@ SPECTACULAR_SETTINGS = {
         {"name": "offline", "description": "Link a FastPay address; fund and defund it."},
         {"name": "vouchers", "description": "Register offline vouchers (payers)."},
         {"name": "terminals", "description": "Vendors' terminals: configuration, redemptions."},
+        {"name": "events", "description": "The events addressed to you (docs/events.md)."},
+        {"name": "webhooks", "description": "Signed webhook endpoints (docs/webhooks.md)."},
         {"name": "health", "description": "Ping and the load balancer's probes."},
     ],
     "ENUM_NAME_OVERRIDES": {

@@ -11,6 +11,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include("wallets.api.urls")),
     path("api/v1/offline/", include("offline.api.urls")),
+    path("api/v1/", include("notifications.api.urls")),
     path("api/v1/ping/", health.ping, name="ping"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     # The split view serves Swagger UI's start-up script as a file: no inline script,

@@ -23,7 +23,15 @@ import re
 import sys
 from pathlib import Path
 
-PACKAGES = ("fastpay", "fastpay_protocol", "wallets", "authorities", "offline", "fraud")
+PACKAGES = (
+    "fastpay",
+    "fastpay_protocol",
+    "wallets",
+    "authorities",
+    "offline",
+    "fraud",
+    "notifications",
+)
 POSTING_SERVICE = "wallets/services/ledger.py"
 LOCK_HELPERS_NAME = "locks.py"
 # Modules that still lock inline, each with the reason it has not moved to a helper yet.

@@ -103,6 +103,7 @@ def reviews_open(flagged: list[tuple[object, Assessment]]) -> list[Review]:
             payload={
                 "review_id": review.pk,
                 "payment_id": str(review.payment_id),
+                "state": "open",
                 "score": review.score,
                 "rules": [rule for rule, _ in _hits(review.assessment.reasons)],
                 "required_approvals": review.required_approvals,

@@ -238,7 +238,13 @@ def breaker_trip(*, scope: str, key: str, reason: str, figures: dict, by=None, n
             return None
         _forget_open_breakers()
         breaker.refresh_from_db()
-        payload = {"scope": scope, "key": key, "reason": reason, "figures": figures}
+        payload = {
+            "scope": scope,
+            "key": key,
+            "state": "open",
+            "reason": reason,
+            "figures": figures,
+        }
         event_record(
             topic="circuit_breaker.tripped",
             aggregate_type="circuit_breaker",
@@ -277,7 +283,13 @@ def breaker_reset(*, breaker_id: int, by, note: str = "") -> CircuitBreaker:
             topic="circuit_breaker.reset",
             aggregate_type="circuit_breaker",
             aggregate_id=name,
-            payload={"scope": breaker.scope, "key": breaker.key, "by": by.username, "note": note},
+            payload={
+                "scope": breaker.scope,
+                "key": breaker.key,
+                "state": "closed",
+                "by": by.username,
+                "note": note,
+            },
         )
         audit_record(
             action=AuditAction.BREAKER_RESET,

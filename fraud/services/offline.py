@@ -36,7 +36,12 @@ def payer_flag_double_spend(*, payer, voucher: str, evidence: dict, by=None) -> 
             topic="payer.double_spend_flagged",
             aggregate_type="user",
             aggregate_id=payer.pk,
-            payload={"user_id": payer.pk, "username": payer.username, "voucher": voucher},
+            payload={
+                "user_id": payer.pk,
+                "username": payer.username,
+                "voucher": voucher,
+                "state": "flagged",
+            },
         )
         audit_record(
             action=AuditAction.DOUBLE_SPEND,

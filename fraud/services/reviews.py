@@ -112,6 +112,7 @@ def _review_close(review: Review, *, by, verdict: str, note: str) -> None:
         payload={
             "review_id": review.pk,
             "payment_id": str(review.payment_id),
+            "state": "closed",
             "outcome": outcome,
             "reason": reason,
             "note": note,

@@ -21,6 +21,7 @@ from fastpay.bulk_insert import rows_insert
 from fastpay.events import event_record, events_record
 from fastpay.locks import for_update
 from fastpay.models import OutboxEvent
+from fastpay.money import format_units
 from fastpay_protocol.messages import hex_signature
 from fastpay_protocol.voucher import Payment, Refused
 from offline import committee as offline_committee
@@ -286,6 +287,7 @@ def _double_spend(redemption: Redemption, live: Redemption, voucher: Voucher) ->
             "payer_id": voucher.user_id,
             "vendor_ids": sorted({live.vendor_id, redemption.vendor_id}),
             "rejected_redemption_id": str(redemption.pk),
+            "state": "flagged",
         },
     )
     if automatic and redemptions_cover([redemption], reason="double_spend"):
@@ -339,10 +341,17 @@ def _event(redemption: Redemption, topic: str) -> None:
 
 
 def redemption_payload(redemption: Redemption) -> dict:
+    # the voucher and its token are loaded with the redemption where events are written
+    # in bulk (sync, settlement); a redemption of an unknown voucher has neither
+    voucher = redemption.voucher if redemption.voucher_id else None
+    token = voucher.token if voucher else None
     return {
         "redemption_id": str(redemption.pk),
         "vendor_id": redemption.vendor_id,
+        "payer_id": voucher.user_id if voucher else None,
         "voucher": redemption.voucher_address,
+        "token": token.symbol if token else None,
+        "amount": format_units(redemption.amount, token.ledger_decimals) if token else None,
         "amount_units": redemption.amount,
         "state": redemption.state,
         "reason": redemption.reason,

@@ -26,6 +26,7 @@ from django.utils import timezone
 from authorities.gateway import gateway
 from fastpay.events import event_record
 from fastpay.locks import for_update
+from fastpay.money import format_units
 from fastpay_protocol.messages import Certificate, InvalidCertificate, MessageError
 from fastpay_protocol.voucher import order_ticket_digest
 from offline import committee as offline_committee
@@ -318,7 +319,11 @@ def offline_suspend(*, user: User, reason: str) -> OfflineLimit:
                 topic="offline.payer_suspended",
                 aggregate_type="user",
                 aggregate_id=user.pk,
-                payload={"user_id": user.pk, "reason": limit.suspended_reason},
+                payload={
+                    "user_id": user.pk,
+                    "reason": limit.suspended_reason,
+                    "state": "suspended",
+                },
             )
     return limit
 
@@ -457,6 +462,7 @@ def voucher_payload(voucher: Voucher) -> dict:
         "address": voucher.address,
         "token": voucher.token.symbol,
         "amount_units": voucher.amount,
+        "amount": format_units(voucher.amount, voucher.token.ledger_decimals),
         "not_before": _unix(voucher.not_before),
         "not_after": _unix(voucher.not_after),
         "state": voucher.state,

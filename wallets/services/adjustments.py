@@ -8,6 +8,7 @@ from django.db import transaction
 
 from fastpay.errors import DomainError, IdempotencyError
 from fastpay.events import event_record
+from fastpay.money import format_units
 from wallets.errors import NotAnOperator, ReasonRequired
 from wallets.models import AccountKind, EntryKind, JournalEntry, Token, User
 from wallets.services.ledger import Line, ledger_post, system_account, user_account
@@ -69,11 +70,15 @@ def ledger_adjust(
             aggregate_type="journal_entry",
             aggregate_id=entry.pk,
             payload={
+                "entry_id": entry.pk,
+                "user_id": user.pk,
                 "user": user.username,
                 "token": token.symbol,
                 "amount_units": amount,
+                "amount": format_units(amount, token.ledger_decimals),
                 "reason": reason.strip(),
                 "operator": operator.username if operator else None,
+                "state": "posted",
             },
         )
     return entry

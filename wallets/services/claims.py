@@ -26,6 +26,7 @@ from django.utils import timezone
 from fastpay.events import events_record
 from fastpay.locks import for_update
 from fastpay.models import OutboxEvent
+from fastpay.money import format_units
 from wallets.errors import ClaimClosed
 from wallets.models import CLAIM_OPEN, AccountKind, Claim, EntryKind, LedgerAccount, Token, User
 from wallets.services.adjustments import operator_and_reason_check
@@ -234,6 +235,7 @@ def claim_write_off(*, claim: Claim, reason: str, operator: User | None) -> Clai
                     "claim.written_off",
                     claim,
                     written_off_units=amount,
+                    written_off=format_units(amount, claim.token.ledger_decimals),
                     reason=claim.written_off_reason,
                     operator=operator.username if operator else None,
                 )
@@ -309,7 +311,12 @@ def _recover(claims: Iterable[Claim], locked: dict[int, LedgerAccount]) -> int:
         claim.updated_at = now
     Claim.objects.bulk_update([claim for claim, _ in touched], ["recovered", "updated_at"])
     events_record(
-        _event("claim.recovered", claim, recovered_units=take, outstanding_units=claim.outstanding)
+        _event(
+            "claim.recovered",
+            claim,
+            recovered_units=take,
+            recovered=format_units(take, claim.token.ledger_decimals),
+        )
         for claim, take in touched
     )
     return sum(take for _, take in touched)
@@ -320,5 +327,14 @@ def _event(topic: str, claim: Claim, **payload) -> OutboxEvent:
         topic=topic,
         aggregate_type="claim",
         aggregate_id=claim.reference,
-        payload={"reference": claim.reference, "user_id": claim.user_id, **payload},
+        payload={
+            "reference": claim.reference,
+            "user_id": claim.user_id,
+            "token": claim.token.symbol,
+            "amount_units": claim.amount,
+            "amount": format_units(claim.amount, claim.token.ledger_decimals),
+            "outstanding_units": claim.outstanding,
+            "state": "open" if claim.outstanding else "closed",
+            **payload,
+        },
     )

@@ -325,7 +325,9 @@ def payment_payload(payment: Payment) -> dict:
     token = payment.token
     return {
         "payment_id": str(payment.id),
+        "payer_id": payment.payer_id,
         "payer": payment.payer.username,
+        "payee_id": payment.payee_id,
         "payee": payment.payee.username,
         "token": token.symbol,
         "amount_units": payment.amount,
@@ -499,6 +501,7 @@ def payment_refund(
                 **payment_payload(payment),
                 "refund_id": str(refund.id),
                 "refund_units": amount,
+                "refund_amount": format_units(amount, payment.token.ledger_decimals),
             },
         )
     return refund

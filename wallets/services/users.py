@@ -47,7 +47,12 @@ def user_signup(*, username: str, email: str, password: str, role: str) -> User:
                 topic="user.signed_up",
                 aggregate_type="user",
                 aggregate_id=candidate.pk,
-                payload={"user_id": candidate.pk, "username": username, "role": role},
+                payload={
+                    "user_id": candidate.pk,
+                    "username": username,
+                    "role": role,
+                    "status": candidate.status,
+                },
             )
     except IntegrityError:
         raise UsernameTaken(param="username") from None
@@ -76,7 +81,12 @@ def _user_set_status(
             topic=topic,
             aggregate_type="user",
             aggregate_id=user.pk,
-            payload={"user_id": user.pk, "by": by.pk if by else None, "reason": reason},
+            payload={
+                "user_id": user.pk,
+                "status": status,
+                "by": by.pk if by else None,
+                "reason": reason,
+            },
         )
     return user
 

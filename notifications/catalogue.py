@@ -1,0 +1,724 @@
+"""The event catalogue: every outbox topic, who receives it, and its payload.
+
+A topic's ``recipients(payload)`` names user ids and/or STAFF; the dispatcher numbers one
+RecipientEvent per recipient. ``version`` is the payload's version: a field is only ever
+added within a version; removing or changing one is a new version (a new EventType entry
+with the same name is not allowed, the version number goes up and the docs say what
+changed). docs/events.md is rendered from here (``catalogue_markdown``); a test walks the
+outbox writers' call sites so an uncatalogued topic fails CI.
+
+Amounts are integer ledger units (``*_units``) plus the same amount as a decimal string
+in token units (``amount``), never a float.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+STAFF = "staff"
+
+Recipients = Callable[[dict], Iterable[int | str]]
+
+
+@dataclass(frozen=True)
+class EventType:
+    name: str
+    description: str
+    recipients: Recipients
+    audience: str  # who, in words, for the docs
+    fields: dict[str, str]
+    example: dict
+    version: int = 1
+    webhook: bool = True  # may be sent to webhook endpoints (staff-only types are not)
+
+    def recipients_of(self, payload: dict) -> list[int | str]:
+        seen: list[int | str] = []
+        for who in self.recipients(payload):
+            if who is None or who in seen:
+                continue
+            seen.append(who if who == STAFF else int(who))
+        return seen
+
+
+def _keys(*names: str) -> Recipients:
+    """Recipients: the user ids in these payload fields (lists too), in order."""
+
+    def recipients(payload: dict):
+        for name in names:
+            value = payload.get(name)
+            if isinstance(value, list):
+                yield from value
+            elif name == STAFF:
+                yield STAFF
+            elif value is not None:
+                yield value
+
+    return recipients
+
+
+def _staff(payload: dict):
+    yield STAFF
+
+
+PAYMENT_FIELDS = {
+    "payment_id": "uuid of the payment",
+    "payer_id": "user id of the payer",
+    "payer": "the payer's username",
+    "payee_id": "user id of the payee",
+    "payee": "the payee's username",
+    "token": "token symbol (USDT, USDC)",
+    "amount": "decimal string in token units",
+    "amount_units": "integer ledger units (1 token = 10**6 units)",
+    "refunded_units": "integer ledger units refunded so far",
+    "state": "pending | success | flagged | failed",
+    "sequence": "the payer's payment sequence number",
+}
+PAYMENT_EXAMPLE = {
+    "payment_id": "0b8f6c3e-9a51-4f0e-8a1c-5d2b7e9f1a20",
+    "payer_id": 17,
+    "payer": "alice",
+    "payee_id": 42,
+    "payee": "coffee_shop",
+    "token": "USDT",
+    "amount": "12.500000",
+    "amount_units": 12500000,
+    "refunded_units": 0,
+    "state": "success",
+    "sequence": 7,
+}
+TRANSFER_FIELDS = {
+    "transfer_id": "uuid of the offline transfer",
+    "user_id": "the user whose FastPay address it is",
+    "direction": "fund | defund",
+    "token": "token symbol",
+    "amount": "decimal string in token units",
+    "amount_units": "integer ledger units",
+    "sender": "FastPay address sending",
+    "recipient": "FastPay address receiving",
+    "sequence": "the sender's FastPay sequence",
+    "state": "pending | done | failed",
+}
+TRANSFER_EXAMPLE = {
+    "transfer_id": "3e0d8a52-1f7b-4c0e-9a4d-8f6b2c1e7d90",
+    "user_id": 17,
+    "direction": "fund",
+    "token": "USDT",
+    "amount": "50.000000",
+    "amount_units": 50000000,
+    "sender": "0x8ba1f109551bD432803012645Ac136ddd64DBA72",
+    "recipient": "0x71C7656EC7ab88b098defB751B7401B5f6d8976F",
+    "sequence": 3,
+    "state": "pending",
+}
+VOUCHER_FIELDS = {
+    "voucher_id": "uuid of the voucher",
+    "user_id": "the payer who registered it",
+    "address": "the voucher's FastPay address",
+    "token": "token symbol",
+    "amount": "decimal string in token units",
+    "amount_units": "integer ledger units",
+    "not_before": "unix seconds",
+    "not_after": "unix seconds",
+    "state": "active | redeemed | expired",
+}
+VOUCHER_EXAMPLE = {
+    "voucher_id": "5a7d1c0e-2b3f-4e6a-9c8d-1f0e2d3c4b5a",
+    "user_id": 17,
+    "address": "0x2546BcD3c84621e976D8185a91A922aE77ECEc30",
+    "token": "USDT",
+    "amount": "20.000000",
+    "amount_units": 20000000,
+    "not_before": 1796083200,
+    "not_after": 1796688000,
+    "state": "active",
+}
+REDEMPTION_FIELDS = {
+    "redemption_id": "uuid of the redemption",
+    "vendor_id": "user id of the vendor who redeemed",
+    "payer_id": "user id of the voucher's payer (null if the voucher is unknown)",
+    "voucher": "the voucher's FastPay address",
+    "token": "token symbol (null if the voucher is unknown)",
+    "amount": "decimal string in token units (null if the voucher is unknown)",
+    "amount_units": "integer ledger units",
+    "state": "received | pending | settled | flagged | rejected",
+    "reason": "why it is in that state (voucher_taken, double_spend, risk_review ...)",
+}
+REDEMPTION_EXAMPLE = {
+    "redemption_id": "9c1e2d3f-4a5b-4c6d-8e7f-0a1b2c3d4e5f",
+    "vendor_id": 42,
+    "payer_id": 17,
+    "voucher": "0x2546BcD3c84621e976D8185a91A922aE77ECEc30",
+    "token": "USDT",
+    "amount": "20.000000",
+    "amount_units": 20000000,
+    "state": "settled",
+    "reason": "",
+}
+CLAIM_FIELDS = {
+    "reference": "the claim's reference",
+    "user_id": "the debtor",
+    "token": "token symbol",
+    "amount": "decimal string: what the claim is for",
+    "amount_units": "integer ledger units: what the claim is for",
+    "outstanding_units": "integer ledger units still owed",
+    "state": "open | closed",
+}
+CLAIM_EXAMPLE = {
+    "reference": "cover:9c1e2d3f-4a5b-4c6d-8e7f-0a1b2c3d4e5f",
+    "user_id": 17,
+    "token": "USDT",
+    "amount": "20.000000",
+    "amount_units": 20000000,
+    "outstanding_units": 20000000,
+    "state": "open",
+}
+USER_FIELDS = {
+    "user_id": "the user",
+    "status": "pending | approved | suspended",
+    "by": "user id of the staff member (null: automatic)",
+    "reason": "why (suspensions)",
+}
+
+
+def _user_status(status: str) -> dict:
+    return {"user_id": 17, "status": status, "by": 1, "reason": ""}
+
+
+REVIEW_FIELDS = {
+    "review_id": "id of the review",
+    "payment_id": "uuid of the payment under review",
+    "state": "open | closed",
+}
+BREAKER_FIELDS = {
+    "scope": "what is paused (global, token, payee ...)",
+    "key": "which one",
+    "state": "open (payments paused) | closed",
+}
+
+
+def _types() -> list[EventType]:
+    t = EventType
+    payment_both = _keys("payer_id", "payee_id")
+    return [
+        # ---------------------------------------------------------------- payments
+        t(
+            "payment.succeeded",
+            "An online payment moved the money from payer to payee.",
+            payment_both,
+            "payer, payee (merchant or vendor)",
+            PAYMENT_FIELDS,
+            PAYMENT_EXAMPLE,
+        ),
+        t(
+            "payment.failed",
+            "A payment was refused (blocked by a rule or a circuit breaker).",
+            _keys("payer_id"),
+            "payer",
+            PAYMENT_FIELDS,
+            {**PAYMENT_EXAMPLE, "state": "failed"},
+        ),
+        t(
+            "payment.flagged",
+            "A payment is held for review; the money is held on the payer's account.",
+            _keys("payer_id"),
+            "payer (staff get review.opened)",
+            PAYMENT_FIELDS,
+            {**PAYMENT_EXAMPLE, "state": "flagged"},
+        ),
+        t(
+            "payment.approved",
+            "A reviewer approved a flagged payment: it succeeded.",
+            payment_both,
+            "payer, payee",
+            PAYMENT_FIELDS,
+            PAYMENT_EXAMPLE,
+        ),
+        t(
+            "payment.rejected",
+            "A reviewer rejected a flagged payment: the held money went back to the payer.",
+            _keys("payer_id"),
+            "payer",
+            PAYMENT_FIELDS,
+            {**PAYMENT_EXAMPLE, "state": "failed"},
+        ),
+        t(
+            "payment.refunded",
+            "The payee (or staff) refunded all or part of a payment.",
+            payment_both,
+            "payer, payee",
+            {
+                **PAYMENT_FIELDS,
+                "refund_id": "uuid of the refund",
+                "refund_units": "integer ledger units of this refund",
+                "refund_amount": "decimal string of this refund",
+            },
+            {
+                **PAYMENT_EXAMPLE,
+                "refunded_units": 2500000,
+                "refund_id": "7f3e2d1c-0b9a-4876-9543-210fedcba987",
+                "refund_units": 2500000,
+                "refund_amount": "2.500000",
+            },
+        ),
+        t(
+            "ledger.adjusted",
+            "An operator credited or debited a user's balance (a manual adjustment).",
+            _keys("user_id", STAFF),
+            "the user, staff",
+            {
+                "entry_id": "id of the journal entry",
+                "user_id": "the user",
+                "user": "the user's username",
+                "token": "token symbol",
+                "amount": "decimal string (negative: a debit)",
+                "amount_units": "integer ledger units",
+                "reason": "the operator's reason",
+                "operator": "the operator's username (null: a script)",
+                "state": "posted",
+            },
+            {
+                "entry_id": 311,
+                "user_id": 17,
+                "user": "alice",
+                "token": "USDT",
+                "amount": "100.000000",
+                "amount_units": 100000000,
+                "reason": "deposit tx 0xabc",
+                "operator": "ops",
+                "state": "posted",
+            },
+        ),
+        # ---------------------------------------------------------------- claims
+        t(
+            "claim.opened",
+            "The platform covered a vendor for a voucher the payer spent early: the payer owes it.",
+            _keys("user_id", STAFF),
+            "the debtor, staff",
+            {**CLAIM_FIELDS, "payee_id": "the vendor who was paid"},
+            {**CLAIM_EXAMPLE, "payee_id": 42},
+        ),
+        t(
+            "claim.recovered",
+            "Part of a claim was taken from the debtor's balance.",
+            _keys("user_id"),
+            "the debtor",
+            {
+                **CLAIM_FIELDS,
+                "recovered_units": "integer ledger units taken now",
+                "recovered": "decimal string taken now",
+            },
+            {
+                **CLAIM_EXAMPLE,
+                "recovered_units": 5000000,
+                "recovered": "5.000000",
+                "outstanding_units": 15000000,
+            },
+        ),
+        t(
+            "claim.written_off",
+            "An operator wrote off (part of) a claim.",
+            _keys("user_id", STAFF),
+            "the debtor, staff",
+            {
+                **CLAIM_FIELDS,
+                "written_off_units": "integer ledger units written off now",
+                "written_off": "decimal string written off now",
+                "reason": "the operator's reason",
+                "operator": "the operator's username",
+            },
+            {
+                **CLAIM_EXAMPLE,
+                "written_off_units": 15000000,
+                "written_off": "15.000000",
+                "outstanding_units": 0,
+                "state": "closed",
+                "reason": "uncollectable",
+                "operator": "ops",
+            },
+        ),
+        # ---------------------------------------------------------------- users
+        t(
+            "user.signed_up",
+            "Someone signed up; staff approve them.",
+            _staff,
+            "staff",
+            {
+                "user_id": "the new user",
+                "username": "their username",
+                "role": "their role",
+                "status": "pending",
+            },
+            {"user_id": 17, "username": "alice", "role": "customer", "status": "pending"},
+            webhook=False,
+        ),
+        t(
+            "user.approved",
+            "Staff approved a user: they may move money.",
+            _keys("user_id", STAFF),
+            "the user, staff",
+            USER_FIELDS,
+            _user_status("approved"),
+        ),
+        t(
+            "user.suspended",
+            "Staff suspended a user.",
+            _keys("user_id", STAFF),
+            "the user, staff",
+            USER_FIELDS,
+            {**_user_status("suspended"), "reason": "chargeback fraud"},
+        ),
+        # ---------------------------------------------------------------- fraud
+        t(
+            "review.opened",
+            "A flagged payment entered the review queue.",
+            _staff,
+            "staff",
+            {
+                **REVIEW_FIELDS,
+                "score": "risk score 0-100",
+                "rules": "the rules that hit",
+                "required_approvals": "1, or 2 (four eyes)",
+            },
+            {
+                "review_id": 8,
+                "payment_id": PAYMENT_EXAMPLE["payment_id"],
+                "state": "open",
+                "score": 72,
+                "rules": ["velocity", "new_payee"],
+                "required_approvals": 1,
+            },
+            webhook=False,
+        ),
+        t(
+            "review.closed",
+            "A review was decided (the payer and payee get payment.approved / rejected).",
+            _staff,
+            "staff",
+            {
+                **REVIEW_FIELDS,
+                "outcome": "approved | rejected | expired ...",
+                "reason": "short reason",
+                "note": "the reviewer's note",
+                "reviewers": "usernames of the reviewers",
+            },
+            {
+                "review_id": 8,
+                "payment_id": PAYMENT_EXAMPLE["payment_id"],
+                "state": "closed",
+                "outcome": "approved",
+                "reason": "approved",
+                "note": "known customer",
+                "reviewers": ["rev"],
+            },
+            webhook=False,
+        ),
+        t(
+            "circuit_breaker.tripped",
+            "A circuit breaker opened: payments in its scope are paused.",
+            _staff,
+            "staff",
+            {**BREAKER_FIELDS, "reason": "why", "figures": "the figures that tripped it"},
+            {
+                "scope": "global",
+                "key": "*",
+                "state": "open",
+                "reason": "flag rate 40% over 5 minutes",
+                "figures": {"flag_rate": "0.40"},
+            },
+            webhook=False,
+        ),
+        t(
+            "circuit_breaker.reset",
+            "Staff closed a circuit breaker: payments flow again.",
+            _staff,
+            "staff",
+            {**BREAKER_FIELDS, "by": "username of the staff member", "note": "their note"},
+            {"scope": "global", "key": "*", "state": "closed", "by": "ops", "note": "false alarm"},
+            webhook=False,
+        ),
+        t(
+            "payer.double_spend_flagged",
+            "Proof that a payer spent a voucher twice was recorded; the payer is blocked.",
+            _staff,
+            "staff",
+            {
+                "user_id": "the payer",
+                "username": "the payer's username",
+                "voucher": "the voucher's address",
+                "state": "flagged",
+            },
+            {
+                "user_id": 17,
+                "username": "alice",
+                "voucher": VOUCHER_EXAMPLE["address"],
+                "state": "flagged",
+            },
+            webhook=False,
+        ),
+        # ---------------------------------------------------------------- offline
+        t(
+            "offline.voucher_issued",
+            "A payer registered an offline voucher.",
+            _keys("user_id"),
+            "payer",
+            VOUCHER_FIELDS,
+            VOUCHER_EXAMPLE,
+        ),
+        t(
+            "offline.voucher_reclaimable",
+            "A voucher expired unredeemed: the payer's device can sweep the money back.",
+            _keys("user_id"),
+            "payer",
+            VOUCHER_FIELDS,
+            {**VOUCHER_EXAMPLE, "state": "expired"},
+        ),
+        t(
+            "offline.payer_suspended",
+            "A payer may no longer register vouchers (double spend, or staff's decision).",
+            _keys("user_id", STAFF),
+            "payer, staff",
+            {"user_id": "the payer", "reason": "why", "state": "suspended"},
+            {"user_id": 17, "reason": "double spend of voucher 0x2546...", "state": "suspended"},
+        ),
+        t(
+            "offline.fund_requested",
+            "The platform is moving money from the online balance to the user's FastPay "
+            "address (certification by the committee follows).",
+            _keys("user_id"),
+            "the user",
+            TRANSFER_FIELDS,
+            TRANSFER_EXAMPLE,
+        ),
+        t(
+            "offline.funded",
+            "The committee certified a fund transfer: the FastPay address holds the money.",
+            _keys("user_id"),
+            "the user",
+            TRANSFER_FIELDS,
+            {**TRANSFER_EXAMPLE, "state": "done"},
+        ),
+        t(
+            "offline.fund_failed",
+            "A fund transfer was refused for good; the online balance is given back.",
+            _keys("user_id"),
+            "the user",
+            {**TRANSFER_FIELDS, "reason": "the committee's refusal"},
+            {**TRANSFER_EXAMPLE, "state": "failed", "reason": "wrong_epoch"},
+        ),
+        t(
+            "offline.defunded",
+            "Money moved from the user's FastPay address back to the online balance.",
+            _keys("user_id"),
+            "the user",
+            TRANSFER_FIELDS,
+            {**TRANSFER_EXAMPLE, "direction": "defund", "state": "done"},
+        ),
+        t(
+            "offline.redemption_received",
+            "A vendor's terminal uploaded an offline payment (state pending, flagged or "
+            "rejected at once).",
+            _keys("vendor_id", "payer_id"),
+            "vendor, payer",
+            REDEMPTION_FIELDS,
+            {**REDEMPTION_EXAMPLE, "state": "pending"},
+        ),
+        t(
+            "offline.redemption_settled",
+            "The committee certified the redemption (or the platform covered it): the "
+            "vendor is paid.",
+            _keys("vendor_id", "payer_id"),
+            "vendor, payer",
+            REDEMPTION_FIELDS,
+            REDEMPTION_EXAMPLE,
+        ),
+        t(
+            "offline.redemption_flagged",
+            "A redemption is held for staff (voucher taken early, double spend, settlement "
+            "given up).",
+            _keys("vendor_id", STAFF),
+            "vendor, staff",
+            REDEMPTION_FIELDS,
+            {**REDEMPTION_EXAMPLE, "state": "flagged", "reason": "voucher_taken"},
+        ),
+        t(
+            "offline.redemption_released",
+            "Staff released a flagged redemption: it goes to settlement again.",
+            _keys("vendor_id"),
+            "vendor",
+            REDEMPTION_FIELDS,
+            {**REDEMPTION_EXAMPLE, "state": "pending"},
+        ),
+        t(
+            "offline.redemption_rejected",
+            "Staff refused a flagged redemption: the vendor is not paid for it.",
+            _keys("vendor_id"),
+            "vendor",
+            REDEMPTION_FIELDS,
+            {**REDEMPTION_EXAMPLE, "state": "rejected", "reason": "admin"},
+        ),
+        t(
+            "offline.double_spend",
+            "Two vendors redeemed the same voucher; the evidence names both spends.",
+            _keys("payer_id", "vendor_ids", STAFF),
+            "payer, both vendors, staff",
+            {
+                "voucher": "the voucher's address",
+                "payer_id": "the payer",
+                "vendor_ids": "the vendors who redeemed it",
+                "rejected_redemption_id": "the second redemption",
+                "first": "evidence: the first spend (redemption_id, vendor_id, order, signature)",
+                "second": "evidence: the second spend",
+                "state": "flagged",
+            },
+            {
+                "voucher": VOUCHER_EXAMPLE["address"],
+                "payer_id": 17,
+                "vendor_ids": [42, 43],
+                "rejected_redemption_id": REDEMPTION_EXAMPLE["redemption_id"],
+                "first": {"redemption_id": "...", "vendor_id": 42},
+                "second": {"redemption_id": "...", "vendor_id": 43},
+                "state": "flagged",
+            },
+        ),
+        # ---------------------------------------------------------------- committee
+        t(
+            "committee.synced",
+            "The authority committee of an epoch was loaded.",
+            _staff,
+            "staff",
+            {"epoch": "the epoch", "members": "the members' addresses", "state": "active"},
+            {"epoch": 3, "members": ["0x8ba1...", "0x71C7..."], "state": "active"},
+            webhook=False,
+        ),
+        t(
+            "authority.equivocated",
+            "An authority signed two different orders for one sender and sequence.",
+            _staff,
+            "staff",
+            {
+                "authority": "its address",
+                "sender": "the sender",
+                "sequence": "the sequence",
+                "epoch": "the first order's epoch",
+                "second_epoch": "the second's",
+                "evidence_id": "the evidence record",
+                "state": "new",
+            },
+            {
+                "authority": "0x8ba1...",
+                "sender": "0x71C7...",
+                "sequence": 4,
+                "epoch": 3,
+                "second_epoch": 3,
+                "evidence_id": 2,
+                "state": "new",
+            },
+            webhook=False,
+        ),
+        t(
+            "authority.slashed",
+            "Equivocation evidence was submitted on-chain: the authority is slashed.",
+            _staff,
+            "staff",
+            {
+                "authority": "its address",
+                "evidence_id": "the evidence record",
+                "tx_hash": "the slashing transaction",
+                "state": "submitted",
+            },
+            {
+                "authority": "0x8ba1...",
+                "evidence_id": 2,
+                "tx_hash": "0x5c50...",
+                "state": "submitted",
+            },
+            webhook=False,
+        ),
+        # ---------------------------------------------------------------- webhooks
+        t(
+            "webhook_endpoint.disabled",
+            "A webhook endpoint was disabled: it answered 410 Gone, or failed for days.",
+            _keys("user_id", STAFF),
+            "the endpoint's owner (merchant), staff",
+            {
+                "endpoint_id": "the endpoint",
+                "user_id": "its owner",
+                "url": "its URL",
+                "reason": "why",
+                "failing_since": "RFC 3339, first failure since its last success (or null)",
+                "state": "disabled",
+            },
+            {
+                "endpoint_id": 5,
+                "user_id": 42,
+                "url": "https://shop.example/hooks/fastpay",
+                "reason": "failing since 2026-11-27T08:00:00Z",
+                "failing_since": "2026-11-27T08:00:00Z",
+                "state": "disabled",
+            },
+        ),
+        t(
+            "webhook_endpoint.test",
+            'A "send test event" call: delivered to that one endpoint only.',
+            _keys("user_id"),
+            "the endpoint's owner",
+            {"endpoint_id": "the endpoint", "user_id": "its owner", "state": "test"},
+            {"endpoint_id": 5, "user_id": 42, "state": "test"},
+        ),
+    ]
+
+
+CATALOGUE: dict[str, EventType] = {}
+for _type in _types():
+    assert _type.name not in CATALOGUE, _type.name
+    CATALOGUE[_type.name] = _type
+
+#: what an unknown topic gets (an emitter added before its catalogue entry): staff only,
+#: so it is never lost and never leaks; a test fails CI for it
+UNKNOWN = EventType(
+    "unknown", "A topic missing from the catalogue.", _staff, "staff", {}, {}, webhook=False
+)
+
+WEBHOOK_TYPES = sorted(name for name, t in CATALOGUE.items() if t.webhook)
+
+
+def event_type(topic: str) -> EventType:
+    return CATALOGUE.get(topic, UNKNOWN)
+
+
+def catalogue_markdown() -> str:
+    """The catalogue section of docs/events.md."""
+    import json
+
+    lines = []
+    for name in sorted(CATALOGUE):
+        entry = CATALOGUE[name]
+        lines += [
+            f"### `{name}` (version {entry.version})",
+            "",
+            entry.description,
+            "",
+            f"Recipients: {entry.audience}."
+            + ("" if entry.webhook else " Not sent to webhooks (staff only)."),
+            "",
+            "| field | meaning |",
+            "|---|---|",
+            *(f"| `{key}` | {text} |" for key, text in entry.fields.items()),
+            "",
+            "```json",
+            json.dumps(entry.example, indent=2),
+            "```",
+            "",
+        ]
+    return "\n".join(lines)
+
+
+def _check(types: Iterable[EventType]) -> None:  # pragma: no cover - import-time sanity
+    for entry in types:
+        missing = set(entry.example) - set(entry.fields)
+        assert not missing, (entry.name, missing)
+
+
+_check(CATALOGUE.values())
+del _type

@@ -1,0 +1,68 @@
+"""Celery tasks of the dispatcher and the webhook workers: thin, idempotent, safe to run
+twice at once (the dispatcher skips locked outbox rows, deliveries are leased)."""
+
+import logging
+
+from celery import shared_task
+
+logger = logging.getLogger("notifications.tasks")
+
+
+@shared_task(acks_late=True)
+def events_dispatch_task() -> int:
+    """Dispatch what the outbox holds (queued after each commit that recorded events)."""
+    from notifications.dispatch import outbox_dispatch_all
+
+    return outbox_dispatch_all()
+
+
+@shared_task(acks_late=True)
+def webhooks_deliver_task(recipient_event_ids=None, delivery_ids=None) -> dict:
+    """First attempt of the deliveries of newly dispatched events (or of redelivered
+    ones); the beat sweep takes the retries and anything this task lost."""
+    from notifications.webhooks.delivery import deliveries_attempt
+
+    return deliveries_attempt(ids=delivery_ids, recipient_event_ids=recipient_event_ids)
+
+
+@shared_task
+def events_sweep_task() -> dict:
+    """Beat: dispatch outbox rows an on-commit task missed (a crashed worker, a lost
+    message), then attempt every delivery that is due (retries, expired leases)."""
+    from notifications.dispatch import outbox_dispatch_all
+    from notifications.webhooks.delivery import deliveries_attempt
+
+    dispatched = outbox_dispatch_all()
+    totals = {"dispatched": dispatched, "succeeded": 0, "retry": 0, "failed": 0}
+    for _ in range(20):  # at most 20 x 500 deliveries a sweep; the next sweep goes on
+        counts = deliveries_attempt()
+        for key, value in counts.items():
+            totals[key] += value
+        if not any(counts.values()):
+            break
+    return totals
+
+
+@shared_task(acks_late=True)
+def notifications_send_task(recipient_event_ids: list[int]) -> dict:
+    """Email/SMS of newly dispatched events (notifications.mail); sends each at most once."""
+    from notifications.mail import notifications_send
+
+    return notifications_send(recipient_event_ids=recipient_event_ids)
+
+
+def dispatch_soon() -> None:
+    """The outbox's on-commit callback (registered in NotificationsConfig.ready)."""
+    events_dispatch_task.delay()
+
+
+def webhooks_enqueue(recipient_event_ids: list[int]) -> None:
+    """The webhook sink: queue the first attempt of the new events' deliveries."""
+    from notifications.models import WebhookDelivery
+
+    if WebhookDelivery.objects.filter(recipient_event_id__in=recipient_event_ids).exists():
+        webhooks_deliver_task.delay(recipient_event_ids=list(recipient_event_ids))
+
+
+def deliveries_enqueue(*, delivery_ids: list[int]) -> None:
+    webhooks_deliver_task.delay(delivery_ids=list(delivery_ids))
