@@ -79,6 +79,9 @@ def test_an_order_certified_in_the_old_epoch_blocks_another_payment_in_the_new_o
     early = signed_order_json(domain, make_order(bystander, epoch=1), bystander.key)
     assert old_only.post("/authority/v1/orders", early)[0] == 200
 
+    # (before the close n2's feed is not frozen and shows no pending order)
+    status, feed = nodes[1].get("/authority/v1/handover?epoch=1")
+    assert (status, feed["frozen"], feed["pending"]) == (200, False, [])
     sleep_until(at + 0.5)
 
     # then epoch 1 is closed by every node's own clock, without a restart
@@ -104,6 +107,21 @@ def test_an_order_certified_in_the_old_epoch_blocks_another_payment_in_the_new_o
         assert (status, body["error"]["code"]) == (409, "sequence_locked"), body
         assert body["order"] == signed_x["order"]
         assert body["carried"] is True
+
+    # n2's frozen feed, paged, carries X with its vote, then every certificate to the end
+    status, feed = nodes[1].get("/authority/v1/handover?epoch=1&limit=1")
+    assert (status, feed["frozen"]) == (200, True)
+    assert [(p["order"], p["vote"]["authority"]) for p in feed["pending"]] == [
+        (signed_x["order"], nodes[1].address)
+    ]
+    pages = 1
+    while feed["next"] is not None:
+        status, feed = nodes[1].get(f"/authority/v1/handover?epoch=1&limit=1&after={feed['next']}")
+        assert status == 200 and feed["frozen"] and pages < 10
+        pages += 1
+    for bad in ("epoch=9", "epoch=1&limit=501", "epoch=1&after=x.1", "epoch=-1"):
+        status, body = nodes[1].get(f"/authority/v1/handover?{bad}")
+        assert (status, body["error"]["code"]) == (400, "invalid_request"), bad
 
     # and X re-signed for epoch 2 (the same payment) is certified by the new committee
     x2 = make_order(payer, recipient=alice, amount=5_000_000, epoch=2)
