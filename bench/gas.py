@@ -116,7 +116,16 @@ class Deployment:
         td = self.td
         words = td.pack_batch_items(td.BatchItem.redemption(s, sequence, 0, 10**6) for s in senders)
         batch_id, self.next_batch_id = self.next_batch_id, self.next_batch_id + 1
-        signatures = td.sign_committee_batch(self.domain, 1, batch_id, words, self.keys)
+        processor = self.system.processor
+        signatures = td.sign_committee_batch(
+            self.domain,
+            1,
+            batch_id,
+            words,
+            self.keys,
+            processor=processor.address,
+            vault=self.system.vault.address,
+        )
         method = self.system.processor.submitCommitteeBatch
         return self._settle(len(senders), method, 1, batch_id, words, signatures)
 

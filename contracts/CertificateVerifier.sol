@@ -43,13 +43,14 @@ contract CertificateVerifier is EIP712 {
         return _hashTypedDataV4(FastPayTypes.hashVote(order));
     }
 
-    /// @notice EIP-712 digest the committee signs for a settlement batch.
-    function batchDigest(uint64 epoch, uint64 batchId, bytes32 itemsHash)
+    /// @notice EIP-712 digest the committee signs for a settlement batch settled by
+    ///         `processor` into `vault`.
+    function batchDigest(uint64 epoch, uint64 batchId, address processor, address vault, bytes32 itemsHash)
         external
         view
         returns (bytes32)
     {
-        return _hashTypedDataV4(FastPayTypes.hashBatch(epoch, batchId, itemsHash));
+        return _hashTypedDataV4(FastPayTypes.hashBatch(epoch, batchId, processor, vault, itemsHash));
     }
 
     /// @notice The EIP-712 domain separator of FastPay on this chain.

@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.28;
 
-import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
-import {Pausable} from "@openzeppelin/contracts/utils/Pausable.sol";
+import {AccessControlDefaultAdminRules} from
+    "@openzeppelin/contracts/access/extensions/AccessControlDefaultAdminRules.sol";
 
+import {BoundedPausable} from "./BoundedPausable.sol";
 import {TokenVault} from "./TokenVault.sol";
 
 /// @title FastPayRegistry
@@ -11,8 +12,10 @@ import {TokenVault} from "./TokenVault.sol";
 ///         authorities follow `FastPayDeposit` and credit the account once, by depositId,
 ///         after enough confirmations) and withdrawals of on-chain balances.
 /// @dev Tokens are pulled by the TokenVault: approve the vault, not this contract. This
-///      contract holds the vault's DEPOSITOR_ROLE.
-contract FastPayRegistry is AccessControl, Pausable {
+///      contract is the vault's fixed `depositor` (checked at construction). It moves only
+///      the caller's own money (deposits from, withdrawals of, msg.sender); its pause is
+///      bounded (BoundedPausable) and users can always withdraw directly from the vault.
+contract FastPayRegistry is AccessControlDefaultAdminRules, BoundedPausable {
     bytes32 public constant GUARDIAN_ROLE = keccak256("GUARDIAN_ROLE");
 
     TokenVault public immutable vault;
@@ -28,12 +31,17 @@ contract FastPayRegistry is AccessControl, Pausable {
 
     error AlreadyRegistered(address user);
     error NotRegistered(address user);
+    /// @dev The vault's fixed depositor is not this contract (a wrong deployment).
+    error VaultNotWired(address vault);
 
-    /// @param admin Receives DEFAULT_ADMIN_ROLE.
-    /// @param guardian Receives GUARDIAN_ROLE (may pause).
-    /// @param vault_ The custody vault.
-    constructor(address admin, address guardian, TokenVault vault_) {
-        _grantRole(DEFAULT_ADMIN_ROLE, admin);
+    /// @param adminDelay Delay of a DEFAULT_ADMIN_ROLE transfer (AccessControlDefaultAdminRules).
+    /// @param admin DEFAULT_ADMIN_ROLE (the TimelockController in production).
+    /// @param guardian Receives GUARDIAN_ROLE (may pause, for a bounded time).
+    /// @param vault_ The custody vault, whose `depositor` must be this contract.
+    constructor(uint48 adminDelay, address admin, address guardian, TokenVault vault_)
+        AccessControlDefaultAdminRules(adminDelay, admin)
+    {
+        if (vault_.depositor() != address(this)) revert VaultNotWired(address(vault_));
         _grantRole(GUARDIAN_ROLE, guardian);
         vault = vault_;
     }
@@ -70,13 +78,14 @@ contract FastPayRegistry is AccessControl, Pausable {
         return vault.balanceOf(user, token);
     }
 
-    /// @notice Stop registrations, deposits and withdrawals through the registry (guardian).
+    /// @notice Stop registrations, deposits and withdrawals through the registry (guardian),
+    ///         for at most MAX_PAUSE_DURATION (BoundedPausable).
     function pause() external onlyRole(GUARDIAN_ROLE) {
-        _pause();
+        _pauseBounded();
     }
 
-    /// @notice Resume (admin).
+    /// @notice End the pause early (admin).
     function unpause() external onlyRole(DEFAULT_ADMIN_ROLE) {
-        _unpause();
+        _unpauseEarly();
     }
 }

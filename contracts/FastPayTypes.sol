@@ -29,9 +29,12 @@ library FastPayTypes {
 
     /// @dev The committee signs one `Batch` over the packed settlement items (see
     ///      OfflinePaymentProcessor.submitCommitteeBatch): itemsHash = keccak256 of the items
-    ///      words, two 32-byte words per item.
-    bytes32 internal constant BATCH_TYPEHASH =
-        keccak256("Batch(uint64 epoch,uint64 batchId,bytes32 itemsHash)");
+    ///      words, two 32-byte words per item. The batch names the processor that settles it
+    ///      and the vault it credits, so it cannot be replayed on a redeployed processor or
+    ///      against another (e.g. migrated) vault.
+    bytes32 internal constant BATCH_TYPEHASH = keccak256(
+        "Batch(uint64 epoch,uint64 batchId,address processor,address vault,bytes32 itemsHash)"
+    );
 
     /// @notice EIP-712 struct hash of a transfer order.
     function hashOrder(TransferOrder calldata order) internal pure returns (bytes32) {
@@ -54,11 +57,11 @@ library FastPayTypes {
     }
 
     /// @notice EIP-712 struct hash of a committee-signed settlement batch.
-    function hashBatch(uint64 epoch, uint64 batchId, bytes32 itemsHash)
+    function hashBatch(uint64 epoch, uint64 batchId, address processor, address vault, bytes32 itemsHash)
         internal
         pure
         returns (bytes32)
     {
-        return keccak256(abi.encode(BATCH_TYPEHASH, epoch, batchId, itemsHash));
+        return keccak256(abi.encode(BATCH_TYPEHASH, epoch, batchId, processor, vault, itemsHash));
     }
 }

@@ -1,11 +1,13 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.28;
 
-import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
-import {Pausable} from "@openzeppelin/contracts/utils/Pausable.sol";
+import {AccessControlDefaultAdminRules} from
+    "@openzeppelin/contracts/access/extensions/AccessControlDefaultAdminRules.sol";
 import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol";
 
+import {BoundedPausable} from "./BoundedPausable.sol";
 import {CertificateVerifier} from "./CertificateVerifier.sol";
+import {CommitteeConsensus} from "./CommitteeConsensus.sol";
 import {FastPayTypes} from "./FastPayTypes.sol";
 import {TokenVault} from "./TokenVault.sol";
 
@@ -17,26 +19,33 @@ import {TokenVault} from "./TokenVault.sol";
 ///         from where they withdraw. Any other certificate is an internal FastPay transfer,
 ///         already paid inside FastPay, and is refused (`NotARedemption`): otherwise one
 ///         certificate could be paid twice, once by the authorities and once on-chain.
-///         Replay protection in the FastPay style: per sender, a certificate settles only if
-///         its sequence is above the last one redeemed (`redeemedUpTo[sender]` = last + 1).
+///         Replay protection: a bitmap of redeemed sequences per sender (`isRedeemed`), so
+///         a sender's redemptions settle in any order, each once, whatever the path.
+///         A certificate of epoch e settles only until CommitteeConsensus.settlesUntil(e)
+///         (0 = e has no successor yet: open); after that it is refused, so a retired
+///         committee cannot certify anything that still settles.
 ///         Two paths:
 ///         - `submitBatch` / `processOfflinePayment`: each certificate carries its own quorum
 ///           of authority votes, verified one by one (simple, about 3 ecrecovers each);
 ///         - `submitCommitteeBatch`: the committee signs ONE EIP-712 `Batch` over compact
 ///           items (after checking every certificate in it); the quorum is verified once.
+///           The batch names this processor and its vault, and settles once (any order).
 ///         In both batch paths a bad item is skipped with `CertificateRejected` and never
 ///         reverts the batch.
-contract OfflinePaymentProcessor is AccessControl, Pausable, ReentrancyGuard {
+contract OfflinePaymentProcessor is AccessControlDefaultAdminRules, BoundedPausable, ReentrancyGuard {
     bytes32 public constant GUARDIAN_ROLE = keccak256("GUARDIAN_ROLE");
     bytes32 public constant SETTLER_ROLE = keccak256("SETTLER_ROLE");
 
     TokenVault public immutable vault;
     CertificateVerifier public immutable verifier;
+    CommitteeConsensus public immutable consensus;
 
-    /// @notice Per sender: last redeemed sequence + 1 (0 = nothing redeemed yet).
-    mapping(address sender => uint256) public redeemedUpTo;
-    /// @notice Id the next committee batch must carry (batches settle in order, once).
-    uint64 public nextBatchId;
+    /// @dev Per sender, 256 sequences per word: bit (sequence & 255) of word (sequence >> 8)
+    ///      is set once that redemption settled. A sender's first 256 sequences share one
+    ///      slot, so a steady sender pays a warm-ish rewrite (5,000 gas), not a fresh slot.
+    mapping(address sender => mapping(uint256 word => uint256 bits)) private _redeemed;
+    /// @dev Settled committee batch ids, 256 per word (each batch id settles once).
+    mapping(uint256 word => uint256 bits) private _settledBatches;
 
     /// @notice `units` of `token` moved from the pool to `beneficiary`'s vault balance for the
     ///         redemption (`sender`, `sequence`); the beneficiary is always the sender.
@@ -59,19 +68,55 @@ contract OfflinePaymentProcessor is AccessControl, Pausable, ReentrancyGuard {
     error EmptyBatch();
     error MalformedItems();
     error CreditFailed();
-    error BatchOutOfOrder(uint64 expected, uint64 given);
+    error BatchAlreadySettled(uint64 batchId);
+    /// @dev Epoch `epoch`'s certificates settled until `settlesUntil`, which has passed.
+    error SettlementWindowClosed(uint64 epoch, uint64 settlesUntil);
     /// @dev Wraps a CertificateVerifier reason when a single settlement reverts.
     error CertificateInvalid(bytes4 reason);
+    /// @dev The vault's fixed processor is not this contract (a wrong deployment).
+    error VaultNotWired(address vault);
 
-    /// @param admin Receives DEFAULT_ADMIN_ROLE.
-    /// @param guardian Receives GUARDIAN_ROLE (may pause).
-    /// @param vault_ The vault (this contract needs its PROCESSOR_ROLE).
+    /// @param adminDelay Delay of a DEFAULT_ADMIN_ROLE transfer (AccessControlDefaultAdminRules).
+    /// @param admin DEFAULT_ADMIN_ROLE (the TimelockController in production).
+    /// @param guardian Receives GUARDIAN_ROLE (may pause, for a bounded time).
+    /// @param settler Receives SETTLER_ROLE (submits batches), unless address(0).
+    /// @param vault_ The vault, whose `processor` must be this contract.
     /// @param verifier_ The FastPay EIP-712 domain and quorum checks.
-    constructor(address admin, address guardian, TokenVault vault_, CertificateVerifier verifier_) {
-        _grantRole(DEFAULT_ADMIN_ROLE, admin);
+    constructor(
+        uint48 adminDelay,
+        address admin,
+        address guardian,
+        address settler,
+        TokenVault vault_,
+        CertificateVerifier verifier_
+    ) AccessControlDefaultAdminRules(adminDelay, admin) {
+        if (vault_.processor() != address(this)) revert VaultNotWired(address(vault_));
         _grantRole(GUARDIAN_ROLE, guardian);
+        if (settler != address(0)) _grantRole(SETTLER_ROLE, settler);
         vault = vault_;
         verifier = verifier_;
+        consensus = verifier_.consensus();
+    }
+
+    /// @notice True once the redemption (`sender`, `sequence`) settled here.
+    function isRedeemed(address sender, uint64 sequence) external view returns (bool) {
+        return _redeemed[sender][sequence >> 8] & (1 << (sequence & 255)) != 0;
+    }
+
+    /// @notice Word `word` of `sender`'s bitmap: bit i set = sequence 256 * word + i settled.
+    function redeemedBits(address sender, uint256 word) external view returns (uint256) {
+        return _redeemed[sender][word];
+    }
+
+    /// @notice True once committee batch `batchId` settled here.
+    function isBatchSettled(uint64 batchId) public view returns (bool) {
+        return _settledBatches[batchId >> 8] & (1 << (batchId & 255)) != 0;
+    }
+
+    /// @notice Until when certificates of `epoch` settle (0 = no limit yet, the epoch has not
+    ///         closed); the same rule every path applies.
+    function settlesUntil(uint64 epoch) external view returns (uint64) {
+        return consensus.settlesUntil(epoch);
     }
 
     // ---------------------------------------------------------------- per-certificate path
@@ -90,8 +135,9 @@ contract OfflinePaymentProcessor is AccessControl, Pausable, ReentrancyGuard {
 
     /// @notice Settle one redemption certificate (`order.recipient == address(this)`) to the
     ///         sender's vault balance; anyone may call (a user's own way to the chain).
-    /// @dev Reverts `NotARedemption()` for any other recipient, `CertificateInvalid(reason)`
-    ///      for a replayed sequence or a bad quorum, or with the vault's error.
+    /// @dev Reverts `NotARedemption()` for any other recipient, `SettlementWindowClosed` once
+    ///      the order's epoch can no longer settle, `CertificateInvalid(reason)` for a
+    ///      redeemed sequence or a bad quorum, or with the vault's error.
     /// @return True on success (reverts otherwise).
     function processOfflinePayment(FastPayTypes.TransferOrder calldata order, bytes calldata signatures)
         external
@@ -100,17 +146,20 @@ contract OfflinePaymentProcessor is AccessControl, Pausable, ReentrancyGuard {
         returns (bool)
     {
         if (order.recipient != address(this)) revert NotARedemption();
+        _requireOpen(order.epoch);
         bytes4 reason = _checkCertificate(order, signatures);
         if (reason != bytes4(0)) revert CertificateInvalid(reason);
-        redeemedUpTo[order.sender] = uint256(order.sequence) + 1;
+        uint64 sequence = order.sequence;
+        _redeemed[order.sender][sequence >> 8] |= 1 << (sequence & 255);
         vault.credit(order.token, order.sender, order.amount);
-        emit PaymentSettled(order.sender, order.sequence, order.sender, order.token, order.amount);
+        emit PaymentSettled(order.sender, sequence, order.sender, order.token, order.amount);
         return true;
     }
 
     /// @notice Settle many redemption certificates, each with its own quorum, each to its
     ///         sender's vault balance; bad ones (including any whose recipient is not this
-    ///         contract: `NotARedemption`) are skipped with `CertificateRejected`.
+    ///         contract: `NotARedemption`, or whose epoch's window closed:
+    ///         `SettlementWindowClosed`) are skipped with `CertificateRejected`.
     /// @param orders Transfer orders (amounts in ledger units).
     /// @param signatures For each order, its authorities' votes (65 bytes each, ascending signer).
     /// @return settled Number of certificates settled.
@@ -123,11 +172,18 @@ contract OfflinePaymentProcessor is AccessControl, Pausable, ReentrancyGuard {
     {
         if (orders.length != signatures.length) revert LengthMismatch();
         if (orders.length == 0) revert EmptyBatch();
+        uint256 openEpoch = type(uint256).max; // the last epoch found open (one look-up per run)
         for (uint256 i = 0; i < orders.length; ++i) {
             FastPayTypes.TransferOrder calldata order = orders[i];
-            bytes4 reason = order.recipient != address(this)
-                ? NotARedemption.selector
-                : _checkCertificate(order, signatures[i]);
+            bytes4 reason;
+            if (order.recipient != address(this)) {
+                reason = NotARedemption.selector;
+            } else if (order.epoch != openEpoch && !_isOpen(order.epoch)) {
+                reason = SettlementWindowClosed.selector;
+            } else {
+                openEpoch = order.epoch;
+                reason = _checkCertificate(order, signatures[i]);
+            }
             if (reason == bytes4(0)) reason = _settle(order.sender, order.sequence, order.token, order.amount);
             if (reason == bytes4(0)) ++settled;
             else emit CertificateRejected(i, order.sender, order.sequence, reason);
@@ -144,12 +200,14 @@ contract OfflinePaymentProcessor is AccessControl, Pausable, ReentrancyGuard {
     ///      sender (checked here: an item whose beneficiary differs is skipped with
     ///      `NotARedemption`); the word is kept (rather than implied) so the committee's
     ///      signature names who gets paid and word 1 is exactly the vault's credit word.
-    ///      The committee signs EIP-712 Batch(epoch, batchId, itemsHash) with
-    ///      itemsHash = keccak256 of the concatenated words. A bad signature set reverts the
-    ///      whole call; an item that is not a redemption, already redeemed, for an unknown
-    ///      token, from the zero address or above what the pool holds is skipped with
-    ///      CertificateRejected. Accepted items are credited by one vault call (the per-item
-    ///      cost is what the gas target is about).
+    ///      The committee signs EIP-712 Batch(epoch, batchId, processor, vault, itemsHash)
+    ///      with processor = this contract, vault = its vault and itemsHash = keccak256 of
+    ///      the concatenated words. A batch id settles once, in any order
+    ///      (`BatchAlreadySettled`); a bad signature set or a closed settlement window
+    ///      reverts the whole call; an item that is not a redemption, already redeemed (in
+    ///      any path, or earlier in this batch), for an unknown token, from the zero address
+    ///      or above what the pool holds is skipped with CertificateRejected. Accepted items
+    ///      are credited by one vault call (the per-item cost is what the gas target is about).
     /// @return settled Number of items settled.
     function submitCommitteeBatch(
         uint64 epoch,
@@ -158,13 +216,8 @@ contract OfflinePaymentProcessor is AccessControl, Pausable, ReentrancyGuard {
         bytes calldata signatures
     ) external onlyRole(SETTLER_ROLE) whenNotPaused nonReentrant returns (uint256 settled) {
         uint256 words = items.length;
-        if (words == 0) revert EmptyBatch();
-        if (words % 2 != 0) revert MalformedItems();
-        if (batchId != nextBatchId) revert BatchOutOfOrder(nextBatchId, batchId);
-        bytes32 itemsHash = keccak256(abi.encodePacked(items));
-        bytes4 reason = verifier.quorumStatus(verifier.batchDigest(epoch, batchId, itemsHash), epoch, signatures);
-        if (reason != bytes4(0)) revert CertificateInvalid(reason);
-        nextBatchId = batchId + 1;
+        bytes32 itemsHash = _acceptBatch(epoch, batchId, items, signatures);
+        bytes4 reason;
 
         TokenCache memory cache = _newCache();
         uint256[] memory credits = new uint256[](words);
@@ -198,17 +251,48 @@ contract OfflinePaymentProcessor is AccessControl, Pausable, ReentrancyGuard {
 
     // ---------------------------------------------------------------- emergency
 
-    /// @notice Stop all settlement (guardian).
+    /// @notice Stop all settlement (guardian) for at most MAX_PAUSE_DURATION (BoundedPausable).
     function pause() external onlyRole(GUARDIAN_ROLE) {
-        _pause();
+        _pauseBounded();
     }
 
-    /// @notice Resume settlement (admin).
+    /// @notice End the pause early (admin).
     function unpause() external onlyRole(DEFAULT_ADMIN_ROLE) {
-        _unpause();
+        _unpauseEarly();
     }
 
     // ---------------------------------------------------------------- internals
+
+    /// @dev Checks a committee batch as a whole (shape, not settled yet, window open, the
+    ///      committee's signatures over this processor and vault) and marks its id settled.
+    function _acceptBatch(uint64 epoch, uint64 batchId, bytes32[] calldata items, bytes calldata signatures)
+        private
+        returns (bytes32 itemsHash)
+    {
+        uint256 words = items.length;
+        if (words == 0) revert EmptyBatch();
+        if (words % 2 != 0) revert MalformedItems();
+        uint256 bit = 1 << (batchId & 255);
+        uint256 bits = _settledBatches[batchId >> 8];
+        if (bits & bit != 0) revert BatchAlreadySettled(batchId);
+        _requireOpen(epoch);
+        itemsHash = keccak256(abi.encodePacked(items));
+        bytes32 digest = verifier.batchDigest(epoch, batchId, address(this), address(vault), itemsHash);
+        bytes4 reason = verifier.quorumStatus(digest, epoch, signatures);
+        if (reason != bytes4(0)) revert CertificateInvalid(reason);
+        _settledBatches[batchId >> 8] = bits | bit;
+    }
+
+    /// @dev True while certificates of `epoch` may settle.
+    function _isOpen(uint64 epoch) private view returns (bool) {
+        uint64 until = consensus.settlesUntil(epoch);
+        return until == 0 || block.timestamp <= until;
+    }
+
+    function _requireOpen(uint64 epoch) private view {
+        uint64 until = consensus.settlesUntil(epoch);
+        if (until != 0 && block.timestamp > until) revert SettlementWindowClosed(epoch, until);
+    }
 
     /// @dev Replay and quorum of one certificate (the caller has checked it is a redemption).
     function _checkCertificate(FastPayTypes.TransferOrder calldata order, bytes calldata signatures)
@@ -216,21 +300,26 @@ contract OfflinePaymentProcessor is AccessControl, Pausable, ReentrancyGuard {
         view
         returns (bytes4)
     {
-        if (order.sequence < redeemedUpTo[order.sender]) return SequenceAlreadyRedeemed.selector;
+        uint64 sequence = order.sequence;
+        if (_redeemed[order.sender][sequence >> 8] & (1 << (sequence & 255)) != 0) {
+            return SequenceAlreadyRedeemed.selector;
+        }
         return verifier.certificateStatus(order, signatures);
     }
 
-    /// @dev Credits a redemption to its sender. Effects first (replay slot), then the vault; a
-    ///      vault refusal (unknown token, pool too small, ...) undoes the replay slot and
+    /// @dev Credits a redemption to its sender. Effects first (its bit), then the vault; a
+    ///      vault refusal (unknown token, pool too small, ...) clears the bit again and
     ///      becomes the rejection reason.
     function _settle(address sender, uint64 sequence, address token, uint256 units) private returns (bytes4) {
-        uint256 previous = redeemedUpTo[sender];
-        redeemedUpTo[sender] = uint256(sequence) + 1;
+        mapping(uint256 => uint256) storage bitmap = _redeemed[sender];
+        uint256 word = sequence >> 8;
+        uint256 previous = bitmap[word];
+        bitmap[word] = previous | (1 << (sequence & 255));
         try vault.credit(token, sender, units) {
             emit PaymentSettled(sender, sequence, sender, token, units);
             return bytes4(0);
         } catch (bytes memory err) {
-            redeemedUpTo[sender] = previous;
+            bitmap[word] = previous;
             // a revert without a selector (out of gas, bare revert) must not read as success
             return err.length >= 4 ? bytes4(err) : CreditFailed.selector;
         }
@@ -260,7 +349,11 @@ contract OfflinePaymentProcessor is AccessControl, Pausable, ReentrancyGuard {
     {
         if (tail >> 96 != uint160(sender)) return NotARedemption.selector;
         if (sender == address(0)) return ZeroRecipient.selector;
-        if (sequence < redeemedUpTo[sender]) return SequenceAlreadyRedeemed.selector;
+        mapping(uint256 => uint256) storage bitmap = _redeemed[sender];
+        uint256 word = sequence >> 8;
+        uint256 bits = bitmap[word];
+        uint256 bit = 1 << (sequence & 255);
+        if (bits & bit != 0) return SequenceAlreadyRedeemed.selector;
         if (tokenId >= cache.token.length) return TokenVault.UnknownTokenId.selector;
         uint256 left = cache.poolLeft[tokenId];
         if (left == 0) {
@@ -271,7 +364,7 @@ contract OfflinePaymentProcessor is AccessControl, Pausable, ReentrancyGuard {
         uint256 amount = uint256(uint96(tail)) * cache.scale[tokenId];
         if (amount >= left) return TokenVault.InsufficientPool.selector;
         cache.poolLeft[tokenId] = left - amount;
-        redeemedUpTo[sender] = uint256(sequence) + 1;
+        bitmap[word] = bits | bit;
         return bytes4(0);
     }
 }

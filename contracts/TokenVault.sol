@@ -1,12 +1,16 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.28;
 
-import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
+import {AccessControlDefaultAdminRules} from
+    "@openzeppelin/contracts/access/extensions/AccessControlDefaultAdminRules.sol";
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {IERC20Metadata} from "@openzeppelin/contracts/token/ERC20/extensions/IERC20Metadata.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
-import {Pausable} from "@openzeppelin/contracts/utils/Pausable.sol";
+import {ERC165Checker} from "@openzeppelin/contracts/utils/introspection/ERC165Checker.sol";
 import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol";
+
+import {BoundedPausable} from "./BoundedPausable.sol";
+import {IFastPayVault} from "./IFastPayVault.sol";
 
 /// @title TokenVault
 /// @notice Custody of the FastPay stablecoins. Two kinds of internal balance, both in token
@@ -14,10 +18,22 @@ import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol
 ///         off-chain ledger) and a withdrawable balance per on-chain account (credited when a
 ///         certificate is redeemed to that account). Invariant, per token:
 ///         token.balanceOf(vault) == pool + sum of account balances.
-/// @dev Deposits come through FastPayRegistry (DEPOSITOR_ROLE), credits through
-///      OfflinePaymentProcessor (PROCESSOR_ROLE). Emergency: the guardian pauses; moving all
-///      funds to a new vault needs a cancellable time-lock of at least 48 hours.
-contract TokenVault is AccessControl, Pausable, ReentrancyGuard {
+/// @dev No single key can take the money:
+///      - the wiring is fixed at deployment: deposits come only through the FastPayRegistry
+///        (`depositor`, DEPOSITOR_ROLE) and credits only through the OfflinePaymentProcessor
+///        (`processor`, PROCESSOR_ROLE), both immutable; nobody can grant, revoke or renounce
+///        these two roles afterwards (`WiringRoleFixed`), the admin included;
+///      - DEFAULT_ADMIN_ROLE (the TimelockController in production) moves with a two-step,
+///        delayed transfer (AccessControlDefaultAdminRules); it lists tokens, unpauses and
+///        schedules a migration, which takes effect `migrationDelay` (>= 48 h) later;
+///      - the guardian's pause ends by itself (BoundedPausable: at most 3 days, then at least
+///        1 day before the next); a pause while a migration is pending pushes the migration
+///        back by the pause's maximum, so users always get the whole delay to withdraw;
+///      - a migration moves the POOL only, token by token (`migrateToken`), to a FastPay
+///        vault whose `predecessor()` is this vault, which is seeded with it in the same call
+///        (`acceptMigration`); withdrawable balances stay here and their owners keep
+///        withdrawing them from this vault for ever.
+contract TokenVault is AccessControlDefaultAdminRules, BoundedPausable, ReentrancyGuard, IFastPayVault {
     using SafeERC20 for IERC20;
 
     bytes32 public constant GUARDIAN_ROLE = keccak256("GUARDIAN_ROLE");
@@ -36,6 +52,13 @@ contract TokenVault is AccessControl, Pausable, ReentrancyGuard {
         bool depositsEnabled;
     }
 
+    /// @notice The only account that may pull deposits into the pool (the registry).
+    address public immutable depositor;
+    /// @notice The only account that may credit the pool to accounts (the processor).
+    address public immutable processor;
+    /// @notice The vault this one accepts a migrated pool from (address(0): none).
+    address public immutable predecessor;
+
     mapping(address token => TokenConfig) public tokenConfig;
     /// @notice Listed tokens by id (the compact token reference used in committee batches).
     address[] public tokens;
@@ -47,7 +70,10 @@ contract TokenVault is AccessControl, Pausable, ReentrancyGuard {
     uint256 public migrationDelay;
     address public pendingMigration;
     uint256 public migrationEta;
+    /// @notice True once the first token's pool migrated: no more deposits or credits here
+    ///         (withdrawals go on).
     bool public migrated;
+    mapping(address token => bool) public tokenMigrated;
 
     event TokenAdded(address indexed token, uint256 id, uint8 decimals, uint8 ledgerDecimals);
     event DepositsEnabled(address indexed token, bool enabled);
@@ -56,7 +82,11 @@ contract TokenVault is AccessControl, Pausable, ReentrancyGuard {
     event MigrationDelayChanged(uint256 previousDelay, uint256 newDelay);
     event MigrationScheduled(address indexed newVault, uint256 eta);
     event MigrationCancelled(address indexed newVault);
+    /// @notice A pause while a migration was pending moved its eta back.
+    event MigrationPostponed(address indexed newVault, uint256 eta);
     event MigrationExecuted(address indexed newVault, address indexed token, uint256 amount);
+    /// @notice The predecessor's pool of `token` was moved here (`amount` base units).
+    event MigrationAccepted(address indexed predecessor, address indexed token, uint256 amount);
 
     error ZeroAddress();
     error ZeroAmount();
@@ -73,20 +103,61 @@ contract TokenVault is AccessControl, Pausable, ReentrancyGuard {
     error MigrationAlreadyPending(address newVault);
     error NoMigrationPending();
     error MigrationNotReady(uint256 eta);
+    error MigrationStarted();
+    error TokenAlreadyMigrated(address token);
     error VaultMigrated();
+    /// @dev The migration target is not a FastPay vault that names this vault its predecessor.
+    error NotAFastPayVault(address target);
+    error NotPredecessor(address caller);
+    /// @dev PROCESSOR_ROLE and DEPOSITOR_ROLE are fixed at deployment.
+    error WiringRoleFixed(bytes32 role);
 
-    /// @param admin Receives DEFAULT_ADMIN_ROLE.
-    /// @param guardian Receives GUARDIAN_ROLE (may pause and cancel a migration).
-    /// @param migrationDelay_ Time-lock for moving funds to a new vault (>= 48 hours).
-    constructor(address admin, address guardian, uint256 migrationDelay_) {
-        if (admin == address(0) || guardian == address(0)) revert ZeroAddress();
+    /// @param adminDelay Delay of a DEFAULT_ADMIN_ROLE transfer (AccessControlDefaultAdminRules).
+    /// @param admin DEFAULT_ADMIN_ROLE (the TimelockController in production).
+    /// @param guardian Receives GUARDIAN_ROLE (may pause, for a bounded time, and cancel a
+    ///        migration).
+    /// @param depositor_ The FastPayRegistry (its address is known before it is deployed).
+    /// @param processor_ The OfflinePaymentProcessor (likewise).
+    /// @param predecessor_ The vault whose pool this one may receive, or address(0).
+    /// @param migrationDelay_ Time-lock for moving the pool to a new vault (>= 48 hours).
+    constructor(
+        uint48 adminDelay,
+        address admin,
+        address guardian,
+        address depositor_,
+        address processor_,
+        address predecessor_,
+        uint256 migrationDelay_
+    ) AccessControlDefaultAdminRules(adminDelay, admin) {
+        if (guardian == address(0) || depositor_ == address(0) || processor_ == address(0)) {
+            revert ZeroAddress();
+        }
         if (migrationDelay_ < MIN_MIGRATION_DELAY) {
             revert MigrationDelayTooShort(migrationDelay_, MIN_MIGRATION_DELAY);
         }
-        _grantRole(DEFAULT_ADMIN_ROLE, admin);
         _grantRole(GUARDIAN_ROLE, guardian);
+        _grantRole(DEPOSITOR_ROLE, depositor_);
+        _grantRole(PROCESSOR_ROLE, processor_);
+        depositor = depositor_;
+        processor = processor_;
+        predecessor = predecessor_;
         migrationDelay = migrationDelay_;
         emit MigrationDelayChanged(0, migrationDelay_);
+    }
+
+    modifier onlyDepositor() {
+        if (msg.sender != depositor) revert AccessControlUnauthorizedAccount(msg.sender, DEPOSITOR_ROLE);
+        _;
+    }
+
+    modifier onlyProcessor() {
+        if (msg.sender != processor) revert AccessControlUnauthorizedAccount(msg.sender, PROCESSOR_ROLE);
+        _;
+    }
+
+    modifier notMigrated() {
+        if (migrated) revert VaultMigrated();
+        _;
     }
 
     // ---------------------------------------------------------------- token allow-list
@@ -95,22 +166,7 @@ contract TokenVault is AccessControl, Pausable, ReentrancyGuard {
     /// @param token ERC-20 address.
     /// @param ledgerDecimals Decimals of FastPay ledger units (6 for USDT/USDC).
     function addToken(address token, uint8 ledgerDecimals) external onlyRole(DEFAULT_ADMIN_ROLE) {
-        if (token == address(0)) revert ZeroAddress();
-        if (tokenConfig[token].scale != 0) revert TokenAlreadyListed(token);
-        uint8 decimals = IERC20Metadata(token).decimals();
-        if (decimals < ledgerDecimals || decimals > MAX_DECIMALS) {
-            revert UnsupportedDecimals(decimals, ledgerDecimals);
-        }
-        uint256 id = tokens.length;
-        tokenConfig[token] = TokenConfig({
-            scale: uint128(10 ** (decimals - ledgerDecimals)),
-            id: uint16(id),
-            decimals: decimals,
-            ledgerDecimals: ledgerDecimals,
-            depositsEnabled: true
-        });
-        tokens.push(token);
-        emit TokenAdded(token, id, decimals, ledgerDecimals);
+        _addToken(token, ledgerDecimals);
     }
 
     /// @notice Stop or resume deposits of a listed token (withdrawals and credits go on).
@@ -140,8 +196,9 @@ contract TokenVault is AccessControl, Pausable, ReentrancyGuard {
     /// @return units The amount in ledger units.
     function depositToPool(address from, address token, uint256 amount)
         external
-        onlyRole(DEPOSITOR_ROLE)
+        onlyDepositor
         whenNotPaused
+        notMigrated
         nonReentrant
         returns (uint256 units)
     {
@@ -154,11 +211,7 @@ contract TokenVault is AccessControl, Pausable, ReentrancyGuard {
 
         poolBalance[token] += amount;
         emit PoolDeposit(token, from, amount, units);
-
-        uint256 before = IERC20(token).balanceOf(address(this));
-        IERC20(token).safeTransferFrom(from, address(this), amount);
-        uint256 received = IERC20(token).balanceOf(address(this)) - before;
-        if (received != amount) revert TransferAmountMismatch(amount, received);
+        _pull(token, from, amount);
     }
 
     /// @notice Move `units` ledger units of `token` from the pool to `account`'s withdrawable
@@ -167,8 +220,9 @@ contract TokenVault is AccessControl, Pausable, ReentrancyGuard {
     /// @return amount The credited base units.
     function credit(address token, address account, uint256 units)
         external
-        onlyRole(PROCESSOR_ROLE)
+        onlyProcessor
         whenNotPaused
+        notMigrated
         returns (uint256 amount)
     {
         uint256 scale = tokenConfig[token].scale;
@@ -184,11 +238,7 @@ contract TokenVault is AccessControl, Pausable, ReentrancyGuard {
     ///      units, 96 bits). Runs of the same token debit the pool once. The processor has
     ///      already checked every item against `tokenState`, so a failure here (unknown
     ///      token, pool too small) reverts the whole call.
-    function creditBatch(uint256[] calldata credits)
-        external
-        onlyRole(PROCESSOR_ROLE)
-        whenNotPaused
-    {
+    function creditBatch(uint256[] calldata credits) external onlyProcessor whenNotPaused notMigrated {
         uint256 length = credits.length;
         uint256 currentId = type(uint256).max;
         address token;
@@ -235,82 +285,154 @@ contract TokenVault is AccessControl, Pausable, ReentrancyGuard {
         return (token, tokenConfig[token].scale, poolBalance[token]);
     }
 
-    /// @notice Withdraw the caller's own balance to `to`.
+    /// @notice Withdraw the caller's own balance to `to`. Open during a pending migration and
+    ///         after one (balances stay in this vault); stopped only by a (bounded) pause.
     function withdraw(address token, uint256 amount, address to) external {
         _withdraw(msg.sender, token, amount, to);
     }
 
     /// @notice Withdraw on behalf of `account` (caller: the registry, forwarding the account).
-    function withdrawFor(address account, address token, uint256 amount, address to)
-        external
-        onlyRole(DEPOSITOR_ROLE)
-    {
+    function withdrawFor(address account, address token, uint256 amount, address to) external onlyDepositor {
         _withdraw(account, token, amount, to);
     }
 
     // ---------------------------------------------------------------- emergency
 
-    /// @notice Stop deposits, credits and withdrawals (guardian).
+    /// @notice Stop deposits, credits and withdrawals (guardian) for at most
+    ///         MAX_PAUSE_DURATION; a pending migration is postponed by that much, so the
+    ///         pause never eats into the users' time to withdraw before it.
     function pause() external onlyRole(GUARDIAN_ROLE) {
-        _pause();
+        _pauseBounded();
+        if (pendingMigration != address(0) && !migrated) {
+            migrationEta += MAX_PAUSE_DURATION;
+            emit MigrationPostponed(pendingMigration, migrationEta);
+        }
     }
 
-    /// @notice Resume after an incident (admin); impossible once the funds have migrated.
+    /// @notice End the pause before it expires (admin).
     function unpause() external onlyRole(DEFAULT_ADMIN_ROLE) {
-        if (migrated) revert VaultMigrated();
-        _unpause();
+        _unpauseEarly();
     }
 
-    /// @notice Change the migration time-lock; never below 48 hours.
+    /// @notice Change the migration time-lock; never below 48 hours. A migration already
+    ///         scheduled keeps its eta.
     function setMigrationDelay(uint256 newDelay) external onlyRole(DEFAULT_ADMIN_ROLE) {
         if (newDelay < MIN_MIGRATION_DELAY) revert MigrationDelayTooShort(newDelay, MIN_MIGRATION_DELAY);
         emit MigrationDelayChanged(migrationDelay, newDelay);
         migrationDelay = newDelay;
     }
 
-    /// @notice Announce that all funds will move to `newVault` after the time-lock.
+    /// @notice Announce that the pool will move to `newVault` after the time-lock.
+    ///         `newVault` must be a FastPay vault (ERC-165 IFastPayVault) whose predecessor is
+    ///         this vault, so it is seeded with each token's pool as it arrives.
     function scheduleMigration(address newVault) external onlyRole(DEFAULT_ADMIN_ROLE) {
         if (newVault == address(0)) revert ZeroAddress();
         if (migrated) revert VaultMigrated();
         if (pendingMigration != address(0)) revert MigrationAlreadyPending(pendingMigration);
+        if (
+            newVault == address(this)
+                || !ERC165Checker.supportsInterface(newVault, type(IFastPayVault).interfaceId)
+                || IFastPayVault(newVault).predecessor() != address(this)
+        ) revert NotAFastPayVault(newVault);
         pendingMigration = newVault;
         migrationEta = block.timestamp + migrationDelay;
         emit MigrationScheduled(newVault, migrationEta);
     }
 
-    /// @notice Cancel a scheduled migration (admin or guardian).
+    /// @notice Cancel a scheduled migration (admin or guardian), before any token moved.
     function cancelMigration() external {
         if (!hasRole(DEFAULT_ADMIN_ROLE, msg.sender) && !hasRole(GUARDIAN_ROLE, msg.sender)) {
             revert AccessControlUnauthorizedAccount(msg.sender, GUARDIAN_ROLE);
         }
         address newVault = pendingMigration;
         if (newVault == address(0)) revert NoMigrationPending();
+        if (migrated) revert MigrationStarted();
         pendingMigration = address(0);
         migrationEta = 0;
         emit MigrationCancelled(newVault);
     }
 
-    /// @notice After the time-lock, move every listed token's whole balance to the new vault
-    ///         and freeze this one for good. The internal balances stay readable here so the
-    ///         new vault can be seeded from them.
-    function executeMigration() external onlyRole(DEFAULT_ADMIN_ROLE) nonReentrant {
+    /// @notice After the time-lock and while not paused, move `token`'s whole pool to the new
+    ///         vault, which is seeded with it in the same call. One token per call, so a token
+    ///         that refuses transfers blocks only itself. The first call stops deposits and
+    ///         credits here for good; withdrawable balances stay and remain withdrawable.
+    function migrateToken(address token) external onlyRole(DEFAULT_ADMIN_ROLE) whenNotPaused nonReentrant {
         address newVault = pendingMigration;
         if (newVault == address(0)) revert NoMigrationPending();
         if (block.timestamp < migrationEta) revert MigrationNotReady(migrationEta);
-        pendingMigration = address(0);
-        migrationEta = 0;
+        TokenConfig memory cfg = tokenConfig[token];
+        if (cfg.scale == 0) revert TokenNotListed(token);
+        if (tokenMigrated[token]) revert TokenAlreadyMigrated(token);
         migrated = true;
-        if (!paused()) _pause();
-        uint256 count = tokens.length;
-        for (uint256 i = 0; i < count; ++i) {
-            IERC20 token = IERC20(tokens[i]);
-            uint256 amount = token.balanceOf(address(this));
-            emit MigrationExecuted(newVault, address(token), amount);
-            if (amount != 0) token.safeTransfer(newVault, amount);
-        }
+        tokenMigrated[token] = true;
+        uint256 amount = poolBalance[token];
+        poolBalance[token] = 0;
+        emit MigrationExecuted(newVault, token, amount);
+        IERC20(token).forceApprove(newVault, amount);
+        IFastPayVault(newVault).acceptMigration(token, cfg.ledgerDecimals, amount);
+        uint256 left = IERC20(token).allowance(address(this), newVault);
+        if (left != 0) revert TransferAmountMismatch(amount, amount - left);
+    }
+
+    /// @inheritdoc IFastPayVault
+    function acceptMigration(address token, uint8 ledgerDecimals, uint256 amount) external nonReentrant {
+        if (msg.sender != predecessor || predecessor == address(0)) revert NotPredecessor(msg.sender);
+        if (migrated) revert VaultMigrated();
+        TokenConfig memory cfg = tokenConfig[token];
+        if (cfg.scale == 0) _addToken(token, ledgerDecimals);
+        else if (cfg.ledgerDecimals != ledgerDecimals) revert UnsupportedDecimals(cfg.decimals, ledgerDecimals);
+        poolBalance[token] += amount;
+        emit MigrationAccepted(msg.sender, token, amount);
+        if (amount != 0) _pull(token, msg.sender, amount);
+    }
+
+    /// @notice ERC-165: IFastPayVault (what a migration checks) and the access control ones.
+    function supportsInterface(bytes4 interfaceId) public view override returns (bool) {
+        return interfaceId == type(IFastPayVault).interfaceId || super.supportsInterface(interfaceId);
     }
 
     // ---------------------------------------------------------------- internals
+
+    /// @dev The wiring roles are granted in the constructor only, never afterwards.
+    function _grantRole(bytes32 role, address account) internal override returns (bool) {
+        if ((role == PROCESSOR_ROLE || role == DEPOSITOR_ROLE) && address(this).code.length != 0) {
+            revert WiringRoleFixed(role);
+        }
+        return super._grantRole(role, account);
+    }
+
+    /// @dev ... and never revoked or renounced (which could only stop the system).
+    function _revokeRole(bytes32 role, address account) internal override returns (bool) {
+        if (role == PROCESSOR_ROLE || role == DEPOSITOR_ROLE) revert WiringRoleFixed(role);
+        return super._revokeRole(role, account);
+    }
+
+    function _addToken(address token, uint8 ledgerDecimals) private {
+        if (token == address(0)) revert ZeroAddress();
+        if (tokenConfig[token].scale != 0) revert TokenAlreadyListed(token);
+        uint8 decimals = IERC20Metadata(token).decimals();
+        if (decimals < ledgerDecimals || decimals > MAX_DECIMALS) {
+            revert UnsupportedDecimals(decimals, ledgerDecimals);
+        }
+        uint256 id = tokens.length;
+        tokenConfig[token] = TokenConfig({
+            scale: uint128(10 ** (decimals - ledgerDecimals)),
+            id: uint16(id),
+            decimals: decimals,
+            ledgerDecimals: ledgerDecimals,
+            depositsEnabled: true
+        });
+        tokens.push(token);
+        emit TokenAdded(token, id, decimals, ledgerDecimals);
+    }
+
+    /// @dev Pull exactly `amount` of `token` from `from` (no fee-on-transfer tokens).
+    function _pull(address token, address from, uint256 amount) private {
+        uint256 before = IERC20(token).balanceOf(address(this));
+        IERC20(token).safeTransferFrom(from, address(this), amount);
+        uint256 received = IERC20(token).balanceOf(address(this)) - before;
+        if (received != amount) revert TransferAmountMismatch(amount, received);
+    }
 
     function _debitPool(address token, uint256 amount) private {
         uint256 pool = poolBalance[token];

@@ -144,12 +144,17 @@ class Committee:
     redemption_address: str
     members: tuple[Member, ...]
     self_address: str | None = None  # "self" in a node's answer: which member answered
+    # the TokenVault the redemption address (the processor) credits: committee batches
+    # name both (EIP-712 Batch); optional ("vault_address"), None when not known
+    vault_address: str | None = None
 
     def __post_init__(self) -> None:
         for name in ("verifying_contract", "redemption_address"):
             object.__setattr__(self, name, _address(getattr(self, name), name))
         if self.self_address is not None:
             object.__setattr__(self, "self_address", _address(self.self_address, "self"))
+        if self.vault_address is not None:
+            object.__setattr__(self, "vault_address", _address(self.vault_address, "vault_address"))
         members = tuple(self.members)
         self.validate(members)
         object.__setattr__(self, "members", members)
@@ -218,6 +223,9 @@ class Committee:
                 for i, member in enumerate(members)
             ),
             self_address=None if own is None else _address(own, prefix + "self"),
+            vault_address=None
+            if data.get("vault_address") is None
+            else _address(data["vault_address"], prefix + "vault_address"),
         )
         return committee
 
@@ -229,6 +237,8 @@ class Committee:
             "redemption_address": self.redemption_address,
             "members": [member.to_json() for member in self.members],
         }
+        if self.vault_address is not None:
+            data["vault_address"] = self.vault_address
         if self.self_address is not None:
             data["self"] = self.self_address
         return data
@@ -403,6 +413,7 @@ def _load(data: Any) -> CommitteeFile:
             chain_id=committee.chain_id,
             verifying_contract=committee.verifying_contract,
             redemption_address=committee.redemption_address,
+            vault_address=committee.vault_address,
             members=tuple(
                 Member.from_json(m, f"{param}.members[{j}]") for j, m in enumerate(members)
             ),

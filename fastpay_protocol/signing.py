@@ -16,7 +16,7 @@ from __future__ import annotations
 import coincurve
 
 from fastpay_protocol import typed_data as td
-from fastpay_protocol.addresses import checksum
+from fastpay_protocol.addresses import checksum, lower
 from fastpay_protocol.keccak import keccak
 
 DOMAIN_TYPE_HASH = keccak(
@@ -29,6 +29,13 @@ BATCH_TYPE_HASH = keccak(td.BATCH_TYPE.encode())
 
 def _word_address(address: str) -> bytes:
     return bytes(12) + bytes.fromhex(address[2:])
+
+
+def _lower_address(value: str, field: str) -> str:
+    address = lower(value)
+    if address is None:
+        raise ValueError(f"{field} is not an address: {value!r}")
+    return address
 
 
 def address_bytes(address: str) -> bytes:
@@ -79,8 +86,11 @@ class Hasher:
             keccak(self._prefix + keccak(VOTE_TYPE_HASH + struct)),
         )
 
-    def batch_digest(self, epoch: int, batch_id: int, hash_of_items: bytes) -> bytes:
-        """What the committee signs over a settlement batch (== typed_data.batch_digest)."""
+    def batch_digest(
+        self, epoch: int, batch_id: int, hash_of_items: bytes, *, processor: str, vault: str
+    ) -> bytes:
+        """What the committee signs over a settlement batch settled by ``processor`` into
+        ``vault`` (== typed_data.batch_digest)."""
         if not (0 <= epoch <= td.UINT64_MAX and 0 <= batch_id <= td.UINT64_MAX):
             raise ValueError("epoch and batch_id must be uint64")
         if len(hash_of_items) != 32:
@@ -89,6 +99,8 @@ class Hasher:
             BATCH_TYPE_HASH
             + epoch.to_bytes(32, "big")
             + batch_id.to_bytes(32, "big")
+            + _word_address(_lower_address(processor, "processor"))
+            + _word_address(_lower_address(vault, "vault"))
             + bytes(hash_of_items)
         )
         return keccak(self._prefix + struct)

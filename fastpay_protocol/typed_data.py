@@ -9,8 +9,10 @@ Exactly what the contracts hash (contracts/FastPayTypes.sol, contracts/Certifica
   (6 decimals whatever the token's on-chain decimals);
 - ``Vote(TransferOrder order)``, signed by an authority for an order: its own type, so a vote
   can never pass for the sender's signature on the order, nor the other way round;
-- ``Batch(uint64 epoch,uint64 batchId,bytes32 itemsHash)``, signed by the committee over
-  packed settlement items (see ``BatchItem``).
+- ``Batch(uint64 epoch,uint64 batchId,address processor,address vault,bytes32 itemsHash)``,
+  signed by the committee over packed settlement items (see ``BatchItem``); it names the
+  OfflinePaymentProcessor that settles it (the redemption address) and the TokenVault it
+  credits, so it cannot be replayed on a redeployed processor or against another vault.
 
 Only REDEMPTIONS settle on-chain: certificates whose ``order.recipient`` is the
 OfflinePaymentProcessor's address (the "redemption address"); they settle to the sender's
@@ -64,6 +66,8 @@ EIP712_TYPES: dict[str, list[dict[str, str]]] = {
     "Batch": [
         {"name": "epoch", "type": "uint64"},
         {"name": "batchId", "type": "uint64"},
+        {"name": "processor", "type": "address"},
+        {"name": "vault", "type": "address"},
         {"name": "itemsHash", "type": "bytes32"},
     ],
 }
@@ -74,7 +78,7 @@ TRANSFER_ORDER_TYPE = (
     "uint64 sequence,uint64 epoch)"
 )
 VOTE_TYPE = "Vote(TransferOrder order)" + TRANSFER_ORDER_TYPE
-BATCH_TYPE = "Batch(uint64 epoch,uint64 batchId,bytes32 itemsHash)"
+BATCH_TYPE = "Batch(uint64 epoch,uint64 batchId,address processor,address vault,bytes32 itemsHash)"
 
 
 class InvalidSignature(ValueError):
@@ -257,14 +261,30 @@ def vote_message(domain: Domain, order: TransferOrder) -> SignableMessage:
 
 
 def batch_message(
-    domain: Domain, epoch: int, batch_id: int, hash_of_items: bytes
+    domain: Domain,
+    epoch: int,
+    batch_id: int,
+    hash_of_items: bytes,
+    *,
+    processor: str,
+    vault: str,
 ) -> SignableMessage:
+    """The committee's Batch for ``processor`` (the OfflinePaymentProcessor, i.e. the
+    redemption address) settling into ``vault`` (its TokenVault)."""
     epoch = _uint(epoch, "epoch", UINT64_MAX)
     batch_id = _uint(batch_id, "batch_id", UINT64_MAX)
     if len(hash_of_items) != 32:
         raise ValueError("items hash must be 32 bytes")
     return _typed(
-        domain, "Batch", {"epoch": epoch, "batchId": batch_id, "itemsHash": bytes(hash_of_items)}
+        domain,
+        "Batch",
+        {
+            "epoch": epoch,
+            "batchId": batch_id,
+            "processor": _address(processor, "processor"),
+            "vault": _address(vault, "vault"),
+            "itemsHash": bytes(hash_of_items),
+        },
     )
 
 
@@ -281,8 +301,12 @@ def vote_digest(domain: Domain, order: TransferOrder) -> bytes:
     return digest(vote_message(domain, order))
 
 
-def batch_digest(domain: Domain, epoch: int, batch_id: int, hash_of_items: bytes) -> bytes:
-    return digest(batch_message(domain, epoch, batch_id, hash_of_items))
+def batch_digest(
+    domain: Domain, epoch: int, batch_id: int, hash_of_items: bytes, *, processor: str, vault: str
+) -> bytes:
+    return digest(
+        batch_message(domain, epoch, batch_id, hash_of_items, processor=processor, vault=vault)
+    )
 
 
 # ------------------------------------------------------------------ sign and verify
@@ -302,9 +326,19 @@ def sign_vote(domain: Domain, order: TransferOrder, private_key: bytes | str) ->
 
 
 def sign_batch(
-    domain: Domain, epoch: int, batch_id: int, words: Iterable[bytes], private_key: bytes | str
+    domain: Domain,
+    epoch: int,
+    batch_id: int,
+    words: Iterable[bytes],
+    private_key: bytes | str,
+    *,
+    processor: str,
+    vault: str,
 ) -> bytes:
-    return sign(batch_message(domain, epoch, batch_id, items_hash(words)), private_key)
+    message = batch_message(
+        domain, epoch, batch_id, items_hash(words), processor=processor, vault=vault
+    )
+    return sign(message, private_key)
 
 
 def check_signature_form(signature: bytes) -> None:
@@ -387,12 +421,18 @@ def sign_committee_batch(
     batch_id: int,
     words: Iterable[bytes],
     private_keys: Iterable[bytes | str],
+    *,
+    processor: str,
+    vault: str,
 ) -> bytes:
-    """Batch signatures of the given authorities, packed for submitCommitteeBatch."""
+    """Batch signatures of the given authorities, packed for ``processor``'s
+    submitCommitteeBatch (``vault``: the processor's vault)."""
     words = list(words)
     votes = {}
     for key in private_keys:
-        votes[Account.from_key(key).address] = sign_batch(domain, epoch, batch_id, words, key)
+        votes[Account.from_key(key).address] = sign_batch(
+            domain, epoch, batch_id, words, key, processor=processor, vault=vault
+        )
     return pack_signatures(votes)
 
 

@@ -110,12 +110,19 @@ def deploy_fastpay(
     executors = list(executors or [deployer])
     timelock = FastPayTimelock.deploy(timelock_delay, proposers, executors, deployer, tx)
     treasury = treasury or timelock
+    consensus = CommitteeConsensus.deploy(admin_delay, timelock, settlement_window, tx)
     # H1 (settlement contracts): the lines constructing TokenVault, FastPayRegistry,
     # CertificateVerifier and OfflinePaymentProcessor; their admin is ``timelock``.
-    vault = TokenVault.deploy(timelock, guardian, migration_delay, tx)
-    registry = FastPayRegistry.deploy(timelock, guardian, vault, tx)
-    consensus = CommitteeConsensus.deploy(admin_delay, timelock, settlement_window, tx)
     verifier = CertificateVerifier.deploy(consensus, tx)
+    vault, registry, processor = deploy_settlement(
+        deployer,
+        verifier,
+        admin=timelock,
+        admin_delay=admin_delay,
+        guardian=guardian,
+        settler=settler,
+        migration_delay=migration_delay,
+    )
     manager = AuthorityManager.deploy(
         admin_delay,
         timelock,
@@ -128,7 +135,6 @@ def deploy_fastpay(
         unbonding_period,
         tx,
     )
-    processor = OfflinePaymentProcessor.deploy(timelock, guardian, vault, verifier, tx)
     system = SimpleNamespace(
         timelock=timelock,
         vault=vault,
@@ -138,16 +144,69 @@ def deploy_fastpay(
         manager=manager,
         processor=processor,
     )
-    # wiring roles: granted once here, later only through the timelock
+    # wiring roles: granted once here, later only through the timelock (the vault's
+    # depositor and processor, and the processor's settler, are set by their constructors:
+    # deploy_settlement)
     wiring = [
-        (vault.grantRole, (vault.DEPOSITOR_ROLE(), registry)),
-        (vault.grantRole, (vault.PROCESSOR_ROLE(), processor)),
         (consensus.grantRole, (consensus.MANAGER_ROLE(), manager)),
     ]
-    if settler is not None:
-        wiring.append((processor.grantRole, (processor.SETTLER_ROLE(), settler)))
     bootstrap(system, deployer, wiring)
     return system
+
+
+ZERO_ADDRESS = "0x" + "00" * 20
+
+
+def create_address(deployer, nonce):
+    """The address of the contract ``deployer`` creates with transaction ``nonce`` (CREATE:
+    keccak256(rlp([sender, nonce]))[12:])."""
+    from eth_utils import keccak, to_checksum_address
+
+    def rlp_bytes(data):
+        if len(data) == 1 and data[0] < 0x80:
+            return data
+        return bytes([0x80 + len(data)]) + data  # shorter than 56 bytes here
+
+    sender = bytes.fromhex(str(deployer)[2:])
+    nonce_bytes = nonce.to_bytes((nonce.bit_length() + 7) // 8, "big") if nonce else b""
+    payload = rlp_bytes(sender) + rlp_bytes(nonce_bytes)
+    return to_checksum_address(keccak(bytes([0xC0 + len(payload)]) + payload)[12:])
+
+
+def deploy_settlement(
+    deployer,
+    verifier,
+    *,
+    admin,
+    admin_delay=DEFAULT_ADMIN_DELAY,
+    guardian=None,
+    settler=None,
+    migration_delay=MIN_MIGRATION_DELAY,
+    predecessor=ZERO_ADDRESS,
+):
+    """TokenVault, FastPayRegistry and OfflinePaymentProcessor, in three consecutive
+    transactions of ``deployer``. The vault's ``depositor`` (the registry) and ``processor``
+    are fixed in its constructor, nobody can change them later, so their addresses are
+    computed from the deployer's next nonces first; the registry's and the processor's
+    constructors check that the vault names them (a wrong guess reverts the deploy).
+    ``predecessor``: the vault whose pool this one may receive in a migration."""
+    tx = {"from": deployer}
+    guardian = guardian or deployer
+    nonce = int(deployer.nonce)
+    registry_at, processor_at = (
+        create_address(deployer, nonce + 1),
+        create_address(deployer, nonce + 2),
+    )
+    vault = TokenVault.deploy(
+        admin_delay, admin, guardian, registry_at, processor_at, predecessor, migration_delay, tx
+    )
+    registry = FastPayRegistry.deploy(admin_delay, admin, guardian, vault, tx)
+    processor = OfflinePaymentProcessor.deploy(
+        admin_delay, admin, guardian, settler or ZERO_ADDRESS, vault, verifier, tx
+    )
+    if (registry.address, processor.address) != (registry_at, processor_at):
+        raise RuntimeError("deploy_settlement: another transaction of the deployer interleaved")
+    return vault, registry, processor
 
 
 def bootstrap(system, deployer, calls):

@@ -19,6 +19,7 @@ DEFAULT_STAKE = 10 * 10**18
 PLACEHOLDER_CHAIN_ID = 31337
 PLACEHOLDER_VERIFIER = "0x" + "00" * 19 + "f1"
 PLACEHOLDER_REDEMPTION = "0x" + "00" * 19 + "f2"
+PLACEHOLDER_VAULT = "0x" + "00" * 19 + "f3"
 
 
 def anvil_key(index: int) -> bytes:
@@ -37,6 +38,7 @@ def committee_document(
             "chain_id": PLACEHOLDER_CHAIN_ID,
             "verifying_contract": PLACEHOLDER_VERIFIER,
             "redemption_address": PLACEHOLDER_REDEMPTION,
+            "vault_address": PLACEHOLDER_VAULT,
             "members": members,
             "tokens": tokens or [],
         }
@@ -46,6 +48,7 @@ def committee_document(
         "chain_id": int(deployment["chain_id"]),
         "verifying_contract": contracts["CertificateVerifier"]["address"],
         "redemption_address": contracts["OfflinePaymentProcessor"]["address"],
+        "vault_address": contracts["TokenVault"]["address"],
         "members": members,
         "tokens": [
             {"symbol": t["symbol"], "address": t["address"], "id": int(t["id"])}

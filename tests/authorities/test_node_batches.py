@@ -3,6 +3,7 @@ certificate in one batch at most; the same batch again gets the same signature."
 
 import pytest
 
+from authorities.node.local import PLACEHOLDER_VAULT
 from fastpay_protocol import typed_data as td
 from tests.authorities.node_fixtures import TOKEN, Users, certify, confirm, make_order
 from tests.authorities.nodes import committee_domain, local_committee
@@ -50,11 +51,17 @@ def test_it_signs_a_batch_of_applied_redemptions_once(nodes, domain, redemption)
     ]
     words = td.pack_batch_items(items)
     assert answer["items_hash"] == "0x" + td.items_hash(words).hex()
+    # the Batch names the processor (the redemption address) and the committee file's vault
+    bound = {"processor": redemption, "vault": PLACEHOLDER_VAULT}
     digest_signer = td.recover(
-        td.batch_message(domain, 1, 0, td.items_hash(words)),
+        td.batch_message(domain, 1, 0, td.items_hash(words), **bound),
         bytes.fromhex(answer["signature"][2:]),
     )
     assert digest_signer == answer["authority"] == nodes[0].address
+    other_vault = td.batch_message(
+        domain, 1, 0, td.items_hash(words), processor=redemption, vault="0x" + "00" * 19 + "f4"
+    )
+    assert td.recover(other_vault, bytes.fromhex(answer["signature"][2:])) != nodes[0].address
     assert nodes[0].post("/authority/v1/batches", body) == (200, answer)
     # never in a second batch
     status, refused = nodes[0].post(

@@ -5,9 +5,10 @@ tampering breaks them; only Python-built redemptions settle."""
 import brownie
 import pytest
 from brownie import CertificateVerifier, chain
-from certificates import certify, sign_batch
+from certificates import certify
 from conftest import UNIT, USDC, USDT
 from revert_reasons import error
+from settlement import sign_batch
 
 from fastpay_protocol import typed_data as td
 
@@ -24,13 +25,20 @@ def test_the_domain_separator_matches(verifier, domain):
     assert bytes(verifier.domainSeparator()) == bytes(message.header)
 
 
-def test_order_vote_and_batch_digests_match(verifier, domain, make_order):
+def test_order_vote_and_batch_digests_match(verifier, processor, vault, domain, make_order):
     order = make_order(amount=123_456_789, sequence=2**64 - 1, epoch=7)
     assert bytes(verifier.orderDigest(order.as_tuple())) == td.order_digest(domain, order)
     assert bytes(verifier.voteDigest(order.as_tuple())) == td.vote_digest(domain, order)
     words = td.pack_batch_items([td.BatchItem.redemption(order.sender, 3, 1, 2**96 - 1)])
     h = td.items_hash(words)
-    assert bytes(verifier.batchDigest(5, 9, h)) == td.batch_digest(domain, 5, 9, h)
+    ends = {"processor": processor.address, "vault": vault.address}
+    assert bytes(verifier.batchDigest(5, 9, processor, vault, h)) == td.batch_digest(
+        domain, 5, 9, h, **ends
+    )
+    # processor and vault are both bound
+    assert bytes(verifier.batchDigest(5, 9, vault, processor, h)) != td.batch_digest(
+        domain, 5, 9, h, **ends
+    )
 
 
 def test_python_batch_items_settle_as_the_contract_reads_them(
@@ -39,11 +47,12 @@ def test_python_batch_items_settle_as_the_contract_reads_them(
     items = [
         td.BatchItem.redemption(str(alice), 2**64 - 1, 1, 3 * UNIT),  # extreme sequence
         td.BatchItem.redemption(str(bob), 0, 0, 0),  # zero amount
-        td.BatchItem.redemption(str(alice), 0, 0, 5 * UNIT),  # below alice's sequence: skipped
+        td.BatchItem.redemption(str(alice), 0, 0, 5 * UNIT),  # an earlier sequence: settles
+        td.BatchItem.redemption(str(alice), 2**64 - 1, 0, UNIT),  # the same one again: skipped
     ]
     words = td.pack_batch_items(items)
     tx = processor.submitCommitteeBatch(
-        1, 0, words, sign_batch(domain, 1, 0, words, committee[:3]), {"from": settler}
+        1, 0, words, sign_batch(domain, processor, 1, 0, words, committee[:3]), {"from": settler}
     )
     assert tx.events["CommitteeBatchSettled"]["itemsHash"] == "0x" + td.items_hash(words).hex()
     settled = [
@@ -53,10 +62,12 @@ def test_python_batch_items_settle_as_the_contract_reads_them(
     assert settled == [
         (alice, 2**64 - 1, alice, usdc, 3 * UNIT),
         (bob, 0, bob, usdt, 0),
+        (alice, 0, alice, usdt, 5 * UNIT),
     ]
-    assert tx.events["CertificateRejected"]["index"] == 2
-    assert vault.balanceOf(alice, usdc) == 3 * USDC and vault.balanceOf(alice, usdt) == 0
-    assert processor.redeemedUpTo(alice) == 2**64
+    assert tx.events["CertificateRejected"]["index"] == 3
+    assert vault.balanceOf(alice, usdc) == 3 * USDC and vault.balanceOf(alice, usdt) == 5 * USDT
+    assert processor.isRedeemed(alice, 2**64 - 1) and processor.isRedeemed(alice, 0)
+    assert not processor.isRedeemed(alice, 1)
 
 
 def test_python_refuses_to_pack_what_the_contract_would_skip(alice, bob):

@@ -27,7 +27,7 @@ def test_a_redemption_settles_to_the_sender_vault_balance_and_the_sender_withdra
     assert registry.getUserBalance(alice, usdt) == 25 * USDT
     assert vault.balanceOf(processor, usdt) == 0  # the redemption address is never credited
     assert vault.poolBalance(usdt) == 975 * USDT
-    assert processor.redeemedUpTo(alice) == 1
+    assert processor.isRedeemed(alice, 0) and not processor.isRedeemed(alice, 1)
 
     before = usdt.balanceOf(alice)
     registry.withdrawTokens(usdt, 25 * USDT, {"from": alice})
@@ -64,7 +64,7 @@ def test_a_transfer_certificate_to_any_other_recipient_cannot_settle(
     assert processor.verifyCertificate(order.as_tuple(), certificate)  # a pure quorum check
     with brownie.reverts(error("NotARedemption")):
         processor.processOfflinePayment(order.as_tuple(), certificate, {"from": stranger})
-    assert processor.redeemedUpTo(alice) == 0
+    assert not processor.isRedeemed(alice, 0)
     assert vault.poolBalance(usdt) == 1_000 * USDT
     assert vault.balanceOf(alice, usdt) == vault.balanceOf(bob, usdt) == 0
 
@@ -90,17 +90,27 @@ def test_a_replayed_certificate_is_refused(
         processor.processOfflinePayment(order.as_tuple(), certificate, {"from": stranger})
 
 
-def test_an_older_sequence_is_refused_after_a_newer_one(
-    funded, processor, domain, committee, make_order, stranger
+def test_an_older_sequence_still_settles_after_a_newer_one(
+    funded, processor, vault, usdt, alice, domain, committee, make_order, stranger
 ):
-    newer, older = make_order(sequence=7), make_order(sequence=6)
-    processor.processOfflinePayment(
-        newer.as_tuple(), certify(domain, newer, committee[:3]), {"from": stranger}
-    )
-    with brownie.reverts(certificate_invalid("SequenceAlreadyRedeemed")):
+    # attack (issue 11): anyone holding a sender's LATER redemption certificate (they are
+    # readable on the nodes) settled it first, and the high-water mark then refused every
+    # earlier one: the sender's money was stranded. With the bitmap each settles once.
+    newer = make_order(sequence=7, amount=2 * UNIT)
+    older = make_order(sequence=6, amount=3 * UNIT)
+    oldest = make_order(sequence=300, amount=UNIT)  # another bitmap word
+    for order in (oldest, newer, older):
         processor.processOfflinePayment(
-            older.as_tuple(), certify(domain, older, committee[:3]), {"from": stranger}
+            order.as_tuple(), certify(domain, order, committee[:3]), {"from": stranger}
         )
+    assert vault.balanceOf(alice, usdt) == 6 * USDT
+    assert all(processor.isRedeemed(alice, s) for s in (6, 7, 300))
+    assert not any(processor.isRedeemed(alice, s) for s in (0, 5, 8, 299, 301))
+    for order in (older, newer, oldest):
+        with brownie.reverts(certificate_invalid("SequenceAlreadyRedeemed")):
+            processor.processOfflinePayment(
+                order.as_tuple(), certify(domain, order, committee[1:]), {"from": stranger}
+            )
 
 
 def test_a_below_quorum_certificate_is_refused(funded, processor, domain, committee, make_order):

@@ -47,8 +47,9 @@ def test_it_settles_good_redemptions_and_skips_bad_ones_without_reverting(
     assert vault.balanceOf(carol, usdt) == 0
     assert vault.balanceOf(processor, usdt) == 0
     assert vault.poolBalance(usdt) == 987 * USDT
-    assert processor.redeemedUpTo(alice) == 3  # the transfer certificate did not move it
-    assert processor.redeemedUpTo(bob) == 0  # the refused credit rolled its replay slot back
+    # the transfer certificate and the below-quorum one redeemed nothing
+    assert [processor.isRedeemed(alice, s) for s in range(4)] == [True, False, True, False]
+    assert not processor.isRedeemed(bob, 0)  # the refused credit cleared its bit again
 
 
 def test_a_batch_of_transfer_certificates_settles_nothing(
@@ -81,7 +82,7 @@ def test_a_redemption_after_a_skipped_transfer_still_settles(
     assert tx.return_value == 1
     assert tx.events["PaymentSettled"]["beneficiary"] == alice
     assert vault.balanceOf(alice, usdt) == 25 * USDT and vault.balanceOf(bob, usdt) == 0
-    assert processor.redeemedUpTo(alice) == 2
+    assert not processor.isRedeemed(alice, 0) and processor.isRedeemed(alice, 1)
 
 
 def test_a_malleable_or_forged_certificate_is_skipped(

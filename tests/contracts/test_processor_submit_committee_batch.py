@@ -2,9 +2,10 @@
 (each item's beneficiary is its sender)."""
 
 import brownie
-from certificates import AUTHORITIES, malleable, sign_batch
+from certificates import AUTHORITIES, malleable
 from conftest import UNIT, USDC, USDT
 from revert_reasons import certificate_invalid, error, selector, selector_of, unauthorized
+from settlement import redeemed, sign_batch
 
 from fastpay_protocol import typed_data as td
 
@@ -26,7 +27,7 @@ def test_it_settles_every_item_of_a_signed_batch_to_its_sender(
     funded, processor, vault, registry, usdt, usdc, alice, settler, domain, committee
 ):
     words = items_for(redeem(alice, 0, 0, 40 * UNIT), redeem(alice, 1, 1, 2 * UNIT))
-    signatures = sign_batch(domain, 1, 0, words, committee[:3])
+    signatures = sign_batch(domain, processor, 1, 0, words, committee[:3])
     tx = processor.submitCommitteeBatch(1, 0, words, signatures, {"from": settler})
 
     assert tx.return_value == 2
@@ -45,8 +46,8 @@ def test_it_settles_every_item_of_a_signed_batch_to_its_sender(
     }
     assert vault.balanceOf(alice, usdt) == 40 * USDT
     assert vault.balanceOf(alice, usdc) == 2 * USDC
-    assert processor.redeemedUpTo(alice) == 2
-    assert processor.nextBatchId() == 1
+    assert redeemed(processor, alice, 0, 1, 2) == [True, True, False]
+    assert processor.isBatchSettled(0) and not processor.isBatchSettled(1)
     before = usdt.balanceOf(alice)
     registry.withdrawTokens(usdt, 40 * USDT, {"from": alice})
     assert usdt.balanceOf(alice) - before == 40 * USDT
@@ -62,7 +63,7 @@ def test_an_item_whose_beneficiary_is_not_its_sender_is_skipped(
         td.BatchItem(str(carol), 0, 0, processor.address, UNIT),
     )
     tx = processor.submitCommitteeBatch(
-        1, 0, words, sign_batch(domain, 1, 0, words, committee[:3]), {"from": settler}
+        1, 0, words, sign_batch(domain, processor, 1, 0, words, committee[:3]), {"from": settler}
     )
     assert tx.return_value == 1
     assert [
@@ -74,7 +75,8 @@ def test_an_item_whose_beneficiary_is_not_its_sender_is_skipped(
     ]
     assert vault.balanceOf(alice, usdt) == 2 * USDT
     assert vault.balanceOf(bob, usdt) == vault.balanceOf(processor, usdt) == 0
-    assert processor.redeemedUpTo(alice) == 2 and processor.redeemedUpTo(carol) == 0
+    assert redeemed(processor, alice, 0, 1) == [False, True]
+    assert redeemed(processor, carol, 0) == [False]
 
 
 def test_an_item_from_the_zero_address_is_skipped(
@@ -83,7 +85,7 @@ def test_an_item_from_the_zero_address_is_skipped(
     zero = "0x" + "00" * 20
     words = items_for(td.BatchItem.redemption(zero, 0, 0, UNIT), redeem(alice, 0, 0, UNIT))
     tx = processor.submitCommitteeBatch(
-        1, 0, words, sign_batch(domain, 1, 0, words, committee[:3]), {"from": settler}
+        1, 0, words, sign_batch(domain, processor, 1, 0, words, committee[:3]), {"from": settler}
     )
     assert tx.return_value == 1
     assert bytes(tx.events["CertificateRejected"]["reason"]) == selector("ZeroRecipient")
@@ -92,9 +94,9 @@ def test_an_item_from_the_zero_address_is_skipped(
 
 def test_a_replayed_batch_is_refused(funded, processor, alice, settler, domain, committee):
     words = items_for(redeem(alice, 0, 0, UNIT))
-    signatures = sign_batch(domain, 1, 0, words, committee[:3])
+    signatures = sign_batch(domain, processor, 1, 0, words, committee[:3])
     processor.submitCommitteeBatch(1, 0, words, signatures, {"from": settler})
-    with brownie.reverts(error("BatchOutOfOrder", 1, 0)):
+    with brownie.reverts(error("BatchAlreadySettled", 0)):
         processor.submitCommitteeBatch(1, 0, words, signatures, {"from": settler})
 
 
@@ -103,14 +105,14 @@ def test_an_item_already_redeemed_is_skipped(
 ):
     first = items_for(redeem(alice, 5, 0, UNIT))
     processor.submitCommitteeBatch(
-        1, 0, first, sign_batch(domain, 1, 0, first, committee[:3]), {"from": settler}
+        1, 0, first, sign_batch(domain, processor, 1, 0, first, committee[:3]), {"from": settler}
     )
     second = items_for(
         redeem(alice, 5, 0, 3 * UNIT),  # same sequence again
         redeem(alice, 6, 0, UNIT),
     )
     tx = processor.submitCommitteeBatch(
-        1, 1, second, sign_batch(domain, 1, 1, second, committee[:3]), {"from": settler}
+        1, 1, second, sign_batch(domain, processor, 1, 1, second, committee[:3]), {"from": settler}
     )
     assert tx.return_value == 1
     assert tx.events["CertificateRejected"] == {
@@ -130,21 +132,25 @@ def test_unknown_tokens_and_empty_pools_are_skipped(
         redeem(carol, 0, 0, 2_000 * UNIT),  # pool holds 1,000
     )
     tx = processor.submitCommitteeBatch(
-        1, 0, words, sign_batch(domain, 1, 0, words, committee[:3]), {"from": settler}
+        1, 0, words, sign_batch(domain, processor, 1, 0, words, committee[:3]), {"from": settler}
     )
     assert tx.return_value == 0
     assert [bytes(e["reason"]) for e in tx.events["CertificateRejected"]] == [
         selector_of("UnknownTokenId(uint256)"),
         selector_of("InsufficientPool(address,uint256,uint256)"),
     ]
-    assert processor.redeemedUpTo(bob) == 0 and processor.redeemedUpTo(carol) == 0
+    assert redeemed(processor, bob, 0) == redeemed(processor, carol, 0) == [False]
 
 
 def test_below_quorum_reverts_the_whole_batch(funded, processor, alice, settler, domain, committee):
     words = items_for(redeem(alice, 0, 0, UNIT))
     with brownie.reverts(certificate_invalid("BelowQuorum")):
         processor.submitCommitteeBatch(
-            1, 0, words, sign_batch(domain, 1, 0, words, committee[:2]), {"from": settler}
+            1,
+            0,
+            words,
+            sign_batch(domain, processor, 1, 0, words, committee[:2]),
+            {"from": settler},
         )
 
 
@@ -152,7 +158,7 @@ def test_tampered_items_do_not_match_the_signatures(
     funded, processor, alice, settler, domain, committee
 ):
     words = items_for(redeem(alice, 0, 0, UNIT))
-    signatures = sign_batch(domain, 1, 0, words, committee[:3])
+    signatures = sign_batch(domain, processor, 1, 0, words, committee[:3])
     tampered = items_for(redeem(alice, 0, 0, 2 * UNIT))
     with brownie.reverts(certificate_invalid("SignerNotInCommittee")):
         processor.submitCommitteeBatch(1, 0, tampered, signatures, {"from": settler})
@@ -164,11 +170,19 @@ def test_a_batch_signed_for_another_epoch_is_refused(
     words = items_for(redeem(alice, 0, 0, UNIT))
     with brownie.reverts(certificate_invalid("UnknownEpoch")):
         processor.submitCommitteeBatch(
-            2, 0, words, sign_batch(domain, 2, 0, words, committee[:3]), {"from": settler}
+            2,
+            0,
+            words,
+            sign_batch(domain, processor, 2, 0, words, committee[:3]),
+            {"from": settler},
         )
     with brownie.reverts(certificate_invalid("SignerNotInCommittee")):
         processor.submitCommitteeBatch(
-            1, 0, words, sign_batch(domain, 2, 0, words, committee[:3]), {"from": settler}
+            1,
+            0,
+            words,
+            sign_batch(domain, processor, 2, 0, words, committee[:3]),
+            {"from": settler},
         )
 
 
@@ -181,10 +195,10 @@ def test_outsiders_and_malleable_batch_signatures_are_refused(
             1,
             0,
             words,
-            sign_batch(domain, 1, 0, words, [*committee[:2], AUTHORITIES[7]]),
+            sign_batch(domain, processor, 1, 0, words, [*committee[:2], AUTHORITIES[7]]),
             {"from": settler},
         )
-    signatures = sign_batch(domain, 1, 0, words, committee[:3])
+    signatures = sign_batch(domain, processor, 1, 0, words, committee[:3])
     with brownie.reverts(certificate_invalid("InvalidSignature")):
         processor.submitCommitteeBatch(
             1, 0, words, malleable(signatures[:65]) + signatures[65:], {"from": settler}
@@ -197,7 +211,11 @@ def test_a_stranger_cannot_submit_a_committee_batch(
     words = items_for(redeem(alice, 0, 0, UNIT))
     with brownie.reverts(unauthorized(stranger, processor.SETTLER_ROLE())):
         processor.submitCommitteeBatch(
-            1, 0, words, sign_batch(domain, 1, 0, words, committee[:3]), {"from": stranger}
+            1,
+            0,
+            words,
+            sign_batch(domain, processor, 1, 0, words, committee[:3]),
+            {"from": stranger},
         )
 
 
@@ -219,7 +237,7 @@ def test_items_are_checked_against_what_the_pool_has_left_in_this_batch(
         redeem(bob, 0, 0, 600 * UNIT),
         redeem(carol, 0, 0, 400 * UNIT),
     )
-    signatures = sign_batch(domain, 1, 0, words, committee[:3])
+    signatures = sign_batch(domain, processor, 1, 0, words, committee[:3])
     tx = processor.submitCommitteeBatch(1, 0, words, signatures, {"from": settler})
     assert tx.return_value == 3
     assert [(e["index"], bytes(e["reason"])) for e in tx.events["CertificateRejected"]] == [
@@ -230,4 +248,5 @@ def test_items_are_checked_against_what_the_pool_has_left_in_this_batch(
     assert vault.balanceOf(carol, usdt) == 400 * USDT
     assert vault.balanceOf(bob, usdt) == 0
     assert vault.poolBalance(usdt) == 0
-    assert processor.redeemedUpTo(bob) == 0 and processor.redeemedUpTo(carol) == 1
+    assert redeemed(processor, bob, 0) == [False]
+    assert redeemed(processor, carol, 0) == [True]

@@ -10,9 +10,9 @@ REENTRANT = selector_of("ReentrancyGuardReentrantCall()")
 
 
 @pytest.fixture(scope="module")
-def hostile(fastpay, vault, registry, admin, alice, bob):
+def hostile(fastpay, vault, registry, admin, governance, alice, bob):
     token = ReentrantToken.deploy({"from": admin})
-    vault.addToken(token, 6, {"from": admin})
+    governance(vault.addToken, token, 6)
     for user in (alice, bob):
         registry.registerUser({"from": user})
         token.mint(user, 1_000 * UNIT, {"from": user})

@@ -54,8 +54,8 @@ def test_zero_is_refused(funded, registry, usdt, alice):
         registry.depositTokens(usdt, 0, {"from": alice})
 
 
-def test_deposits_of_a_disabled_token_are_refused(funded, registry, vault, usdt, alice, admin):
-    vault.setDepositsEnabled(usdt, False, {"from": admin})
+def test_deposits_of_a_disabled_token_are_refused(funded, registry, vault, usdt, alice, governance):
+    governance(vault.setDepositsEnabled, usdt, False)
     with brownie.reverts(error("DepositsDisabled", usdt)):
         registry.depositTokens(usdt, USDT, {"from": alice})
 

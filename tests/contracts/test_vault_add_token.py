@@ -11,9 +11,9 @@ def test_it_lists_a_token_with_its_decimals_and_scale(vault, usdt, usdc):
     assert vault.scaleOf(usdc) == 1
 
 
-def test_it_emits_token_added(vault, admin):
+def test_it_emits_token_added(vault, admin, governance):
     token = MockUSDC.deploy({"from": admin})
-    tx = vault.addToken(token, 6, {"from": admin})
+    tx = governance(vault.addToken, token, 6)  # the admin is the timelock
     assert tx.events["TokenAdded"] == {
         "token": token,
         "id": 2,
@@ -22,25 +22,26 @@ def test_it_emits_token_added(vault, admin):
     }
 
 
-def test_it_refuses_a_token_twice(vault, usdt, admin):
+def test_it_refuses_a_token_twice(vault, usdt, governance):
     with brownie.reverts(error("TokenAlreadyListed", usdt)):
-        vault.addToken(usdt, 6, {"from": admin})
+        governance(vault.addToken, usdt, 6)
 
 
-def test_it_refuses_fewer_decimals_than_the_ledger(vault, admin):
+def test_it_refuses_fewer_decimals_than_the_ledger(vault, admin, governance):
     token = MockUSDC.deploy({"from": admin})
     with brownie.reverts(error("UnsupportedDecimals", 6, 8)):
-        vault.addToken(token, 8, {"from": admin})
+        governance(vault.addToken, token, 8)
 
 
-def test_a_stranger_cannot_list_a_token(vault, stranger, admin):
+def test_nobody_but_the_timelock_lists_a_token(vault, stranger, admin):
     token = MockUSDC.deploy({"from": admin})
-    with brownie.reverts(unauthorized(stranger, vault.DEFAULT_ADMIN_ROLE())):
-        vault.addToken(token, 6, {"from": stranger})
+    for account in (stranger, admin):  # the deployer holds no role on the vault
+        with brownie.reverts(unauthorized(account, vault.DEFAULT_ADMIN_ROLE())):
+            vault.addToken(token, 6, {"from": account})
 
 
-def test_deposits_can_be_disabled_and_enabled(vault, usdt, admin):
-    tx = vault.setDepositsEnabled(usdt, False, {"from": admin})
+def test_deposits_can_be_disabled_and_enabled(vault, usdt, governance):
+    tx = governance(vault.setDepositsEnabled, usdt, False)
     assert tx.events["DepositsEnabled"] == {"token": usdt, "enabled": False}
     assert vault.tokenConfig(usdt)[4] is False
 

@@ -42,8 +42,9 @@ def test_order_and_vote_digests_equal_eth_account(order):
     st.binary(min_size=32, max_size=32),
 )
 def test_batch_digest_equals_eth_account(epoch, batch_id, items):
-    assert DIGESTS.batch_digest(epoch, batch_id, items) == td.batch_digest(
-        DOMAIN, epoch, batch_id, items
+    ends = {"processor": "0x" + "c1" * 20, "vault": "0x" + "C2" * 20}
+    assert DIGESTS.batch_digest(epoch, batch_id, items, **ends) == td.batch_digest(
+        DOMAIN, epoch, batch_id, items, **ends
     )
 
 

@@ -17,6 +17,8 @@ CHAIN_ID = 56
 VERIFIER = "0x" + "ab" * 20
 DOMAIN = td.Domain(chain_id=CHAIN_ID, verifying_contract=VERIFIER)
 USER = Account.from_key(b"\x01" * 32)
+PROCESSOR = "0x" + "c1" * 20  # the batch's processor (redemption address) and vault
+VAULT = "0x" + "c2" * 20
 AUTHORITIES = [Account.from_key(bytes([i + 2]) * 32) for i in range(4)]
 TOKEN = "0x" + "55" * 20
 
@@ -85,11 +87,17 @@ def test_the_vote_digest_wraps_the_order_struct_hash():
     assert td.vote_digest(DOMAIN, order) != td.order_digest(DOMAIN, order)
 
 
-def test_the_batch_digest_commits_to_epoch_id_and_items():
+def test_the_batch_digest_commits_to_epoch_id_processor_vault_and_items():
     words = td.pack_batch_items([td.BatchItem.redemption(USER.address, 4, 1, 5)])
     h = td.items_hash(words)
-    expected = keccak(keccak(text=td.BATCH_TYPE) + word(2) + word(9) + h)
-    assert td.batch_digest(DOMAIN, 2, 9, h) == manual_digest(DOMAIN, expected)
+    expected = keccak(
+        keccak(text=td.BATCH_TYPE) + word(2) + word(9) + word(PROCESSOR) + word(VAULT) + h
+    )
+    digest = td.batch_digest(DOMAIN, 2, 9, h, processor=PROCESSOR, vault=VAULT)
+    assert digest == manual_digest(DOMAIN, expected)
+    # another processor or another vault: another digest (no replay across deployments)
+    assert td.batch_digest(DOMAIN, 2, 9, h, processor=VAULT, vault=VAULT) != digest
+    assert td.batch_digest(DOMAIN, 2, 9, h, processor=PROCESSOR, vault=PROCESSOR) != digest
 
 
 def test_a_signed_order_recovers_to_its_sender():
@@ -279,7 +287,9 @@ def test_the_module_needs_no_django():
 
 def test_committee_batch_signatures_are_sorted_votes_on_the_batch_digest():
     words = td.pack_batch_items([td.BatchItem.redemption(USER.address, 1, 0, 9)])
-    packed = td.sign_committee_batch(DOMAIN, 1, 4, words, [a.key for a in AUTHORITIES[:3]])
-    message = td.batch_message(DOMAIN, 1, 4, td.items_hash(words))
+    packed = td.sign_committee_batch(
+        DOMAIN, 1, 4, words, [a.key for a in AUTHORITIES[:3]], processor=PROCESSOR, vault=VAULT
+    )
+    message = td.batch_message(DOMAIN, 1, 4, td.items_hash(words), processor=PROCESSOR, vault=VAULT)
     signers = [td.recover(message, packed[i : i + 65]) for i in range(0, len(packed), 65)]
     assert signers == sorted((a.address for a in AUTHORITIES[:3]), key=lambda a: int(a, 16))

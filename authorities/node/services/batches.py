@@ -1,5 +1,7 @@
 """Settlement batches: sign one EIP-712 Batch over redemption certificates applied here,
-never over a certificate this node already put in another batch."""
+never over a certificate this node already put in another batch. The Batch names the
+processor that settles it (the redemption address) and the vault it credits (the committee
+file's ``vault_address``), so it cannot be replayed on another deployment."""
 
 from __future__ import annotations
 
@@ -21,6 +23,13 @@ def batch_sign(*, epoch: int, batch_id: int, certificates: list[WireCertificate]
     rt = node()
     if epoch != rt.epoch:
         raise errors.WrongEpoch(epoch=rt.epoch)
+    vault = batch_vault(rt, epoch)
+    if not rt.redemption_address or vault is None:
+        raise errors.InvalidBatch(
+            "this node knows no redemption_address and vault_address (committee file): a "
+            "batch names the processor and the vault it settles in",
+            param="epoch",
+        )
     items = []
     keys = set()
     for i, cert in enumerate(certificates):
@@ -50,13 +59,22 @@ def batch_sign(*, epoch: int, batch_id: int, certificates: list[WireCertificate]
     hashed = items_hash(pack_batch_items(items))
     try:
         with write_transaction():
-            return _record(rt, epoch, batch_id, certificates, hashed)
+            return _record(rt, epoch, batch_id, certificates, hashed, vault)
     except IntegrityError:
         # a concurrent request recorded the same batch id or certificate first
         raise errors.InvalidBatch("batch id or certificate already in another batch") from None
 
 
-def _record(rt, epoch: int, batch_id: int, certificates, hashed: bytes) -> dict:
+def batch_vault(rt, epoch: int) -> str | None:
+    """The vault a batch of ``epoch`` credits: that epoch's committee's ``vault_address``,
+    else the latest known one's (a schedule read from the chain may carry none)."""
+    committee = rt.committees.get(epoch)
+    if committee is not None and committee.vault_address:
+        return committee.vault_address
+    return rt.schedule.latest().committee.vault_address
+
+
+def _record(rt, epoch: int, batch_id: int, certificates, hashed: bytes, vault: str) -> dict:
     me = checksum(rt.address)
     earlier = SignedBatch.objects.filter(batch_id=batch_id).first()
     if earlier is not None:
@@ -89,7 +107,10 @@ def _record(rt, epoch: int, batch_id: int, certificates, hashed: bytes) -> dict:
         raise errors.InvalidBatch(
             f"a certificate is already in batch {taken.batch.batch_id}", param="certificates"
         )
-    signature = hex0x(rt.signer.sign_digest(rt.digests.batch_digest(epoch, batch_id, hashed)))
+    digest = rt.digests.batch_digest(
+        epoch, batch_id, hashed, processor=rt.redemption_address, vault=vault
+    )
+    signature = hex0x(rt.signer.sign_digest(digest))
     batch = SignedBatch.objects.create(
         batch_id=batch_id, epoch=epoch, items_hash=hex0x(hashed), signature=signature
     )
