@@ -74,19 +74,33 @@ def transact(w3, call, sender):
     return receipt
 
 
+def rlp_list(sender: bytes, nonce: int) -> bytes:
+    """rlp([sender, nonce]) for a 20-byte sender: what a CREATE address hashes."""
+    encoded_nonce = nonce.to_bytes((nonce.bit_length() + 7) // 8, "big") if nonce else b""
+    if not (len(encoded_nonce) == 1 and encoded_nonce[0] < 0x80):
+        encoded_nonce = bytes([0x80 + len(encoded_nonce)]) + encoded_nonce
+    payload = bytes([0x94]) + sender + encoded_nonce
+    return bytes([0xC0 + len(payload)]) + payload
+
+
 def deploy_deposits(w3, out: Path, members: list[str]) -> dict:
     """Vault + registry + mock USDT; writes a deployment JSON the node and
     authority_local_committee read. Returns {"registry", "vault", "usdt", "path"}."""
     admin = w3.eth.accounts[0]
-    vault = _deploy(w3, "TokenVault", admin, admin, 48 * 3600)
-    registry = _deploy(w3, "FastPayRegistry", admin, admin, vault.address)
+    # the vault's depositor is fixed in its constructor: the registry's address is the next
+    # CREATE address (nonce + 1); no processor settles here (a placeholder address)
+    nonce = w3.eth.get_transaction_count(admin)
+    registry_at = w3.to_checksum_address(
+        w3.keccak(rlp_list(bytes.fromhex(admin[2:]), nonce + 1))[12:]
+    )
+    zero = "0x" + "00" * 20
+    vault = _deploy(
+        w3, "TokenVault", 0, admin, admin, registry_at, "0x" + "00" * 19 + "f2", zero, 48 * 3600
+    )
+    registry = _deploy(w3, "FastPayRegistry", 0, admin, admin, vault.address)
+    assert registry.address == registry_at
     usdt = _deploy(w3, "MockUSDT")
     transact(w3, vault.functions.addToken(usdt.address, 6), admin)
-    transact(
-        w3,
-        vault.functions.grantRole(vault.functions.DEPOSITOR_ROLE().call(), registry.address),
-        admin,
-    )
     deployment = {
         "network": "anvil-test",
         "chain_id": w3.eth.chain_id,
