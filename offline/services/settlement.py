@@ -11,7 +11,12 @@ Outcomes the committee can give for a valid spend:
 - the voucher's sequence 0 is held or used by another order that is not a redemption we
   know (the payer reclaimed early or paid off-platform): FLAGGED ``voucher_taken``: the
   vendor accepted a valid voucher in time and is owed: the platform pays it (SETTLED
-  ``covered``, offline.services.cover) up to the automatic limit, an admin above it;
+  ``covered``, offline.services.cover) up to the automatic limit, an admin above it. The
+  payer is flagged and suspended only when the platform found the voucher taken before
+  its deadline (``not_after`` + grace): found later, the spend was synced in time but
+  settled late (the committee was down), and a payer who swept after the deadline did
+  what the rules allow: the platform's delay is not the payer's fraud (no flag, no
+  suspension; the claim is still opened, and recovered from the voucher's collateral);
 - no quorum (authorities down): stays PENDING with ``last_error`` and is tried again
   after an exponential backoff with jitter (``next_attempt_at``, offline.conf
   settle_retry_*) by the beat task, the vendor's next sync or an admin's "retry
@@ -32,7 +37,7 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from fastpay.events import events_record
+from fastpay.events import event_record, events_record
 from fastpay.locks import for_update, rows_locked
 from fastpay.models import OutboxEvent
 from fastpay_protocol import typed_data as td
@@ -309,7 +314,7 @@ def _record(
                 if reason == SETTLEMENT_FAILED:
                     logger.warning("redemption %s: settlement gave up: %s", redemption.pk, data)
                 if reason == "voucher_taken":
-                    _flag_payer(redemption, evidence[redemption.pk])
+                    _voucher_taken(redemption, evidence[redemption.pk], now)
         # the vendor is owed: the platform pays it now and claims from the payer
         taken = [r for r, _, reason in written if reason == "voucher_taken" and auto_coverable(r)]
         written += [(r, RedemptionState.SETTLED, COVERED) for r in redemptions_cover(taken)]
@@ -383,6 +388,40 @@ def _settled_write(rows: list[tuple[object, dict]], now) -> None:
                 for pk, certificate in rows
             ],
         )
+
+
+def taken_after_deadline(redemption: Redemption, now) -> bool:
+    """The platform finds ``redemption``'s voucher taken only after the voucher's deadline
+    (``not_after`` + grace): the payer may have swept it as the rules allow, while the
+    spend (synced in time) waited for the committee."""
+    return now > redemption.voucher.not_after + timedelta(seconds=conf.grace_s())
+
+
+def _voucher_taken(redemption: Redemption, evidence: dict, now) -> None:
+    """Caller holds the transaction. Before the deadline: the payer took the voucher back
+    early, flagged and suspended. After it: the platform's own delay; the payer is not
+    blamed, an operator is told (the committee was down past a voucher's deadline)."""
+    if not taken_after_deadline(redemption, now):
+        _flag_payer(redemption, evidence)
+        return
+    logger.warning(
+        "redemption %s: voucher %s swept after its deadline while its spend waited for the "
+        "committee; the vendor is covered, the payer not flagged",
+        redemption.pk,
+        redemption.voucher_address,
+    )
+    event_record(
+        topic="offline.settled_late",
+        aggregate_type="redemption",
+        aggregate_id=redemption.pk,
+        payload={
+            **redemption_payload(redemption),
+            "payer_id": redemption.voucher.user_id,
+            "deadline": int(redemption.voucher.not_after.timestamp()) + conf.grace_s(),
+            "attempts": redemption.attempts + 1,
+            "evidence": evidence,
+        },
+    )
 
 
 def _flag_payer(redemption: Redemption, evidence: dict) -> None:
