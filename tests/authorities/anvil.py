@@ -32,11 +32,15 @@ def require_chain_tools() -> None:
 
 
 @contextlib.contextmanager
-def running_anvil():
+def running_anvil(timestamp: int | None = None):
+    """``timestamp``: the genesis block's (e.g. in the past, so that a contract's minimum
+    delay before an activation is already behind the wall clock)."""
     from web3 import Web3
 
     port = free_port()
     args = ["--host", "127.0.0.1", "--port", str(port), "--silent", "--hardfork", "cancun"]
+    if timestamp is not None:
+        args += ["--timestamp", str(timestamp)]
     proc = subprocess.Popen(
         [str(ANVIL), *args, "--gas-limit", "60000000", "--base-fee", "0"],
         start_new_session=True,

@@ -32,7 +32,7 @@ from tests.authorities.nodes import (
 
 COMMITTEES = [[0, 1, 2, 3], [1, 2, 3, 4], [2, 3, 4, 5], [3, 4, 5, 6]]
 FIRST_S = 4  # from the announcement to epoch 2
-EPOCH_S = 8  # each later epoch's length: the handover (~2.5 s) and the payments fit
+EPOCH_S = 10  # each later epoch's length: the handover (~2.5 s) and the payments fit
 
 
 def test_a_committee_replaced_member_by_member_keeps_every_balance(tmp_path):
