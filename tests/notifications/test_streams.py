@@ -29,6 +29,14 @@ pytestmark = [
 ]
 
 
+@pytest.fixture(autouse=True)
+def _in_memory_layer(settings):
+    """Groups are named by user id: in a Redis layer other test runs share (REDIS_URL),
+    another run's user 5 would hear ours. The Redis layer is tested with real daphne
+    processes (test_streams_daphne)."""
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+
 def run(coroutine_function):
     async_to_sync(coroutine_function)()
 
