@@ -125,6 +125,7 @@ class ChainSource:
             self.chain_id = int(deployment["chain_id"])
             self.verifier = contracts["CertificateVerifier"]["address"]
             self.redemption = contracts["OfflinePaymentProcessor"]["address"]
+            self.vault = contracts.get("TokenVault", {}).get("address")
             self.token_ids = {t["address"]: int(t["id"]) for t in deployment.get("tokens", [])}
             consensus = contracts["CommitteeConsensus"]["address"]
             manager = contracts["AuthorityManager"]["address"]
@@ -151,7 +152,14 @@ class ChainSource:
                     url=url,
                 )
             )
-        committee = Committee(epoch, self.chain_id, self.verifier, self.redemption, tuple(members))
+        committee = Committee(
+            epoch,
+            self.chain_id,
+            self.verifier,
+            self.redemption,
+            tuple(members),
+            vault_address=self.vault,
+        )
         return EpochInfo(epoch, committee, int(self.reader.activates_at(epoch)))
 
     def _read(self) -> Schedule:

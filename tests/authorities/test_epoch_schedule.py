@@ -145,6 +145,7 @@ def test_the_chain_source_reads_each_registered_epoch_once(tmp_path):
                     "OfflinePaymentProcessor": {"address": REDEMPTION},
                     "CommitteeConsensus": {"address": "0x" + "01" * 20},
                     "AuthorityManager": {"address": "0x" + "02" * 20},
+                    "TokenVault": {"address": "0x" + "03" * 20},
                 },
                 "tokens": [{"address": "0x" + "55" * 20, "id": 0}],
             }
@@ -160,6 +161,7 @@ def test_the_chain_source_reads_each_registered_epoch_once(tmp_path):
         VERIFIER,
     )
     assert info.committee.members[0].url == f"http://{A[-4:]}.example:9101"
+    assert info.committee.vault_address.lower() == "0x" + "03" * 20
     assert source.poll() is None
 
     chain.epochs[2] = ([B, C, D, E], 7000)
