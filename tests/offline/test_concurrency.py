@@ -63,3 +63,50 @@ def test_one_payment_uploaded_twice_at_once_is_stored_once(issued, vendor_factor
     assert not [r for r in results if isinstance(r, BaseException)], results
     assert results[0][0].pk == results[1][0].pk
     assert Redemption.objects.filter(vendor=vendor).count() == 1
+
+
+def test_two_vouchers_registered_at_once_against_one_balance_hold_it_once(
+    alice, payer_wallet, committee_client, usdt
+):
+    """8 tokens online, two 5-token vouchers registered at the same instant: the
+    collateral check runs under the payer's OfflineLimit lock and the accounts' locks, so
+    one is registered and the other refused; the balance is never held twice."""
+    import os
+
+    from fastpay_protocol import signing
+    from offline.errors import CollateralInsufficient
+    from offline.models import Voucher
+    from offline.services.vouchers import collateral_drift, voucher_register
+    from wallets.models import AccountKind
+    from wallets.services.checks import ledger_check_run
+    from wallets.services.ledger import user_account
+
+    wallet = payer_wallet(alice, online=8)
+    certificates = []
+    for _ in range(2):
+        address = signing.Signer(os.urandom(32)).address
+        signed = committee_client.sign_order(
+            wallet.signer,
+            recipient=address,
+            token=usdt.contract_address,
+            amount=5 * UNIT,
+            sequence=committee_client.next_sequence(wallet.address),
+        )
+        certificate = committee_client.certify(signed)
+        committee_client.confirm(certificate)
+        certificates.append(certificate.to_json())
+
+    results = run_threads(
+        [
+            lambda c=c: voucher_register(user=alice, certificate=c, validity_s=3600)
+            for c in certificates
+        ]
+    )
+
+    refused = [r for r in results if isinstance(r, BaseException)]
+    assert len(refused) == 1 and isinstance(refused[0], CollateralInsufficient), results
+    assert Voucher.objects.filter(user=alice).count() == 1
+    assert user_account(alice, usdt).balance == 3 * UNIT
+    assert user_account(alice, usdt, AccountKind.COLLATERAL).balance == 5 * UNIT
+    assert ledger_check_run(record=False).drift_count == 0
+    assert collateral_drift() == []
