@@ -46,18 +46,31 @@ class VoucherListApi(APIView):
 
     @extend_schema(
         summary="Register a voucher your device certified",
-        description="Checks the certificate and your offline limits; returns the ticket "
-        "the platform signed, which terminals require.",
+        description="Checks the certificate and your offline limits, holds the voucher's "
+        "collateral from your online balance; returns the ticket the platform signed, which "
+        "terminals require.",
         request=s.VoucherRegisterSerializer,
         responses={
             201: s.VoucherSerializer,
+            402: error(
+                "Your online balance does not cover the voucher's collateral (held while "
+                "it is outstanding: docs/offline.md, Limits).",
+                (
+                    "collateral_insufficient",
+                    "this voucher holds 5000000 units of your online balance as collateral "
+                    "while it is outstanding; 2000000 available",
+                    "certificate",
+                ),
+            ),
             403: error(
                 "Offline payments are suspended for you, or the credentials may not do this.",
                 ("offline_suspended", "Offline payments are suspended for this account.", None),
             ),
             409: error(
                 "The voucher address is not fresh, is registered with another certificate, "
-                "or a limit is reached (limit_per_voucher, limit_outstanding, limit_per_day).",
+                "a limit is reached (limit_per_voucher, limit_outstanding, limit_per_day), "
+                "or the committee epoch ends too soon for the voucher to settle in it "
+                "(epoch_ending).",
                 ("voucher_not_fresh", "The voucher address is not a fresh, funded account.", None),
                 ("limit_per_day", "this voucher would exceed your daily offline limit", None),
             ),
