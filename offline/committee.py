@@ -1,6 +1,8 @@
-"""The committee as the offline app uses it: the platform's gateway (committee file and
-platform key, authorities.gateway) and its long-lived CommitteeClient for batches of
-already-signed orders (spends signed by voucher keys). Tests replace these functions."""
+"""The committee as the offline app uses it: the platform's gateway (the epoch schedule
+and platform key, authorities.gateway) and its long-lived CommitteeClient per epoch for
+batches of already-signed orders (spends signed by voucher keys). "The current
+committee" is the epoch active now by the platform's clock. Tests replace these
+functions."""
 
 from functools import cache
 
@@ -44,10 +46,12 @@ def verifier() -> OfflineVerifier:
 
 
 def previous_committees() -> list[Committee]:
-    """The committees of previous epochs the platform still settles spends of (the
-    committee file's ``previous_epochs``), oldest first."""
-    current = gateway().committee
-    return [c for e, c in sorted(gateway().committees.items()) if e != current.epoch]
+    """The committees of the other epochs the platform knows, oldest first: earlier
+    epochs (their certificates stay valid under their own committee) and an announced
+    one that is not active yet (a terminal configured now knows it at the boundary)."""
+    gw = gateway()
+    current = gw.committee
+    return [c for e, c in sorted(gw.committees.items()) if e != current.epoch]
 
 
 @cache
