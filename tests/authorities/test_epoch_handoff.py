@@ -191,3 +191,13 @@ def test_a_new_member_waits_for_the_handover_then_votes_with_the_right_balances(
     )
     for index in (0, 1, 4, 5):
         assert vote_when_handed_over(nodes[index], onward)[0] == 200
+
+    # the handover is recorded: restarted while too few old members are up to read it
+    # again, n5 votes at once
+    nodes[2].stop()
+    nodes[4].stop()
+    nodes[4].start()
+    other = users.take()
+    fresh = signed_order_json(domain, make_order(other, epoch=2), other.key)
+    status, body = nodes[4].post("/authority/v1/orders", fresh)
+    assert status == 200, body
