@@ -10,7 +10,7 @@ import argparse
 import sys
 import time
 
-from tests.protocol.simulation.world import RULES, World, run
+from tests.protocol.simulation.world import RULES, STEPS, World, run
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -18,7 +18,7 @@ def main(argv: list[str] | None = None) -> int:
         prog="sim_committee", description="Replay one seed of the committee simulation."
     )
     parser.add_argument("--seed", type=int, required=True)
-    parser.add_argument("--steps", type=int, default=200)
+    parser.add_argument("--steps", type=int, default=STEPS)
     parser.add_argument("--rule", choices=RULES, default="handoff")
     parser.add_argument("--verbose", action="store_true", help="print the trace")
     args = parser.parse_args(argv)

@@ -7,7 +7,7 @@ from fastpay_protocol import handoff
 from fastpay_protocol.wire import Order
 from tests.protocol.simulation.model import TOKEN, Cert, name, short
 
-RETRY = 4  # ticks between two sends of a pending order to the nodes that did not vote
+RETRY = 6  # ticks between two sends of a pending order to the nodes that did not vote
 
 
 class Wallet:

@@ -104,6 +104,7 @@ class Checker:
         self.credits: dict[str, int] = {}  # certified credits per account
         self.debits: dict[str, int] = {}
         self.violation: str | None = None
+        self.negative_seen = 0  # ledger checks that met a (missed-credit) negative balance
 
     def fail(self, message: str) -> None:
         if self.violation is None:
@@ -157,6 +158,7 @@ class Checker:
             self.fail(f"{name}: balances total {total}, genesis total {self.total}")
         for account, balance in balances.items():
             if balance < 0:
+                self.negative_seen += 1
                 missed = self.credits.get(account, 0) - credits.get(account, 0)
                 if balance + missed < 0:
                     self.fail(

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from fastpay_protocol import handoff
 from fastpay_protocol.handoff import Refusal
 from fastpay_protocol.wire import Order
-from tests.protocol.simulation.model import Cert, describe, short
+from tests.protocol.simulation.model import Cert, describe, name, short
 
 OVERLAP = 12  # ticks the old rule let the previous committee vote after the change
 HANDOVER_RETRY = 6  # ticks between two handover requests to a source
@@ -262,7 +262,7 @@ class Node:
         self.handed_over.add(epoch)
         self.world.stats["handovers"] += 1
         if self.world.verbose:
-            self.world.log(f"{self} handed over epoch {epoch} from {sources}")
+            self.world.log(f"{self} handed over epoch {epoch} from {','.join(map(name, sources))}")
         return True
 
     def on_handover_request(self, src: str, epoch: int, cursor: int) -> None:
@@ -327,29 +327,34 @@ class Node:
         if self.byzantine:
             return
         applied = self.applied
-        for cert in sorted(page.certificates, key=_by_sender_sequence):
-            order = cert.order
-            if applied.get((order.sender, order.sequence)) == order:
-                continue  # this very order is applied here: apply_decision says "noop"
+        # the very orders applied here already are skipped (apply_decision: "noop")
+        fresh = [
+            c
+            for c in page.certificates
+            if applied.get((c.order.sender, c.order.sequence)) != c.order
+        ]
+        for cert in sorted(fresh, key=_by_sender_sequence):
             if world.validate(cert, self.name):
                 self.apply(cert)
         sigs = world.sigs
-        for order, voter in page.pending:
+        carried = self.carried
+        for entry in page.pending:
+            order, voter = entry
+            key = (order.sender, order.sequence)
+            if entry in carried.get(key, ()):
+                continue  # carried already
             if (
                 order not in sigs.orders
                 or voter not in world.members.get(order.epoch, ())
                 or (voter, order) not in sigs.votes
             ):
                 continue
-            key = (order.sender, order.sequence)
             if handoff.carried_candidate(
                 entry=order,
                 next_sequence=self.next_sequence.get(order.sender, 0),
-                certified_at_sequence=key in self.applied,
+                certified_at_sequence=key in applied,
             ):
-                candidates = self.carried.setdefault(key, [])
-                if (order, voter) not in candidates:
-                    candidates.append((order, voter))
+                carried.setdefault(key, []).append(entry)
         self.cursors[src] = max(self.cursors.get(src, 0), page.next)
         sources = self.sources.get(page.epoch)
         if page.frozen and sources is not None and src not in sources:

@@ -22,6 +22,7 @@ from tests.protocol.simulation.node import Node
 VERIFIER = "0x" + "ab" * 20
 REDEMPTION = "0x" + "cd" * 20
 RULES = ("handoff", "overlap", "own_pending_feed", "serve_unhanded")
+STEPS = 160  # ticks a run lasts by default: some 5 epoch changes
 
 
 @dataclass(frozen=True)
@@ -366,7 +367,7 @@ class World:
             checker.ledger("platform", self.platform.balances, self.platform.credits)
 
 
-def run(seed: int, *, steps: int = 200, rule: str = "handoff", verbose: bool = False) -> Result:
+def run(seed: int, *, steps: int = STEPS, rule: str = "handoff", verbose: bool = False) -> Result:
     """Step the world of ``seed`` ``steps`` ticks, or until an invariant breaks."""
     world = World(seed, rule=rule, verbose=verbose)
     for _ in range(steps):
@@ -378,4 +379,5 @@ def run(seed: int, *, steps: int = 200, rule: str = "handoff", verbose: bool = F
     stats["messages"] = world.net.sent
     stats["lost"] = world.net.lost
     stats["steps"] = world.t
+    stats["negative_balances_explained"] = world.checker.negative_seen
     return Result(seed, world.t, rule, world.checker.violation, stats, world.trace)
