@@ -1,6 +1,8 @@
 """The handover feed a node serves (``GET /authority/v1/handover``): its applied
-certificates, of every epoch, in its apply order, and its pending (locked) orders of
-epochs up to the one handed over, each with its vote.
+certificates, of every epoch, in its apply order, and its pending (locked) orders, each
+with its vote. Pending orders of every epoch: a member of both epochs may already have
+re-signed its epoch-e lock for e+1 (the same payment, voted again); that vote is what
+stands for the epoch-e lock then, and a reader must see it.
 
 FROZEN only once this node's own clock is past the epoch's close plus FREEZE_MARGIN_S:
 by then it has stopped voting in that epoch (a vote decided just before the close has
@@ -61,7 +63,7 @@ def handover_page(*, epoch: int, after: str | None, limit: int) -> dict:
     phase, vote_after, cert_after = _cursor(after, frozen)
     page = {"epoch": epoch, "frozen": frozen, "certificates": [], "pending": [], "next": None}
     if phase == "p":
-        pending = _pending(epoch, vote_after, limit)
+        pending = _pending(vote_after, limit)
         page["pending"] = [entry for _, entry in pending]
         if len(pending) == limit:
             page["next"] = f"p.{pending[-1][0]}.{cert_after}"
@@ -81,12 +83,11 @@ def handover_page(*, epoch: int, after: str | None, limit: int) -> dict:
     return page
 
 
-def _pending(epoch: int, vote_after: int, limit: int) -> list[tuple[int, dict]]:
+def _pending(vote_after: int, limit: int) -> list[tuple[int, dict]]:
     accounts = (
         Account.objects.filter(
             pending_vote__isnull=False,
             pending_vote_id__gt=vote_after,
-            pending_vote__epoch__lte=epoch,
         )
         .select_related("pending_vote")
         .order_by("pending_vote_id")[:limit]
