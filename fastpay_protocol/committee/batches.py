@@ -182,6 +182,14 @@ class BatchMethods(ClientBase):
                 # an authority missing the sender's earlier certificates: catch it up, then
                 # send this one alone (in this authority's own worker thread)
                 error = error_code(result)
+                if error == "conflicting_certificate":
+                    # verified, and told to the watch's handler; the item is NotConfirmed
+                    # by this authority (its failure carries the ConflictingCertificate)
+                    failure = self._refusal(authority, 409, result)
+                    outcome.results[i] = Outcome(
+                        authority, failure=self._conflicting(authority, chunk[i], failure)
+                    )
+                    continue
                 if error == "missing_sequence":
                     certificate = chunk[i]
                     outcome.results[i] = guard(

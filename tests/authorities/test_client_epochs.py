@@ -252,3 +252,20 @@ def test_a_forged_conflicting_certificate_raises_no_alarm(nodes, monkeypatch):
     monkeypatch.setattr(liar, "certificate", real)
 
     assert heard == [] and certificate.order == order()
+
+
+def test_a_batch_confirmation_meeting_a_conflict_reports_it_too(nodes):
+    authorities, epoch_1 = nodes
+    other = certificate_by(authorities[1:4], order(amount=2_000_000, recipient=CAROL), epoch_1)
+    authorities[3].certificate(other)
+    mine = certificate_by(authorities[:3], order(), epoch_1)
+    heard = []
+
+    with CommitteeClient(
+        epoch_1, timeout=1.0, watch=VoteWatch(on_conflicting_certificate=heard.append)
+    ) as client:
+        (result,) = client.confirm_batch([mine], wait_all=True)
+
+    failure = result.failures[authorities[3].address]
+    assert failure.reason == "conflicting_certificate"
+    assert [c.certificate for c in heard] == [other]
