@@ -98,9 +98,8 @@ def deploy_deposits(w3, out: Path, members: list[str]) -> dict:
         w3.keccak(rlp_list(bytes.fromhex(admin[2:]), nonce + 1))[12:]
     )
     zero = "0x" + "00" * 20
-    vault = _deploy(
-        w3, "TokenVault", 0, admin, admin, registry_at, "0x" + "00" * 19 + "f2", zero, 48 * 3600
-    )
+    processor = w3.to_checksum_address("0x" + "00" * 19 + "f2")
+    vault = _deploy(w3, "TokenVault", 0, admin, admin, registry_at, processor, zero, 48 * 3600)
     registry = _deploy(w3, "FastPayRegistry", 0, admin, admin, vault.address)
     assert registry.address == registry_at
     usdt = _deploy(w3, "MockUSDT")
