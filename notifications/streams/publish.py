@@ -8,11 +8,13 @@ So publishing may fail or lose messages without losing events; it is only what m
 them arrive at once.
 """
 
+import asyncio
 import logging
+import threading
 from collections.abc import Iterable
 
 from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
+from channels.layers import InMemoryChannelLayer, get_channel_layer
 
 from notifications.models import Audience, RecipientEvent
 from notifications.streams.consumers import EVENT_MESSAGE, STAFF_GROUP, user_group
@@ -38,7 +40,15 @@ def publish(rows: Iterable) -> int:
     if layer is None:
         return 0
     try:
-        async_to_sync(_send_all)(layer, messages)
+        if isinstance(layer, InMemoryChannelLayer):
+            # its queues belong to the event loop of this process's consumers:
+            # async_to_sync reaches it from a request's thread
+            async_to_sync(_send_all)(layer, messages)
+        else:
+            # a network layer (Redis): one long-lived loop per process keeps its
+            # connections, where async_to_sync would open a new loop (and connection)
+            # per call from a worker's thread
+            asyncio.run_coroutine_threadsafe(_send_all(layer, messages), _loop()).result(30)
     except Exception:  # the consumers read it back from the database
         logger.exception("streams: publishing %d events failed", len(messages))
         return 0
@@ -54,6 +64,20 @@ def _message(row: RecipientEvent) -> dict:
     if row.audience == Audience.USER and row.type in CLOSES_STREAM:
         message["close"] = True
     return message
+
+
+_publisher: dict = {}
+_publisher_lock = threading.Lock()
+
+
+def _loop() -> asyncio.AbstractEventLoop:
+    with _publisher_lock:
+        loop = _publisher.get("loop")
+        if loop is None or loop.is_closed():
+            loop = asyncio.new_event_loop()
+            threading.Thread(target=loop.run_forever, name="streams-publisher", daemon=True).start()
+            _publisher["loop"] = loop
+        return loop
 
 
 async def _send_all(layer, messages) -> None:
