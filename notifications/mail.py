@@ -13,7 +13,7 @@ The sink (``notify``) only picks the rows that may want a message and queues
 is claimed first by inserting a SentNotification unique per (recipient event, channel): a
 redispatch, a task run twice or two workers at once send it once. A worker killed between
 the claim and the send leaves the row ``sending``: that message is not sent again (an
-email twice is worse than an alert to an operator, who sees such rows in admin).
+email twice is worse than one an operator looks into; the rows are in the database).
 """
 
 import logging
