@@ -202,6 +202,8 @@ TAG_PREFIXES = [
     ("offline/", "offline"),
     ("events/", "events"),
     ("webhook-endpoints/", "webhooks"),
+    ("stream-tickets/", "streams"),
+    ("notification-preferences/", "notifications"),
     ("ping/", "health"),
 ]
 

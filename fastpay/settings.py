@@ -466,6 +466,8 @@ SPECTACULAR_SETTINGS = {
         {"name": "terminals", "description": "Vendors' terminals: configuration, redemptions."},
         {"name": "events", "description": "The events addressed to you (docs/events.md)."},
         {"name": "webhooks", "description": "Signed webhook endpoints (docs/webhooks.md)."},
+        {"name": "streams", "description": "Tickets for the live streams (docs/streams.md)."},
+        {"name": "notifications", "description": "Email/SMS preferences (docs/notifications.md)."},
         {"name": "health", "description": "Ping and the load balancer's probes."},
     ],
     "ENUM_NAME_OVERRIDES": {
