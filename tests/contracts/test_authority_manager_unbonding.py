@@ -8,7 +8,7 @@ the whole pool with nothing left to slash.
 
 import brownie
 from brownie import AuthorityManager, accounts, chain
-from certificates import AUTHORITIES, report, votes
+from certificates import AUTHORITIES, certify, report, votes
 from conftest import STAKE, advance_epoch, now, sleep_until
 from revert_reasons import error
 
@@ -99,12 +99,25 @@ def test_a_retired_committee_stays_slashable_while_its_epoch_settles(
 
 
 def test_the_retired_committee_withdraws_only_once_its_certificates_no_longer_settle(
-    manager, consensus, governance, committee
+    manager, consensus, processor, governance, domain, committee, funded, make_order
 ):
     retire_epoch_one(governance, manager, committee)
-    ends = int(consensus.settlesUntil(1)) + int(manager.unbondingPeriod())
+    until = int(consensus.settlesUntil(1))
+    ends = until + int(manager.unbondingPeriod())
     for authority in committee:
         assert manager.withdrawableAt(authority.address) == ends
+    # inside the window an epoch-1 redemption still settles (its signers are still bonded)
+    early = make_order(sequence=1, epoch=1)
+    processor.processOfflinePayment(early.as_tuple(), certify(domain, early, committee[:3]))
+    # the retired committee certifies a redemption of the whole pool for epoch 1: once the
+    # window has closed it no longer settles, and only then can the signers withdraw
+    drain = make_order(amount=975 * 10**6, sequence=2, epoch=1)  # what is left in the pool
+    certificate = certify(domain, drain, committee[:3])
+    sleep_until(until + 1)
+    with brownie.reverts(error("SettlementWindowClosed", 1, until)):
+        processor.processOfflinePayment(drain.as_tuple(), certificate)
+    with brownie.reverts(error("StillBonded", ends)):
+        manager.withdrawStake({"from": accounts.add(committee[0].key), "gas_price": 0})
     sleep_until(ends)
     for authority in committee:
         manager.withdrawStake({"from": accounts.add(authority.key), "gas_price": 0})
