@@ -45,6 +45,7 @@ def conflict_record(*, conflict: ConflictingCertificate) -> tuple[ConflictRecord
                     "applied_epoch": conflict.order.epoch,
                     "submitted_epoch": order.epoch,
                     "record_id": record.pk,
+                    "state": "recorded",
                 },
             )
     except IntegrityError:

@@ -23,6 +23,7 @@ from django.db import transaction
 from authorities.gateway import CommitteeUnavailable
 from fastpay.errors import NotFound
 from fastpay.events import event_record
+from fastpay.money import format_units
 from fastpay_protocol import handoff
 from fastpay_protocol import typed_data as td
 from fastpay_protocol.committee_errors import ConflictingOrder
@@ -182,6 +183,7 @@ def _void(transfer: OfflineTransfer, certificate: dict, by: User | None) -> Offl
                 "user_id": transfer.user_id,
                 "token": transfer.token.symbol,
                 "amount_units": transfer.amount,
+                "amount": format_units(transfer.amount, transfer.token.ledger_decimals),
                 "sender": transfer.sender,
                 "sequence": transfer.sequence,
                 "replacement_epoch": order.epoch,

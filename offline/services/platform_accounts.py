@@ -159,6 +159,7 @@ def platform_account_check(*, account_id: int) -> PlatformAccount:
                     "next_sequence": row.next_sequence,
                     "committee_sequence": committee_next,
                     "reason": reason,
+                    "state": "paused",
                 },
             )
             log.error("platform account %s: %s", row.address, reason)
@@ -211,7 +212,7 @@ def platform_account_resume(
             topic="offline.funding_resumed",
             aggregate_type="platform_account",
             aggregate_id=row.address,
-            payload={"address": row.address, "next_sequence": target},
+            payload={"address": row.address, "next_sequence": target, "state": "active"},
         )
     _checked.pop(row.address, None)  # checked again before its next reservation
     row.refresh_from_db()

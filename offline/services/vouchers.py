@@ -420,6 +420,7 @@ def _collateral_release(pk, cutoff: datetime, now: datetime) -> int:
             payload={
                 **voucher_payload(voucher),
                 "released_units": amount,
+                "released": format_units(amount, token.ledger_decimals),
                 "claims_recovered_units": recovered,
             },
         )

@@ -1,3 +1,4 @@
+# ruff: noqa: F811 - the fixtures imported from webhook_fixtures are parameters here
 """The dispatcher: outbox events become numbered events of their recipients, at least
 once, on commit and by the beat sweep."""
 
@@ -16,7 +17,9 @@ pytestmark = pytest.mark.usefixtures("relaxed_risk")
 
 def _stream(user):
     return list(
-        RecipientEvent.objects.filter(user=user).order_by("sequence").values_list("type", "sequence")
+        RecipientEvent.objects.filter(user=user)
+        .order_by("sequence")
+        .values_list("type", "sequence")
     )
 
 
@@ -84,10 +87,13 @@ def test_one_callback_per_transaction_however_many_events(db, django_capture_on_
 
 
 def test_a_rolled_back_transaction_dispatches_nothing(db, django_capture_on_commit_callbacks):
-    with django_capture_on_commit_callbacks(execute=True) as callbacks:
-        with pytest.raises(ZeroDivisionError), transaction.atomic():
-            event_record(topic="user.signed_up", aggregate_type="user", aggregate_id=1, payload={})
-            1 / 0  # noqa: B018
+    with (
+        django_capture_on_commit_callbacks(execute=True) as callbacks,
+        pytest.raises(ZeroDivisionError),
+        transaction.atomic(),
+    ):
+        event_record(topic="user.signed_up", aggregate_type="user", aggregate_id=1, payload={})
+        1 / 0  # noqa: B018
 
     assert callbacks == [] and not RecipientEvent.objects.exists()
 

@@ -1,3 +1,4 @@
+# ruff: noqa: F811 - the fixtures imported from webhook_fixtures are parameters here
 """GET /api/v1/events/ and /api/v1/events/{id}/: a user sees the events addressed to
 them, and nothing else."""
 
@@ -35,7 +36,9 @@ def test_a_merchant_lists_its_events_newest_first(merchant, history, client_for)
     assert first["created"].endswith("Z") and first["version"] == 1
 
 
-def test_a_merchant_never_sees_another_merchants_event(merchant, other_merchant, history, client_for):
+def test_a_merchant_never_sees_another_merchants_event(
+    merchant, other_merchant, history, client_for
+):
     theirs = RecipientEvent.objects.get(user=other_merchant).event_id
 
     listed = client_for(merchant).get(URL).json()["results"]

@@ -1,9 +1,9 @@
+# ruff: noqa: F811 - the fixtures imported from webhook_fixtures are parameters here
 """Webhook deliveries to real HTTP receivers on 127.0.0.1: signatures verified with the
 `standardwebhooks` library, retries with backoff, Retry-After, 410, timeouts, rotation,
 and no event of one merchant ever reaching another's endpoint."""
 
 import binascii
-import json
 from datetime import timedelta
 
 import pytest
@@ -168,18 +168,14 @@ def test_an_endpoint_failing_for_days_is_disabled(alice, merchant, pay, endpoint
     endpoint.refresh_from_db()
     assert not endpoint.enabled and endpoint.disabled_reason.startswith("failing since")
     dispatch_now()
-    assert RecipientEvent.objects.filter(
-        type="webhook_endpoint.disabled", user=merchant
-    ).exists()
+    assert RecipientEvent.objects.filter(type="webhook_endpoint.disabled", user=merchant).exists()
 
 
 def test_a_delivery_is_given_up_after_the_last_attempt(alice, merchant, pay, endpoint_for):
     with Receiver(Answer(500)) as receiver:
         endpoint, _ = endpoint_for(merchant, receiver.url)
         pay(alice, merchant, 1)
-        WebhookDelivery.objects.filter(endpoint=endpoint).update(
-            attempts=schedule.MAX_ATTEMPTS - 1
-        )
+        WebhookDelivery.objects.filter(endpoint=endpoint).update(attempts=schedule.MAX_ATTEMPTS - 1)
         deliveries_attempt(now=later(10))
         receiver.wait_for(2)
 

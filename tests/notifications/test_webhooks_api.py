@@ -1,3 +1,4 @@
+# ruff: noqa: F811 - the fixtures imported from webhook_fixtures are parameters here
 """/api/v1/webhook-endpoints/: create (the secret once), list, change, delete, rotate,
 test, deliveries, redeliver; bad input, wrong owner and replays refused."""
 
@@ -158,7 +159,11 @@ class TestChange:
             "url",
         )
         assert error_of(client.patch(path, {"enabled": "maybe"}, format="json"))[2] == "enabled"
-        assert error_of(client.patch(path, {"id": 9}, format="json")) == (400, "unknown_field", "id")
+        assert error_of(client.patch(path, {"id": 9}, format="json")) == (
+            400,
+            "unknown_field",
+            "id",
+        )
 
     def test_enabling_a_disabled_endpoint_clears_its_failure(self, merchant, client_for):
         client = client_for(merchant)

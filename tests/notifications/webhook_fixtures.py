@@ -84,3 +84,12 @@ def relaxed_risk(db, settings):
 
     settings.FASTPAY_RISK_ASSESSOR = "wallets.risk.large_amount_review"
     RuleConfig.objects.update_or_create(rule="rate_limit", defaults={"enabled": False})
+
+
+@pytest.fixture
+def no_dispatch_on_commit(monkeypatch):
+    """Commits record outbox events without dispatching them (as when the on-commit task
+    is lost): the test runs the dispatcher itself."""
+    from fastpay import events
+
+    monkeypatch.setattr(events, "_callbacks", [])
