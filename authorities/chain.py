@@ -60,6 +60,7 @@ def committee_schedule():
             _schedule_source = ChainSource(
                 settings.FASTPAY_DEPLOYMENT_JSON, settings.FASTPAY_CHAIN_RPC_URL
             )
+        if _schedule_source._last is None:
             return _schedule_source.first().schedule
         polled = _schedule_source.poll()
         return polled.schedule if polled is not None else _schedule_source._last

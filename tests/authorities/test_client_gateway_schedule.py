@@ -152,3 +152,69 @@ def test_a_committee_without_a_schedule_is_the_active_one_with_its_previous_epoc
 
     assert gw.epoch() == 3 and sorted(gw.committees) == [1, 2, 3]
     assert isinstance(gw.schedule, handoff.Schedule) and gw.schedule.is_closed(2, time.time())
+
+
+class FakeConsensus:
+    """CommitteeConsensus + AuthorityManager as ChainSource reads them."""
+
+    def __init__(self):
+        self.epochs = {1: (MEMBERS[:4], 0)}
+
+    def current_epoch(self):
+        return max(self.epochs)
+
+    def activates_at(self, epoch):
+        return self.epochs[epoch][1]
+
+    def members_of(self, epoch):
+        return [m["address"] for m in self.epochs[epoch][0]]
+
+    def stake_of(self, epoch, address):
+        return 10
+
+    def endpoint_of(self, address):
+        return next(m["url"] for m in MEMBERS if m["address"] == address)
+
+
+def test_from_the_chain_an_epoch_registered_on_chain_is_followed(tmp_path, settings, monkeypatch):
+    from authorities import chain
+    from authorities.node.schedule_sources import ChainSource
+
+    deployment = tmp_path / "deployment.json"
+    deployment.write_text(
+        json.dumps(
+            {
+                "chain_id": 31337,
+                "contracts": {
+                    name: {"address": "0x" + f"{i + 10:040x}", "abi": []}
+                    for i, name in enumerate(
+                        [
+                            "CertificateVerifier",
+                            "OfflinePaymentProcessor",
+                            "CommitteeConsensus",
+                            "AuthorityManager",
+                        ]
+                    )
+                },
+            }
+        )
+    )
+    consensus = FakeConsensus()
+    monkeypatch.setattr(
+        chain, "_schedule_source", ChainSource(str(deployment), "", reader=consensus)
+    )
+    settings.FASTPAY_COMMITTEE_FROM_CHAIN = True
+    settings.FASTPAY_COMMITTEE_POLL_S = 3600  # the poll thread sleeps; the test refreshes
+    settings.FASTPAY_PLATFORM_KEY_FILE = str(tmp_path / "no-key.json")
+    gateway_module._load.cache_clear()
+    try:
+        gw = gateway_module.gateway()
+        assert gw.epoch() == 1 and gw.polled_by_thread
+
+        consensus.epochs[2] = (MEMBERS[1:5], int(time.time()) - 1)  # advanceEpoch mined
+        assert gw.refresh(force=True)
+
+        assert gw.epoch() == 2 and sorted(gw.committees) == [1, 2]
+        assert gw.committee.members[-1].url == MEMBERS[4]["url"]  # endpointOf
+    finally:
+        gateway_module._load.cache_clear()
