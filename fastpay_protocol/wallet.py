@@ -32,6 +32,7 @@ from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from fastpay_protocol import signing
 from fastpay_protocol import typed_data as td
+from fastpay_protocol.committee_errors import CommitteeError
 from fastpay_protocol.messages import Certificate, Committee, SignedOrder, parse_signature
 from fastpay_protocol.offline_api import PlatformError, link_message
 from fastpay_protocol.voucher import Payment, Voucher
@@ -617,7 +618,10 @@ class Wallet:
         (default: as cached from the platform); ``now``: the platform's time (default:
         this clock corrected by the offset last read from the platform)."""
         now = self.platform_now() if now is None else now
-        self.complete_pending(client)
+        # an order lost in a crash first (its voucher may be one of those swept below); a
+        # committee that does not answer now leaves it for the next operation
+        with contextlib.suppress(CommitteeError):
+            self.complete_pending(client)
         results = []
         # never registered (refused, or the platform unreachable): no terminal can accept
         # them without a ticket, so their money comes back at once

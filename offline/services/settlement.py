@@ -268,6 +268,14 @@ def _record(
     written = []
     with transaction.atomic(durable=True):
         ours = _pending_lock([r.pk for r in pending])
+        # a taken voucher's payer may be suspended (their OfflineLimit row) and covered
+        # (the voucher, then the ledger accounts): its voucher is locked first, as a sync
+        # locks vouchers before the OfflineLimit it suspends (no lock cycle between them)
+        rows_locked(
+            Voucher.objects.filter(
+                pk__in={r.voucher_id for r in pending if outcomes[r.pk][1] == "voucher_taken"}
+            )
+        )
         _settled_write(
             [
                 (r.pk, outcomes[r.pk][2])
