@@ -55,7 +55,9 @@ def balance(node, account, token) -> int:
     return sum(units for t, units in info["balances"].items() if t.lower() == token.lower())
 
 
-def wait_for(predicate, timeout=15.0):
+def wait_for(
+    predicate, timeout=60.0
+):  # a restarted follower imports web3 first: slow when the machine is loaded
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
