@@ -55,9 +55,8 @@ def balance(node, account, token) -> int:
     return sum(units for t, units in info["balances"].items() if t.lower() == token.lower())
 
 
-def wait_for(
-    predicate, timeout=60.0
-):  # a restarted follower imports web3 first: slow when the machine is loaded
+# a restarted follower imports web3 first: well over 15 s when the machine is loaded
+def wait_for(predicate, timeout=60.0):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
