@@ -19,6 +19,7 @@ EXCERPT_BYTES = 1024
 USER_AGENT = "FastPay-Webhooks/1"
 
 _client: httpx.Client | None = None
+_client_timeouts: tuple | None = None
 _client_lock = threading.Lock()
 
 
@@ -36,20 +37,24 @@ class Outcome:
 
 
 def client() -> httpx.Client:
-    global _client
+    """The process's pooled client (made again if the timeout settings changed)."""
+    global _client, _client_timeouts
+    timeouts = (
+        settings.FASTPAY_WEBHOOKS_CONNECT_TIMEOUT_S,
+        settings.FASTPAY_WEBHOOKS_READ_TIMEOUT_S,
+    )
     with _client_lock:
-        if _client is None:
+        if _client is None or _client_timeouts != timeouts:
+            if _client is not None:
+                _client.close()
+            connect, read = timeouts
             _client = httpx.Client(
-                timeout=httpx.Timeout(
-                    connect=settings.FASTPAY_WEBHOOKS_CONNECT_TIMEOUT_S,
-                    read=settings.FASTPAY_WEBHOOKS_READ_TIMEOUT_S,
-                    write=settings.FASTPAY_WEBHOOKS_READ_TIMEOUT_S,
-                    pool=settings.FASTPAY_WEBHOOKS_READ_TIMEOUT_S,
-                ),
+                timeout=httpx.Timeout(connect=connect, read=read, write=read, pool=read),
                 limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
                 follow_redirects=False,
                 trust_env=False,
             )
+            _client_timeouts = timeouts
         return _client
 
 

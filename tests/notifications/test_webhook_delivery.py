@@ -220,17 +220,37 @@ class TestRotation:
         with pytest.raises(WebhookVerificationError):
             verify(old, got)
 
-    def test_a_replayed_old_delivery_is_refused_by_its_timestamp(
-        self, alice, merchant, pay, endpoint_for
+    def test_a_delivery_replayed_later_is_refused_by_its_timestamp(
+        self, alice, merchant, pay, endpoint_for, monkeypatch
     ):
+        """An attacker who captured a delivery sends it again ten minutes later: the
+        signature still matches, the timestamp is outside the 5-minute window."""
+        import standardwebhooks.webhooks as library
+
+        with Receiver() as receiver:
+            _, secret = endpoint_for(merchant, receiver.url)
+            pay(alice, merchant, 1)
+            (got,) = receiver.wait_for(1)
+        assert verify(secret, got)  # fresh: accepted
+
+        class Later(library.datetime):
+            @classmethod
+            def now(cls, tz=None):
+                return super().now(tz) + timedelta(minutes=10)
+
+        monkeypatch.setattr(library, "datetime", Later)
+        with pytest.raises(WebhookVerificationError, match="too old"):
+            verify(secret, got)
+
+    def test_a_changed_timestamp_breaks_the_signature(self, alice, merchant, pay, endpoint_for):
         with Receiver() as receiver:
             _, secret = endpoint_for(merchant, receiver.url)
             pay(alice, merchant, 1)
             (got,) = receiver.wait_for(1)
 
-        got.headers["webhook-timestamp"] = str(int(got.headers["webhook-timestamp"]) - 600)
+        got.headers["webhook-timestamp"] = str(int(got.headers["webhook-timestamp"]) + 1)
         with pytest.raises(WebhookVerificationError):
-            verify(secret, got)  # a replay with an old timestamp: signature no longer matches
+            verify(secret, got)
 
 
 def test_a_merchant_never_receives_another_merchants_event(

@@ -328,3 +328,38 @@ class TestTestAndRedeliver:
         response = client.get(f"{URL}{endpoint['id']}/deliveries/", {"state": "lost"})
 
         assert error_of(response) == (400, "invalid_choice", "state")
+
+
+class TestReplay:
+    def test_redelivering_twice_queues_once(self, alice, merchant, client_for, pay, endpoint_for):
+        with Receiver(Answer(500)) as receiver:
+            endpoint, _ = endpoint_for(merchant, receiver.url)
+            pay(alice, merchant, 1)
+            receiver.wait_for(1)
+        WebhookDelivery.objects.update(state=DeliveryState.FAILED, next_attempt_at=None)
+        event = str(WebhookDelivery.objects.get().recipient_event.event_id)
+        client = client_for(merchant)
+        path = f"{URL}{endpoint.pk}/redeliver/"
+
+        first = client.post(path, {"event": event}, format="json").json()
+        again = client.post(path, {"event": event}, format="json").json()
+
+        assert (first, again) == ({"queued": 1}, {"queued": 0})  # already pending
+
+    def test_disabling_twice_records_one_event(self, merchant, endpoint_for):
+        from fastpay.models import OutboxEvent
+        from notifications.webhooks.services import endpoint_disable
+
+        endpoint, _ = endpoint_for(merchant, HTTPS)
+
+        assert endpoint_disable(endpoint_id=endpoint.pk, reason="gone") is True
+        assert endpoint_disable(endpoint_id=endpoint.pk, reason="gone") is False
+        assert OutboxEvent.objects.filter(topic="webhook_endpoint.disabled").count() == 1
+
+    def test_a_replayed_create_makes_a_second_endpoint_with_its_own_secret(
+        self, merchant, client_for
+    ):
+        client = client_for(merchant)
+        first, second = create(client).json(), create(client).json()
+
+        assert first["id"] != second["id"] and first["secret"] != second["secret"]
