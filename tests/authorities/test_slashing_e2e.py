@@ -194,8 +194,8 @@ def test_a_byzantine_nodes_conflicting_votes_are_slashed_with_no_operator_action
 
             # the report is two transactions (commit, then reveal): wait for them, bounded
             for _ in range(300):
-                evidence = EquivocationEvidence.objects.filter(status="submitting").first()
-                if evidence is None and EquivocationEvidence.objects.exists():
+                pending = EquivocationEvidence.objects.filter(status__in=("new", "submitting"))
+                if EquivocationEvidence.objects.exists() and not pending.exists():
                     break
                 time.sleep(0.1)
         evidence = EquivocationEvidence.objects.get()
