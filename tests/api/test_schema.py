@@ -10,7 +10,7 @@ from django.conf import settings
 from django.urls import URLPattern, URLResolver, get_resolver
 from drf_spectacular.generators import SchemaGenerator
 
-NOT_IN_THE_SCHEMA = {"/admin/", "/api/schema/", "/api/docs/", "/metrics"}
+NOT_IN_THE_SCHEMA = {"/admin/", "/api/schema/", "/api/docs/", "/metrics", "/live/"}
 
 
 @pytest.fixture(scope="module")
