@@ -139,8 +139,9 @@ class ByzantineClient:
     the committees around the active epoch (the members of only one epoch with one
     order, the shared ones split; byzantine nodes, its accomplices, get both), mostly
     around an epoch change, again in later epochs for the same sequence; withholds the
-    certificates it gets and releases them later to anyone. It holds a few accounts (a
-    sequence that honest nodes locked stays locked)."""
+    certificates it gets, half of them for ever (to spend that sequence again later), and
+    releases the others later to anyone. It holds a few accounts (a sequence that honest
+    nodes locked stays locked)."""
 
     def __init__(self, world, name: str, addresses: list[str]) -> None:
         self.world = world
@@ -149,7 +150,7 @@ class ByzantineClient:
         self.addresses = addresses
         self.orders: dict[Order, list[str]] = {}
         self.certs: list[Cert] = []
-        self.certified_at: set[tuple[str, int]] = set()
+        self.released: list[Cert] = []  # the others it keeps for ever (to spend again)
 
     def tick(self) -> None:
         world = self.world
@@ -158,15 +159,16 @@ class ByzantineClient:
         near = latest - 4 <= world.t <= latest + 16
         if rng.random() < world.config.byzantine_rate * (3 if near else 1):
             self.attack(self.addresses[rng.randrange(len(self.addresses))])
-        if self.certs and rng.random() < 0.05:
-            self.release(self.certs[rng.randrange(len(self.certs))])
+        if self.released and rng.random() < 0.05:
+            self.release(self.released[rng.randrange(len(self.released))])
         if rng.random() < 0.05:
             sender = self.addresses[rng.randrange(len(self.addresses))]
             sequence = self.sequences[sender]
-            if (sender, sequence) in self.certified_at:
-                for cert in self.certs:
-                    if (cert.order.sender, cert.order.sequence) == (sender, sequence):
-                        world.broadcast(cert, payee=cert.order.recipient)
+            mine = [
+                c for c in self.released if (c.order.sender, c.order.sequence) == (sender, sequence)
+            ]
+            if mine:  # spends the released one, moves on
+                world.broadcast(mine[0], payee=mine[0].order.recipient)
                 self.sequences[sender] = sequence + 1
 
     def attack(self, sender: str) -> None:
@@ -233,7 +235,8 @@ class ByzantineClient:
             if world.verbose:
                 world.log(f"{self.name} certified {cert} (withheld)")
             self.certs.append(cert)
-            self.certified_at.add((order.sender, order.sequence))
+            if world.rng.random() < 0.5:
+                self.released.append(cert)
 
 
 class Platform:

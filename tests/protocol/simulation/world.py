@@ -98,6 +98,8 @@ def committee_of(epoch: int, members: tuple[tuple[str, int], ...]) -> Committee:
                 for a, s in members
             ),
         )
+        if len(_COMMITTEES) >= 4096:
+            _COMMITTEES.clear()
         _COMMITTEES[key] = committee
     return committee
 
