@@ -18,7 +18,8 @@ from tests.authorities.fake_authority import TOKEN, start_committee
 ALICE = Account.from_key(b"\xa1" * 32)
 FUNDS = 100_000_000
 
-pytestmark = pytest.mark.django_db(transaction=True)  # the recorder writes on its own connection
+# the recorder writes on its own connection; the seeded rows are restored after
+pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
 
 @pytest.fixture
