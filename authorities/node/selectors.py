@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from authorities.node.models import Account, Certificate, ChainBlock, Vote
+from authorities.node.models import Account, Certificate, ChainBlock, HandedOver, Vote
 from authorities.node.runtime import node
+from fastpay_protocol.handoff import handover_epoch
 from fastpay_protocol.wire import checksum, render_order
 
 CERTIFICATES_PAGE = 100
@@ -70,10 +71,21 @@ def committee_info() -> dict:
 def health() -> dict:
     rt = node()
     cursor = ChainBlock.objects.order_by("-number").values_list("number", flat=True).first()
+    epoch = rt.epoch
     return {
         "status": "ok",
         "authority": checksum(rt.address),
         "name": rt.name,
-        "epoch": rt.epoch,
+        "epoch": epoch,
         "deposits_block": cursor,
+        "handover_pending": _handover_pending(rt, epoch),
     }
+
+
+def _handover_pending(rt, epoch: int) -> int | None:
+    """The epoch whose handover this node still has to complete before it votes in
+    ``epoch`` (None: nothing pending, or not a member of ``epoch``)."""
+    previous = handover_epoch(rt.schedule, epoch)
+    if previous is None or not rt.is_member(epoch):
+        return None
+    return None if HandedOver.objects.filter(epoch=previous).exists() else previous

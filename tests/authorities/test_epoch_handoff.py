@@ -168,6 +168,7 @@ def test_a_new_member_waits_for_the_handover_then_votes_with_the_right_balances(
     status, body = nodes[4].post("/authority/v1/orders", too_much)
     # then it answers handover_pending: the sources it reached hold only half the stake
     assert (status, body["error"]["code"], body["epoch"]) == (503, "handover_pending", 2)
+    assert nodes[4].get("/authority/v1/health")[1]["handover_pending"] == 1
 
     # when a third member of epoch 1 is back
     nodes[2].start()
@@ -182,6 +183,7 @@ def test_a_new_member_waits_for_the_handover_then_votes_with_the_right_balances(
         domain, make_order(payer, amount=10_000_000, sequence=1, epoch=2), payer.key
     )
     assert vote_when_handed_over(nodes[4], fits)[0] == 200
+    assert nodes[4].get("/authority/v1/health")[1]["handover_pending"] is None
     assert balance_of(nodes[4], recipient.address) == 90_000_000
     # the recipient of epoch 1's payment spends it in epoch 2 through the new members
     onward = signed_order_json(
