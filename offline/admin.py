@@ -27,7 +27,17 @@ from offline.services.vouchers import offline_unsuspend
 
 @admin.register(Voucher)
 class VoucherAdmin(ReadOnlyAdmin):
-    list_display = ["created_at", "user", "address", "token", "amount", "not_after", "state"]
+    list_display = [
+        "created_at",
+        "user",
+        "address",
+        "token",
+        "amount",
+        "not_after",
+        "state",
+        "collateral_held",
+        "collateral_released_at",
+    ]
     list_filter = ["state", "token"]
     search_fields = ["address", "payer", "user__username"]
     date_hierarchy = "created_at"
