@@ -355,6 +355,8 @@ class CommitteeClient(BatchMethods, AccountMethods):
         authority, with a vote. The vote is the authority's own (its lock, of any epoch)
         or, for a lock carried over a handover, a member's of the held order's epoch."""
         extra = dict(failure.extra or {})
+        if "vote" not in extra and isinstance(extra.get("carried_vote"), dict):
+            extra["vote"] = extra["carried_vote"]  # a carried lock: the earlier voter's vote
         if "vote" not in extra:  # a carried candidate shown without its vote
             try:
                 held_order = order_from_json(extra.get("order"), "order")
