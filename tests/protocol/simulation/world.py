@@ -383,3 +383,15 @@ def run(seed: int, *, steps: int = STEPS, rule: str = "handoff", verbose: bool =
     stats["steps"] = world.t
     stats["negative_balances_explained"] = world.checker.negative_seen
     return Result(seed, world.t, rule, world.checker.violation, stats, world.trace)
+
+
+def run_seeds(seeds: range, steps: int = STEPS) -> tuple[Counter, list[tuple[int, str]]]:
+    """Run every seed of ``seeds``: the stats summed, and (seed, violation) per failure."""
+    totals: Counter = Counter()
+    failures = []
+    for seed in seeds:
+        result = run(seed, steps=steps)
+        totals.update(result.stats)
+        if not result.ok:
+            failures.append((seed, result.violation))
+    return totals, failures
