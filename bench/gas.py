@@ -14,7 +14,7 @@ recipient is the processor's address, settled to the sender's own vault balance.
 
 plus a plain ERC-20 `transfer` as the anchor; the LAST line is one JSON object with every
 figure. Gas per payment = the whole transaction's gasUsed (21,000 base and calldata
-included) / batch size. Steady state: every sender has redeemed before (its replay slot is
+included) / batch size. Steady state: every sender has redeemed before (its bitmap word is
 set and it already holds a vault balance); cold: every sender is new (both slots fresh).
 
 Runs under Brownie (.venv-brownie) against a private anvil (tools/contracts/with-anvil.sh).
