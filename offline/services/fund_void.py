@@ -76,7 +76,7 @@ def _replacement_certificate(gw, transfer: OfflineTransfer, original) -> dict:
     if applied is not None:
         order = order_from_json(applied["order"])
         if handoff.same_payment(order, original):
-            from offline.services.transfers import _fund_done
+            from offline.services.fund_certify import _fund_done
 
             _fund_done(transfer.pk, applied, states=VOIDABLE)
             raise VoidRefused(

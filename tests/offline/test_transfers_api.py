@@ -392,7 +392,7 @@ class TestFundRetries:
         fake.down = False
         later = pending.next_attempt_at + timedelta(seconds=1)
         with pytest.MonkeyPatch.context() as patch:
-            patch.setattr("offline.services.transfers.timezone.now", lambda: later)
+            patch.setattr("offline.services.fund_certify.timezone.now", lambda: later)
             counts = offline_transfers_retry_task()
 
         pending.refresh_from_db()
