@@ -14,7 +14,16 @@ from tools import lint_invariants
 
 ROOT = Path(__file__).resolve().parents[2]
 LINT_IMPORTS = Path(sys.executable).parent / "lint-imports"
-PACKAGES = ["fastpay_protocol", "fastpay", "wallets", "authorities", "offline", "fraud", "tests"]
+PACKAGES = [
+    "fastpay_protocol",
+    "fastpay",
+    "wallets",
+    "authorities",
+    "offline",
+    "fraud",
+    "notifications",
+    "tests",
+]
 
 
 def lint_imports(cwd: Path) -> subprocess.CompletedProcess:
