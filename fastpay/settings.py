@@ -475,6 +475,7 @@ SPECTACULAR_SETTINGS = {
         "AccountKindEnum": "wallets.models.AccountKind",
         "UserRoleEnum": "wallets.models.UserRole",
         "UserStatusEnum": "wallets.models.UserStatus",
+        "DeliveryStateEnum": "notifications.models.DeliveryState",
     },
 }
 
