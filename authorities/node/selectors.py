@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from authorities.node.models import Account, Certificate, ChainBlock, HandedOver, Vote
 from authorities.node.runtime import node
+from authorities.node.services.batches import batch_vault
 from fastpay_protocol.handoff import handover_epoch
 from fastpay_protocol.wire import checksum, render_order
 
@@ -50,9 +51,11 @@ def certificates_from(address: str, from_sequence: int) -> list[dict]:
 
 def committee_info() -> dict:
     """The committee of the epoch active now by this node's clock, with when it activated
-    and when it closes (null: no successor announced)."""
+    and when it closes (null: no successor announced), and the processor and vault its
+    settlement batches name (null: unknown; no batch is signed without both)."""
     rt = node()
     epoch = rt.epoch
+    vault = batch_vault(rt, epoch)
     return {
         "epoch": epoch,
         "activates_at": rt.schedule.info(epoch).activates_at,
@@ -60,6 +63,7 @@ def committee_info() -> dict:
         "chain_id": rt.domain.chain_id,
         "verifying_contract": rt.domain.verifying_contract,
         "redemption_address": checksum(rt.redemption_address) if rt.redemption_address else None,
+        "vault_address": checksum(vault) if vault else None,
         "members": [
             {"name": m.name, "address": checksum(m.address), "stake": m.stake, "url": m.url}
             for m in rt.committees[epoch].members

@@ -6,14 +6,18 @@ before its first vote in e+1 (docs/protocol.md, "Epochs and the handover").
 
 - before e+1 activates (announced, this node a member): PRE-SYNC, the certificates of e's
   members' feeds (not frozen yet), verified and applied, so the final read is short;
-- once e+1 is active by this node's clock and e not handed over here: read the FROZEN
-  feed of e's members (pending orders, then certificates to the end) until sources with
-  more than 2/3 of e's stake were read completely (this node counts itself when it was a
-  member of e: its own database is frozen by its own clock); verify and apply every
-  certificate (against its own epoch's committee); verify every pending entry and store
-  it as a carried lock candidate where this node has no certificate for its (sender,
-  sequence) and that is the sender's next sequence here; record HandedOver (a row:
-  survives restarts). Until then orders of e+1 are answered 503 ``handover_pending``.
+- once e+1 has activated by this node's clock and e is not handed over here, for EVERY
+  epoch e+1 this node is a member of (not only the active one, in epoch order: a member
+  of a short epoch still hands its state forward, and serves e+1 frozen only after it):
+  read the FROZEN feed of e's members (pending orders, carried locks, then certificates
+  to the end) until sources with more than 2/3 of e's stake were read completely (this
+  node counts itself when it was a member of e and serves e frozen: its own database is
+  frozen by its own clock, and complete once its own handover of e-1 is done); verify and
+  apply every certificate (against its own epoch's committee); verify every pending entry
+  (its voter a member of its order's epoch) and store it as a carried lock candidate
+  where this node has no certificate for its (sender, sequence) and that is the sender's
+  next sequence here; record HandedOver (a row: survives restarts). Until then orders of
+  e+1 are answered 503 ``handover_pending``.
 
 A source that answers something invalid (a certificate without a quorum, a pending entry
 with a bad signature) is not counted; an unreachable one is retried at the next step.
@@ -37,7 +41,12 @@ from authorities.node.services.certificates import certificates_apply
 from authorities.node.services.handover_feed import FREEZE_MARGIN_S
 from authorities.node.services.locks import write_transaction
 from authorities.node.services.recoveries import digests_of, signer_of
-from fastpay_protocol.handoff import carried_candidate, handover_sources_enough
+from fastpay_protocol.handoff import (
+    carried_candidate,
+    handover_epoch,
+    handover_sources_enough,
+    serves_frozen,
+)
 from fastpay_protocol.typed_data import InvalidSignature
 from fastpay_protocol.wire import (
     HANDOVER_PAGE_MAX,
@@ -228,15 +237,21 @@ def _prune() -> None:
         CarriedLock.objects.filter(pk__in=stale).delete()
 
 
-def handover_run(*, rt: NodeRuntime, epoch: int, now: float) -> bool:
+def handover_run(
+    *, rt: NodeRuntime, epoch: int, now: float, handed_over: set[int] | None = None
+) -> bool:
     """Try to complete the handover of ``epoch`` (its successor active at ``now``);
-    True when it is recorded as handed over."""
-    if HandedOver.objects.filter(epoch=epoch).exists():
+    True when it is recorded as handed over. ``handed_over``: the epochs handed over here
+    (read from the database when not given)."""
+    if handed_over is None:
+        handed_over = set(HandedOver.objects.values_list("epoch", flat=True))
+    if epoch in handed_over:
         return True
     committee = rt.committees[epoch]
-    closes = rt.schedule.closes_at(epoch)
     sources: list[str] = []
-    if committee.is_member(rt.address) and closes is not None and now >= closes + FREEZE_MARGIN_S:
+    if committee.is_member(rt.address) and serves_frozen(
+        rt.schedule, epoch, now - FREEZE_MARGIN_S, handed_over
+    ):
         sources.append(rt.address)  # its own database, frozen by its own clock
     others = [m for m in committee.members if m.address.lower() != rt.address]
     reads: list[_Read] = []
@@ -264,7 +279,7 @@ def handover_run(*, rt: NodeRuntime, epoch: int, now: float) -> bool:
     carried = _store(rt, epoch, reads, sources)
     log.warning(
         "handover of epoch %s complete: %d source(s), %d certificate(s) applied, %d carried "
-        "lock(s); voting in epoch %s",
+        "lock(s); epoch %s may vote and serve its frozen state",
         epoch,
         len(sources),
         sum(r.applied for r in reads),
@@ -275,13 +290,22 @@ def handover_run(*, rt: NodeRuntime, epoch: int, now: float) -> bool:
 
 
 def handover_step(*, now: float | None = None) -> None:
-    """One pass: pre-sync an announced epoch this node joins, or complete the handover of
-    the active epoch's predecessor."""
+    """One pass: complete, in epoch order, the handover of the predecessor of every epoch
+    this node is a member of that has activated (to vote in the active one, and to serve
+    the closed ones frozen with what they carry), then pre-sync an announced epoch this
+    node joins."""
     rt = node()
     now = time.time() if now is None else now
     active = rt.schedule.active_epoch(now)
-    if active is not None and rt.is_member(active) and active - 1 in rt.committees:
-        handover_run(rt=rt, epoch=active - 1, now=now)
+    handed_over = set(HandedOver.objects.values_list("epoch", flat=True))
+    for info in rt.schedule.epochs:
+        if info.activates_at > now:
+            break
+        previous = handover_epoch(rt.schedule, info.epoch)
+        if previous is None or previous in handed_over or not rt.is_member(info.epoch):
+            continue
+        if handover_run(rt=rt, epoch=previous, now=now, handed_over=handed_over):
+            handed_over.add(previous)
     following = None if active is None else active + 1
     if following in rt.committees and rt.is_member(following):
         for member in rt.committees[active].members:
