@@ -2,6 +2,7 @@
 twice at once (the dispatcher skips locked outbox rows, deliveries are leased)."""
 
 import logging
+import threading
 
 from celery import shared_task
 
@@ -51,9 +52,40 @@ def notifications_send_task(recipient_event_ids: list[int]) -> dict:
     return notifications_send(recipient_event_ids=recipient_event_ids)
 
 
+_eager = threading.Lock()
+_eager_state = {"running": False, "again": False}
+
+
 def dispatch_soon() -> None:
-    """The outbox's on-commit callback (registered in NotificationsConfig.ready)."""
-    events_dispatch_task.delay()
+    """The outbox's on-commit callback (registered in NotificationsConfig.ready): a
+    dispatch task per committed transaction.
+
+    Eager (no broker: the task runs in the committing thread) one thread of the process
+    dispatches at a time: a commit while it runs only asks it for one more round, so
+    request threads do not all queue on the same outbox rows and counters (each would
+    hold its database connection meanwhile), and no commit is left behind."""
+    from django.conf import settings
+
+    if not settings.CELERY_TASK_ALWAYS_EAGER:
+        events_dispatch_task.delay()
+        return
+    with _eager:
+        if _eager_state["running"]:
+            _eager_state["again"] = True
+            return
+        _eager_state["running"] = True
+    try:
+        while True:
+            events_dispatch_task.delay()
+            with _eager:
+                if not _eager_state["again"]:
+                    _eager_state["running"] = False
+                    return
+                _eager_state["again"] = False
+    except BaseException:
+        with _eager:
+            _eager_state["running"] = _eager_state["again"] = False
+        raise
 
 
 def webhooks_enqueue(recipient_event_ids: list[int]) -> None:
