@@ -21,8 +21,19 @@ import {AccessControlDefaultAdminRules} from
 contract CommitteeConsensus is AccessControlDefaultAdminRules {
     bytes32 public constant MANAGER_ROLE = keccak256("MANAGER_ROLE");
 
+    /// @notice Slack in MIN_SETTLEMENT_WINDOW beyond one pause and one cooldown.
+    uint64 public constant SETTLEMENT_MARGIN = 3 days;
     /// @notice Bounds of the settlement window (how long a closed epoch's certificates settle).
-    uint64 public constant MIN_SETTLEMENT_WINDOW = 1 days;
+    /// @dev The floor outlasts the longest pause of the OfflinePaymentProcessor plus the
+    ///      shortest gap between two pauses, plus a margin: BoundedPausable's
+    ///      MAX_PAUSE_DURATION (3 days) + PAUSE_COOLDOWN (1 day) + SETTLEMENT_MARGIN (3 days)
+    ///      = 7 days (restated here: solc does not read another contract's constants;
+    ///      tests/contracts/test_processor_settlement_rules.py pins the relation). A pause can
+    ///      therefore never make a closed epoch's redemption unsettleable (its sender was
+    ///      already debited in FastPay): even if a pause starts as the epoch closes, it ends
+    ///      with 4 days of the window left, the first PAUSE_COOLDOWN of which cannot be paused
+    ///      again; every window holds at least one full unpaused day wherever pauses fall.
+    uint64 public constant MIN_SETTLEMENT_WINDOW = 3 days + 1 days + SETTLEMENT_MARGIN;
     uint64 public constant MAX_SETTLEMENT_WINDOW = 90 days;
     uint256 public constant MAX_MEMBERS = 255;
     /// @notice Committees of this size or more refuse a member with >= 1/3 of the stake.

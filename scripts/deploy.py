@@ -58,6 +58,10 @@ MIN_TIMELOCK_DELAY = 24 * 3600
 DEFAULT_TIMELOCK_DELAY = 48 * 3600
 DEFAULT_ADMIN_DELAY = 24 * 3600  # AccessControlDefaultAdminRules: admin transfer delay
 DEFAULT_ACTIVATION_DELAY = 10 * 86400  # >= voucher max validity (7 d) + grace (3 d)
+# CommitteeConsensus.MIN_SETTLEMENT_WINDOW: a pause (3 d) + the cooldown between pauses
+# (1 d) + a 3 d margin, so a pause never makes a closed epoch's redemption unsettleable
+# (checked here before anything is deployed, and on-chain).
+MIN_SETTLEMENT_WINDOW = 7 * 86400
 DEFAULT_SETTLEMENT_WINDOW = 7 * 86400
 DEFAULT_UNBONDING_PERIOD = 14 * 86400
 CONTRACTS = (
@@ -103,6 +107,11 @@ def deploy_fastpay(
         raise ValueError(
             f"timelock delay {timelock_delay} s is below the floor MIN_TIMELOCK_DELAY "
             f"({MIN_TIMELOCK_DELAY} s)"
+        )
+    if int(settlement_window) < MIN_SETTLEMENT_WINDOW:
+        raise ValueError(
+            f"settlement window {settlement_window} s is below the floor MIN_SETTLEMENT_WINDOW "
+            f"({MIN_SETTLEMENT_WINDOW} s: a pause plus its cooldown plus a margin)"
         )
     tx = {"from": deployer}
     guardian = guardian or deployer

@@ -26,7 +26,7 @@ CASES = [
     ("registry", "unpause", (), ADMIN),
     ("consensus", "snapshot", (2, [ONE], [1], 2**40), "MANAGER_ROLE"),
     ("consensus", "disqualify", (ONE,), "MANAGER_ROLE"),
-    ("consensus", "setSettlementWindow", (86400,), ADMIN),
+    ("consensus", "setSettlementWindow", (7 * 86400,), ADMIN),
     ("consensus", "beginDefaultAdminTransfer", (ONE,), ADMIN),
     ("manager", "registerAuthority", (ONE, "http://x"), ADMIN),
     ("manager", "removeAuthority", (ONE,), ADMIN),

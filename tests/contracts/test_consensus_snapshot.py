@@ -7,6 +7,8 @@ from brownie import CommitteeConsensus
 from conftest import now, sleep_until
 from revert_reasons import error
 
+from scripts.deploy import MIN_SETTLEMENT_WINDOW, deploy_fastpay
+
 A = "0x" + "0a" * 20
 B = "0x" + "0b" * 20
 C = "0x" + "0c" * 20
@@ -61,14 +63,15 @@ def test_a_successor_closes_an_epoch_and_fixes_its_settlement_deadline(consensus
 
 
 def test_settlement_deadlines_never_go_backwards(consensus, governance, manager_account):
-    window = consensus.settlementWindow()
+    window = 3 * consensus.MIN_SETTLEMENT_WINDOW()
+    governance(consensus.setSettlementWindow, window)
     at2 = later()
     consensus.snapshot(2, [A], [1], at2, {"from": manager_account})
     governance(consensus.setSettlementWindow, consensus.MIN_SETTLEMENT_WINDOW())
     sleep_until(at2)
     at3 = later(60)
     consensus.snapshot(3, [B], [1], at3, {"from": manager_account})
-    # at3 + 1 day < at2 + 7 days: epoch 2 settles as long as epoch 1 does
+    # at3 + 7 days < at2 + 21 days: epoch 2 settles as long as epoch 1 does
     assert at3 + consensus.MIN_SETTLEMENT_WINDOW() < at2 + window
     assert consensus.settlesUntil(2) == consensus.settlesUntil(1) == at2 + window
 
@@ -128,7 +131,7 @@ def test_just_under_a_third_is_accepted(consensus, manager_account):
 
 
 def test_the_first_epoch_may_activate_at_once(admin):
-    fresh = CommitteeConsensus.deploy(0, admin, 86400, {"from": admin})
+    fresh = CommitteeConsensus.deploy(0, admin, 7 * 86400, {"from": admin})
     fresh.grantRole(fresh.MANAGER_ROLE(), admin, {"from": admin})
     tx = fresh.snapshot(1, [A], [1], 0, {"from": admin})
     assert fresh.activatesAt(1) == tx.timestamp
@@ -145,6 +148,15 @@ def test_the_settlement_window_is_bounded_and_set_through_the_timelock(
         governance(consensus.setSettlementWindow, high + 1)
     with brownie.reverts(error("SettlementWindowOutOfRange", 0, low, high)):
         CommitteeConsensus.deploy(0, admin, 0, {"from": admin})
+    # the old 1-day floor is refused too: a 3-day pause could outlast it
+    assert low == 7 * 86400
+    with brownie.reverts(error("SettlementWindowOutOfRange", 86400, low, high)):
+        governance(consensus.setSettlementWindow, 86400)
+    with brownie.reverts(error("SettlementWindowOutOfRange", 86400, low, high)):
+        CommitteeConsensus.deploy(0, admin, 86400, {"from": admin})
+    assert low == MIN_SETTLEMENT_WINDOW  # scripts/deploy.py refuses before deploying
+    with pytest.raises(ValueError, match="MIN_SETTLEMENT_WINDOW"):
+        deploy_fastpay(admin, settlement_window=low - 1)
     with brownie.reverts():
         consensus.setSettlementWindow(low, {"from": admin})
     tx = governance(consensus.setSettlementWindow, low)

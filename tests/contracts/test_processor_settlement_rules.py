@@ -209,6 +209,44 @@ def test_a_retired_committee_certificate_fails_after_the_window(
     assert vault.balanceOf(alice, usdt) == 2 * USDT
 
 
+def test_the_window_floor_outlasts_the_longest_pause(consensus, processor, vault):
+    # pins the relation CommitteeConsensus derives MIN_SETTLEMENT_WINDOW from: the longest
+    # pause plus the shortest gap between two pauses plus a margin (7 days)
+    pause, cooldown = int(processor.MAX_PAUSE_DURATION()), int(processor.PAUSE_COOLDOWN())
+    floor = int(consensus.MIN_SETTLEMENT_WINDOW())
+    assert floor == pause + cooldown + int(consensus.SETTLEMENT_MARGIN()) == 7 * 86400
+    assert int(consensus.SETTLEMENT_MARGIN()) > 0
+    assert (vault.MAX_PAUSE_DURATION(), vault.PAUSE_COOLDOWN()) == (pause, cooldown)
+    assert int(consensus.settlementWindow()) >= floor
+
+
+def test_a_closed_epoch_settles_right_after_the_longest_pause(
+    retired, processor, consensus, vault, usdt, alice, guardian, settler, domain, committee
+):
+    # attack (review of issue 11): the guardian pauses the processor as epoch 1 closes, for
+    # the longest pause, hoping epoch 1's window ends first (its senders were already
+    # debited in FastPay). The window's floor outlasts the pause and the cooldown after it.
+    orders, certificates, until = retired
+    assert int(consensus.settlementWindow()) == int(consensus.MIN_SETTLEMENT_WINDOW())
+    tx = processor.pause({"from": guardian})
+    assert tx.timestamp >= consensus.activatesAt(2)  # paused after epoch 1 closed
+    paused_until = int(processor.pausedUntil())
+    assert paused_until == tx.timestamp + int(processor.MAX_PAUSE_DURATION())
+    sleep_until(paused_until)
+    assert not processor.paused()
+    # the guardian cannot pause again at once, and a cooldown plus a margin is left
+    cooldown = int(processor.PAUSE_COOLDOWN())
+    with brownie.reverts(error("PauseCooldown", paused_until + cooldown)):
+        processor.pause({"from": guardian})
+    assert until - paused_until >= cooldown + int(consensus.SETTLEMENT_MARGIN()) - 60
+    processor.processOfflinePayment(orders[0].as_tuple(), certificates[0])
+    tx = processor.submitBatch(
+        [o.as_tuple() for o in orders[1:]], certificates[1:], {"from": settler}
+    )
+    assert tx.return_value == 2
+    assert vault.balanceOf(alice, usdt) == 3 * USDT
+
+
 # ---------------------------------------------------------------- the batch binds processor + vault
 
 
