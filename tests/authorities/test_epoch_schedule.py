@@ -183,6 +183,8 @@ def test_a_source_that_is_not_a_deployment_names_the_variable(tmp_path):
         ("s.40", True, ("p", 0, 40)),  # the pre-sync's cursor starts the pending orders
         ("s.40", False, ("s", 0, 40)),
         ("p.7.40", True, ("p", 7, 40)),
+        ("k.3.40", True, ("k", 3, 40)),  # the carried locks, after the pending orders
+        ("k.3.40", False, ("s", 0, 40)),
         ("c.41", True, ("c", 0, 41)),
         ("c.41", False, ("s", 0, 41)),
     ],
@@ -191,7 +193,7 @@ def test_the_handover_cursor_resumes_where_it_should(raw, frozen, expected):
     assert _cursor(raw, frozen) == expected
 
 
-@pytest.mark.parametrize("raw", ["", "x.1", "p.1", "c.-1", "s.1.2", "c.1 "])
+@pytest.mark.parametrize("raw", ["", "x.1", "p.1", "k.1", "c.-1", "s.1.2", "c.1 "])
 def test_a_cursor_the_node_did_not_give_is_refused(raw):
     with pytest.raises(errors.InvalidRequest):
         _cursor(raw, True)
