@@ -51,7 +51,7 @@ def _require():
 
 def _governance(w3, out):
     admin = w3.eth.accounts[0]
-    consensus = _deploy(w3, "CommitteeConsensus", 0, admin, 86_400)
+    consensus = _deploy(w3, "CommitteeConsensus", 0, admin, 7 * 86_400)  # the floor
     manager = _deploy(
         w3,
         "AuthorityManager",
