@@ -9,6 +9,8 @@ import time
 
 from eth_account import Account
 
+from authorities.node.local import PLACEHOLDER_VAULT
+from fastpay_protocol.wire import checksum
 from tests.authorities.node_fixtures import (
     EPOCH_ENV,
     LATER,
@@ -133,6 +135,9 @@ def test_a_member_serves_an_epoch_frozen_only_after_its_own_handover_of_the_one_
             tmp_path, nodes, [(EPOCH_1, 0), ([0, 1, 2, 4], second), ([0, 2, 3, 4], third)]
         )
         assert schedule_known(running, 1, second)
+        # (the committee info names the vault settlement batches credit)
+        committee = nodes[0].get("/authority/v1/committee")[1]
+        assert committee["vault_address"] == checksum(PLACEHOLDER_VAULT)
 
         # when epoch 2 has closed by n5's clock, its handover of epoch 1 still not done
         sleep_until(third + 3)
