@@ -87,6 +87,25 @@ FASTPAY_SEQUENCE_CHECK_S = config.positive_int("FASTPAY_SEQUENCE_CHECK_S", defau
 # Offline vouchers (docs/offline.md), read through offline.conf. Amounts in ledger units
 # (6 decimals: 1 token = 1_000_000); durations in seconds.
 FASTPAY_OFFLINE_GRACE_S = config.non_negative_int("FASTPAY_OFFLINE_GRACE_S", default=3 * 86400)
+# Collateral held from the payer's online balance per voucher, in percent of its value, for
+# verification tiers 0, 1, 2 ("100,100,50"); how long after window + grace it is released,
+# and how long after window + grace wallets sweep (docs/offline.md "Limits").
+_collateral = config.list("FASTPAY_OFFLINE_COLLATERAL_PCT_BY_TIER", default=["100", "100", "50"])
+if len(_collateral) != 3 or not all(
+    p.isascii() and p.isdigit() and int(p) <= 100 for p in _collateral
+):
+    config.problems.append(
+        f"FASTPAY_OFFLINE_COLLATERAL_PCT_BY_TIER={','.join(_collateral)!r}: expected three "
+        "whole percentages 0..100 (tiers 0, 1, 2), e.g. 100,100,50"
+    )
+    _collateral = ["100", "100", "50"]
+FASTPAY_OFFLINE_COLLATERAL_PCT_BY_TIER = {tier: int(p) for tier, p in enumerate(_collateral)}
+FASTPAY_OFFLINE_COLLATERAL_RELEASE_MARGIN_S = config.non_negative_int(
+    "FASTPAY_OFFLINE_COLLATERAL_RELEASE_MARGIN_S", default=3600
+)
+FASTPAY_OFFLINE_SWEEP_MARGIN_S = config.non_negative_int(
+    "FASTPAY_OFFLINE_SWEEP_MARGIN_S", default=3600
+)
 FASTPAY_OFFLINE_MAX_VALIDITY_S = config.positive_int(
     "FASTPAY_OFFLINE_MAX_VALIDITY_S", default=7 * 86400
 )
