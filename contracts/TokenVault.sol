@@ -218,10 +218,12 @@ contract TokenVault is AccessControlDefaultAdminRules, BoundedPausable, Reentran
     ///         balance (caller: the payment processor, after verifying a certificate).
     /// @dev No event here: the processor emits PaymentSettled for every credit (gas).
     /// @return amount The credited base units.
+    ///      Not stopped by the vault's pause (a credit moves nothing out of the vault; only
+    ///      the processor's pause stops settlement, so two pauses in turn cannot outlast a
+    ///      closed epoch's settlement window).
     function credit(address token, address account, uint256 units)
         external
         onlyProcessor
-        whenNotPaused
         notMigrated
         returns (uint256 amount)
     {
@@ -238,7 +240,8 @@ contract TokenVault is AccessControlDefaultAdminRules, BoundedPausable, Reentran
     ///      units, 96 bits). Runs of the same token debit the pool once. The processor has
     ///      already checked every item against `tokenState`, so a failure here (unknown
     ///      token, pool too small) reverts the whole call.
-    function creditBatch(uint256[] calldata credits) external onlyProcessor whenNotPaused notMigrated {
+    ///      Not stopped by the vault's pause, as `credit`.
+    function creditBatch(uint256[] calldata credits) external onlyProcessor notMigrated {
         uint256 length = credits.length;
         uint256 currentId = type(uint256).max;
         address token;
