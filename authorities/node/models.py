@@ -9,6 +9,10 @@ hot path); the API renders them checksummed. Amounts are integer ledger units (6
 from django.db import models
 from django.db.models import Q
 
+#: explicit, so that importing these models in the platform process (tests, tools) does not
+#: file them under the platform's "authorities" app, whose database has no such tables
+APP_LABEL = "authority_node"
+
 
 class Account(models.Model):
     """A FastPay account as this node sees it. Balances and the pending order change only
@@ -22,6 +26,7 @@ class Account(models.Model):
     )
 
     class Meta:
+        app_label = APP_LABEL
         constraints = [
             models.CheckConstraint(
                 condition=Q(next_sequence__gte=0), name="node_account_sequence_gte_0"
@@ -42,6 +47,7 @@ class Balance(models.Model):
     units = models.BigIntegerField(default=0)  # ledger units (6 decimals), signed
 
     class Meta:
+        app_label = APP_LABEL
         constraints = [
             models.UniqueConstraint(fields=["account", "token"], name="node_balance_unique"),
         ]
@@ -69,6 +75,7 @@ class Vote(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        app_label = APP_LABEL
         constraints = [
             models.UniqueConstraint(
                 fields=["sender", "sequence", "epoch"],
@@ -96,6 +103,7 @@ class Certificate(models.Model):
     applied_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        app_label = APP_LABEL
         constraints = [
             models.UniqueConstraint(fields=["sender", "sequence"], name="node_certificate_unique")
         ]
@@ -118,6 +126,9 @@ class Deposit(models.Model):
     log_index = models.IntegerField()
     credited_at = models.DateTimeField(auto_now_add=True)
 
+    class Meta:
+        app_label = APP_LABEL
+
     def __str__(self) -> str:
         return f"deposit {self.deposit_id}"
 
@@ -128,6 +139,9 @@ class ChainBlock(models.Model):
 
     number = models.BigIntegerField(unique=True)
     hash = models.CharField(max_length=66)
+
+    class Meta:
+        app_label = APP_LABEL
 
     def __str__(self) -> str:
         return f"block {self.number}"
@@ -142,6 +156,9 @@ class SignedBatch(models.Model):
     signature = models.CharField(max_length=132)
     created_at = models.DateTimeField(auto_now_add=True)
 
+    class Meta:
+        app_label = APP_LABEL
+
     def __str__(self) -> str:
         return f"batch {self.batch_id}"
 
@@ -150,6 +167,9 @@ class BatchEntry(models.Model):
     batch = models.ForeignKey(SignedBatch, on_delete=models.PROTECT, related_name="entries")
     certificate = models.OneToOneField(Certificate, on_delete=models.PROTECT, related_name="+")
     position = models.IntegerField()
+
+    class Meta:
+        app_label = APP_LABEL
 
     def __str__(self) -> str:
         return f"batch {self.batch_id} #{self.position}"
@@ -164,6 +184,7 @@ class GenesisCredit(models.Model):
     units = models.BigIntegerField()  # ledger units
 
     class Meta:
+        app_label = APP_LABEL
         constraints = [
             models.UniqueConstraint(fields=["address", "token"], name="node_genesis_unique")
         ]
@@ -192,6 +213,7 @@ class CarriedLock(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        app_label = APP_LABEL
         constraints = [
             models.UniqueConstraint(
                 fields=["sender", "sequence", "recipient", "token", "amount", "epoch"],
@@ -215,6 +237,9 @@ class HandedOver(models.Model):
     certificates = models.IntegerField()  # certificates applied here during the handover
     carried = models.IntegerField()  # carried lock candidates stored
     completed_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        app_label = APP_LABEL
 
     def __str__(self) -> str:
         return f"handed over {self.epoch}"
