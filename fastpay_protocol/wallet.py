@@ -200,7 +200,7 @@ class Wallet:
     def vouchers(self, states: tuple[str, ...] | None = None) -> list[VoucherRow]:
         rows = self.db.execute(
             "SELECT address, token, amount, not_after, state, spent, note FROM vouchers "
-            "ORDER BY created_at, address"
+            "ORDER BY created_at, rowid"
         ).fetchall()
         found = [VoucherRow(*row) for row in rows]
         return [v for v in found if states is None or v.state in states]

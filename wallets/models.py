@@ -182,6 +182,9 @@ class EntryKind(models.TextChoices):
     CLAIM_WRITE_OFF = "claim_write_off", "Claim written off"
     OFFLINE_HOLD = "offline_hold", "Collateral held for an offline voucher"
     OFFLINE_RELEASE = "offline_release", "Collateral released (voucher closed)"
+    DEPOSIT = "deposit", "On-chain deposit credited"
+    DEPOSIT_REVERSAL = "deposit_reversal", "Deposit reversed by a deep reorg"
+    CHAIN_FEE = "chain_fee", "Gas paid by the platform"
 
 
 class JournalEntry(models.Model):
@@ -371,3 +374,7 @@ class Claim(models.Model):
     @property
     def outstanding(self) -> int:
         return self.amount - self.recovered - self.written_off
+
+
+# the chain side (wallets/chain/models.py): registered under this app
+from wallets.chain.models import *  # noqa: E402, F403
