@@ -274,7 +274,11 @@ def test_a_fund_voted_on_in_the_old_epoch_is_certified_once_in_the_new_one(
         transfer.sender, device.address, usdt.contract_address, 1, transfer.sequence, current + 1
     )
     with (
-        CommitteeClient(gateway.committee, timeout=5, watch=VoteWatch()) as client,
+        # with every epoch's committee, as the platform's own client: a node that holds a
+        # carried lock answers with the earlier voter's vote, verified against its epoch
+        CommitteeClient(
+            gateway.committee, timeout=5, watch=VoteWatch(), committees=gateway.committees
+        ) as client,
         pytest.raises(ConflictingOrder),
     ):
         client.transfer(other, PLATFORM_KEY)
