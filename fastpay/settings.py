@@ -62,6 +62,8 @@ FASTPAY_PLATFORM_KEY_FILE = config.str(
 FASTPAY_CHAIN_SENDER_KEY_FILE = config.str(
     "FASTPAY_CHAIN_SENDER_KEY_FILE", default=str(VAR_DIR / "chain-sender-key.json")
 )
+# The platform's BIP-39 seed (deposit addresses, hot wallet), sealed: wallet_init writes it.
+FASTPAY_HD_SEED_FILE = config.str("FASTPAY_HD_SEED_FILE", default=str(VAR_DIR / "hd-seed.json"))
 FASTPAY_CHAIN_RPC_URL = config.http_url("FASTPAY_CHAIN_RPC_URL", default="http://127.0.0.1:8545")
 FASTPAY_DEPLOYMENT_JSON = config.str(
     "FASTPAY_DEPLOYMENT_JSON", default=str(VAR_DIR / "deployment.json")
