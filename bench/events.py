@@ -327,6 +327,9 @@ def main() -> None:
         return worker_main(args.stop_file)
 
     database_url = database_prepare(args.database_url)
+    if os.environ.get("REDIS_URL") and not os.environ.get("BENCH_REDIS_URL"):
+        # ours is emptied below (the workers need no layer); the WebSocket run needs one
+        os.environ["BENCH_REDIS_URL"] = os.environ["REDIS_URL"]
     env = environment(database_url)
     os.environ.update(env)
     import django

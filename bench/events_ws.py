@@ -56,6 +56,26 @@ def recreate_database(server_url: str) -> str:
     return parts._replace(path="/fastpay_bench_ws").geturl()
 
 
+def redis_url() -> str:
+    """The Redis the channel layer uses: BENCH_REDIS_URL, else REDIS_URL, else the local
+    default. An empty value counts as unset: daphne and this process are two processes,
+    an in-memory layer would connect nobody (every event lost, the ceiling "flat out")."""
+    return (
+        os.environ.get("BENCH_REDIS_URL")
+        or os.environ.get("REDIS_URL")
+        or "redis://127.0.0.1:6379/0"
+    )
+
+
+def layer_check() -> None:
+    """Refuse to measure over a layer that daphne does not share with this process."""
+    from django.conf import settings
+
+    backend = settings.CHANNEL_LAYERS["default"]["BACKEND"]
+    if "redis" not in backend.lower():
+        raise SystemExit(f"the channel layer is {backend}: set BENCH_REDIS_URL")
+
+
 def bench_env(database_url: str, redis_url: str) -> dict:
     return {
         **os.environ,
@@ -351,7 +371,13 @@ def figures(quick: bool, *, clients: int | None = None, rate: float = 200.0) -> 
         cmd.append("--quick")
     if clients:
         cmd += ["--clients", str(clients)]
-    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=False)
+    # the caller has configured Django for its own run (bench/events.py sets REDIS_URL=""
+    # and its own DATABASE_URL in os.environ): none of that is ours
+    env = dict(os.environ)
+    for name in ("REDIS_URL", "DATABASE_URL", "CELERY_BROKER_URL", "DJANGO_SETTINGS_MODULE"):
+        env.pop(name, None)
+    env["BENCH_REDIS_URL"] = redis_url()
+    done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"bench/events_ws.py failed: {done.stderr[-2000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -361,13 +387,11 @@ def measure(quick: bool, *, clients: int | None = None, rate: float = 200.0) -> 
     clients = clients or (100 if quick else 1000)
     seconds = 4.0 if quick else 10.0
     server_url = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/")
-    redis_url = os.environ.get("BENCH_REDIS_URL") or os.environ.get(
-        "REDIS_URL", "redis://127.0.0.1:6379/0"
-    )
-    env = bench_env(recreate_database(server_url), redis_url)
+    env = bench_env(recreate_database(server_url), redis_url())
     os.environ.update(env)
     os.environ["DJANGO_SETTINGS_MODULE"] = "fastpay.settings"
     users = seed(clients)
+    layer_check()
     from django.db import connections
 
     connections.close_all()
