@@ -35,6 +35,9 @@ from django.conf import settings
 from fastpay import keyvault
 
 SEED_LABEL = "fastpay-hd-seed"
+#: the platform's BIP-44 accounts (HDAccount.name -> account index): deposit addresses
+#: m/44'/60'/0'/0/i; operations m/44'/60'/1'/0/i (0 hot wallet, 1 gas station, 2 settler)
+ACCOUNTS = {"deposits": 0, "operations": 1}
 PURPOSE = 44
 COIN_ETHEREUM = 60
 #: depth of an account key m/44'/60'/a'
@@ -137,11 +140,13 @@ def seed_load(path: Path | str | None = None, *, check_fingerprint: bool = True)
 
 
 def seed_check(seed: bytes) -> None:
-    """Refuse a seed whose fingerprint differs from any HDAccount's (SeedMismatch)."""
+    """Refuse a seed whose fingerprint differs from the platform HD accounts' (the ones
+    wallet_init records, ACCOUNTS) with SeedMismatch."""
     from wallets.chain.models import HDAccount
 
     have = seed_fingerprint(seed)
-    recorded = set(HDAccount.objects.values_list("seed_fingerprint", flat=True))
+    accounts = HDAccount.objects.filter(name__in=ACCOUNTS)
+    recorded = set(accounts.values_list("seed_fingerprint", flat=True))
     if recorded and recorded != {have}:
         raise SeedMismatch(
             f"the HD seed's fingerprint {have} is not the accounts' "
