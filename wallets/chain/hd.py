@@ -20,6 +20,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from bip_utils import (
+    Base58ChecksumError,
     Bip32KeyError,
     Bip32PathError,
     Bip32Secp256k1,
@@ -208,7 +209,7 @@ def _public_branch(xpub: str, change: int) -> Bip32Secp256k1:
         raise HDError("an account xpub (extended public key) is expected, not a private key")
     try:
         node = Bip32Secp256k1.FromExtendedKey(xpub)
-    except (Bip32KeyError, ValueError):
+    except (Bip32KeyError, Base58ChecksumError, ValueError):
         raise HDError("not a valid extended public key") from None
     if not node.IsPublicOnly():
         raise HDError("an account xpub (extended public key) is expected, not a private key")
