@@ -143,7 +143,15 @@ class AttemptInline(admin.TabularInline):
     model = WebhookAttempt
     extra = 0
     can_delete = False
-    fields = ["attempted_at", "status_code", "latency_ms", "error", "response_excerpt"]
+    fields = [
+        "attempted_at",
+        "state",
+        "interrupted_at",
+        "status_code",
+        "latency_ms",
+        "error",
+        "response_excerpt",
+    ]
     readonly_fields = fields
 
     def has_add_permission(self, request, obj=None):

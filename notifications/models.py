@@ -185,11 +185,30 @@ class WebhookDelivery(models.Model):
         return f"delivery {self.pk} ({self.state})"
 
 
+class AttemptState(models.TextChoices):
+    IN_PROGRESS = "in_progress", "In progress (the POST is being made)"
+    COMPLETED = "completed", "Completed (answered, or failed with an error)"
+    INTERRUPTED = "interrupted", "Interrupted (the worker died before recording the answer)"
+
+
 class WebhookAttempt(models.Model):
-    """One HTTP attempt of a delivery: when, the answer (or the error), how long."""
+    """One HTTP attempt of a delivery: when, the answer (or the error), how long.
+
+    Written (in progress, with the delivery's lease) and committed before the POST is
+    made, completed after it: a worker killed mid-request leaves its attempt in progress,
+    and the beat sweep marks it interrupted once the lease has run out (the delivery is
+    then attempted again)."""
 
     delivery = models.ForeignKey(WebhookDelivery, on_delete=models.CASCADE, related_name="log")
-    attempted_at = models.DateTimeField()
+    attempted_at = models.DateTimeField(help_text="When the attempt started")
+    state = models.CharField(
+        max_length=16, choices=AttemptState.choices, default=AttemptState.COMPLETED
+    )
+    lease = models.UUIDField(null=True, blank=True, help_text="The delivery's lease it ran under")
+    finished_at = models.DateTimeField(null=True, blank=True, help_text="When it was recorded")
+    interrupted_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the sweep found it abandoned"
+    )
     status_code = models.PositiveSmallIntegerField(null=True, blank=True)
     latency_ms = models.PositiveIntegerField(default=0)
     error = models.CharField(max_length=255, blank=True)
@@ -197,9 +216,31 @@ class WebhookAttempt(models.Model):
 
     class Meta:
         ordering = ["-attempted_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(state="interrupted") | Q(interrupted_at__isnull=False),
+                name="webhookattempt_interrupted_has_time",
+            ),
+            models.CheckConstraint(
+                condition=~Q(state="in_progress") | Q(lease__isnull=False),
+                name="webhookattempt_in_progress_has_lease",
+            ),
+            models.CheckConstraint(
+                condition=~Q(state="completed") | Q(finished_at__isnull=False),
+                name="webhookattempt_completed_has_time",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["attempted_at"],
+                condition=Q(state="in_progress"),
+                name="webhookattempt_in_progress",
+            ),
+        ]
 
     def __str__(self) -> str:
-        return f"{self.attempted_at:%Y-%m-%d %H:%M:%S} {self.status_code or self.error}"
+        outcome = self.status_code or self.error or self.state
+        return f"{self.attempted_at:%Y-%m-%d %H:%M:%S} {outcome}"
 
 
 # Models kept beside their code (notifications/preferences.py, streams/models.py),

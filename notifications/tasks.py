@@ -29,19 +29,13 @@ def webhooks_deliver_task(recipient_event_ids=None, delivery_ids=None) -> dict:
 @shared_task
 def events_sweep_task() -> dict:
     """Beat: dispatch outbox rows an on-commit task missed (a crashed worker, a lost
-    message), then attempt every delivery that is due (retries, expired leases)."""
+    message), mark attempts a dead worker left in progress interrupted, then attempt
+    every delivery that is due (retries, expired leases)."""
     from notifications.dispatch import outbox_dispatch_all
-    from notifications.webhooks.delivery import deliveries_attempt
+    from notifications.webhooks.delivery import deliveries_sweep
 
     dispatched = outbox_dispatch_all()
-    totals = {"dispatched": dispatched, "succeeded": 0, "retry": 0, "failed": 0}
-    for _ in range(20):  # at most 20 x 500 deliveries a sweep; the next sweep goes on
-        counts = deliveries_attempt()
-        for key, value in counts.items():
-            totals[key] += value
-        if not any(counts.values()):
-            break
-    return totals
+    return {"dispatched": dispatched, **deliveries_sweep()}
 
 
 @shared_task(acks_late=True)

@@ -124,7 +124,16 @@ class DeliveryFilterSerializer(StrictFilterSerializer):
 class AttemptSerializer(serializers.ModelSerializer):
     class Meta:
         model = WebhookAttempt
-        fields = ["attempted_at", "status_code", "latency_ms", "error", "response_excerpt"]
+        fields = [
+            "attempted_at",
+            "state",
+            "finished_at",
+            "interrupted_at",
+            "status_code",
+            "latency_ms",
+            "error",
+            "response_excerpt",
+        ]
         read_only_fields = fields
 
 

@@ -1,20 +1,30 @@
-"""Attempting deliveries: lease, POST outside any transaction, record.
+"""Attempting deliveries: lease, log the attempt, POST outside any transaction, record.
 
 1. Lease: one UPDATE takes the due rows (pending, next_attempt_at passed, no live lease)
-   with a fresh lease id and counts the attempt. Two workers never send the same attempt;
-   a worker killed mid-request leaves a lease that runs out after
-   FASTPAY_WEBHOOKS_LEASE_S, and the sweep sends again with the same webhook-id.
-2. Send: the bodies are signed and POSTed from a thread pool (HTTP only, no database).
-3. Record: every attempt is logged (WebhookAttempt); the outcome is a compare-and-set on
-   the lease, so a worker whose lease ran out cannot overwrite a newer attempt's result.
-   2xx: succeeded. 410: the endpoint is disabled. Anything else: retried with backoff
+   with a fresh lease id and counts the attempt. Two workers never send the same attempt.
+   The lease lasts FASTPAY_WEBHOOKS_LEASE_S, or longer when the batch needs it (each
+   round of FASTPAY_WEBHOOKS_CONCURRENCY POSTs may take the connect and read timeouts).
+2. Log: one WebhookAttempt per leased delivery, *in progress* with the lease, committed
+   before any request is made (autocommit, no transaction held over the network).
+3. Send: the bodies are signed and POSTed from a thread pool (HTTP only, no database).
+4. Record, in one transaction: each attempt completed (time, status or error, latency,
+   the first 1 KB of the answer), then the outcome, a compare-and-set on the lease, so a
+   worker whose lease ran out cannot overwrite a newer attempt's result. 2xx: succeeded.
+   410: the endpoint is disabled. Anything else: retried with backoff
    (notifications.webhooks.schedule; Retry-After honoured) until MAX_ATTEMPTS, then
    failed; an endpoint failing for FASTPAY_WEBHOOKS_DISABLE_AFTER_S is disabled.
+
+A worker killed between 2 and 4 leaves its attempts in progress and its lease. The beat
+sweep (``deliveries_sweep``) marks an attempt whose lease is no longer its delivery's live
+lease *interrupted*, with the time, and attempts the delivery again (same webhook-id).
+A worker that was only slow, not dead, still completes its attempt rows afterwards (the
+log tells what happened), but its outcome no longer changes the delivery.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -22,10 +32,16 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
-from notifications.models import DeliveryState, WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from notifications.models import (
+    AttemptState,
+    DeliveryState,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
 from notifications.render import event_body
 from notifications.webhooks import schedule, transport
 from notifications.webhooks.secrets import secret_load
@@ -69,7 +85,7 @@ def deliveries_attempt(
     lease = uuid.uuid4()
     _due(now).filter(pk__in=picked).update(
         lease=lease,
-        leased_until=now + timedelta(seconds=settings.FASTPAY_WEBHOOKS_LEASE_S),
+        leased_until=now + timedelta(seconds=lease_seconds(len(picked))),
         attempts=F("attempts") + 1,
     )
     claimed = list(
@@ -80,12 +96,76 @@ def deliveries_attempt(
     if not claimed:
         return counts
     jobs = [(d, _request(d)) for d in claimed]
+    attempts = _attempts_start(lease, jobs)
     if len(jobs) == 1:
         outcomes = [_send(jobs[0][1])]
     else:
         outcomes = list(_executor().map(_send, [job for _, job in jobs]))
-    _record(lease, [(d, o) for (d, _), o in zip(jobs, outcomes, strict=True)], counts)
+    _record(lease, [(d, o) for (d, _), o in zip(jobs, outcomes, strict=True)], attempts, counts)
     return counts
+
+
+def lease_seconds(count: int) -> float:
+    """How long a lease of ``count`` deliveries lasts: FASTPAY_WEBHOOKS_LEASE_S, or the
+    rounds of the thread pool at their worst (every POST to its timeouts) and a margin,
+    so that a live worker's lease does not run out while its last POSTs wait their turn."""
+    rounds = math.ceil(count / settings.FASTPAY_WEBHOOKS_CONCURRENCY)
+    worst = settings.FASTPAY_WEBHOOKS_CONNECT_TIMEOUT_S + settings.FASTPAY_WEBHOOKS_READ_TIMEOUT_S
+    return max(settings.FASTPAY_WEBHOOKS_LEASE_S, rounds * worst + 5)
+
+
+def _attempts_start(lease, jobs) -> dict[int, WebhookAttempt]:
+    """Log the attempts about to be made, in progress, and commit them before any POST
+    (the caller holds no transaction: the rows must survive a worker killed mid-request).
+    Returns them by delivery id."""
+    started = timezone.now()
+    rows = WebhookAttempt.objects.bulk_create(
+        [
+            WebhookAttempt(
+                delivery=d, attempted_at=started, state=AttemptState.IN_PROGRESS, lease=lease
+            )
+            for d, job in jobs
+            if job is not None
+        ]
+    )
+    return {row.delivery_id: row for row in rows}
+
+
+def attempts_interrupted_mark(*, now=None) -> int:
+    """Attempts left in progress by a worker that died: their lease is no longer their
+    delivery's live lease (it ran out, or a newer attempt took the delivery). Marked
+    interrupted, with the time; the delivery itself is due again as soon as its lease
+    is over (``deliveries_attempt``). Returns how many were marked."""
+    now = now or timezone.now()
+    live = WebhookDelivery.objects.filter(
+        pk=OuterRef("delivery_id"), lease=OuterRef("lease"), leased_until__gte=now
+    )
+    count = (
+        WebhookAttempt.objects.filter(state=AttemptState.IN_PROGRESS)
+        .exclude(Exists(live))
+        .update(
+            state=AttemptState.INTERRUPTED,
+            interrupted_at=now,
+            error="interrupted: the worker stopped before the answer was recorded",
+        )
+    )
+    if count:
+        logger.warning("webhooks: %d attempts interrupted (a worker died mid-request)", count)
+    return count
+
+
+def deliveries_sweep(*, now=None, rounds: int = 20) -> dict[str, int]:
+    """The beat's part for webhooks: mark what dead workers left interrupted, then attempt
+    every due delivery (retries, expired leases), at most ``rounds`` x 500 a sweep."""
+    totals = {"interrupted": attempts_interrupted_mark(now=now), "succeeded": 0, "retry": 0}
+    totals["failed"] = 0
+    for _ in range(rounds):
+        counts = deliveries_attempt(now=now)
+        for key, value in counts.items():
+            totals[key] += value
+        if not any(counts.values()):
+            break
+    return totals
 
 
 def _request(delivery: WebhookDelivery) -> tuple | None:
@@ -117,26 +197,42 @@ def _send(job) -> transport.Outcome | None:
         return transport.Outcome(None, 0, error=f"internal: {type(exc).__name__}")
 
 
-def _record(lease, results, counts) -> None:
+def _attempts_complete(attempts: dict[int, WebhookAttempt], results, now) -> None:
+    done = []
+    for delivery, outcome in results:
+        attempt = attempts.get(delivery.pk)
+        if attempt is None or outcome is None:
+            continue
+        attempt.state = AttemptState.COMPLETED
+        attempt.attempted_at = now - timedelta(milliseconds=outcome.latency_ms)
+        attempt.finished_at = now
+        attempt.status_code = outcome.status_code
+        attempt.latency_ms = outcome.latency_ms
+        attempt.error = outcome.error[:255]
+        attempt.response_excerpt = outcome.excerpt
+        done.append(attempt)
+    WebhookAttempt.objects.bulk_update(
+        done,
+        [
+            "state",
+            "attempted_at",
+            "finished_at",
+            "status_code",
+            "latency_ms",
+            "error",
+            "response_excerpt",
+        ],
+        batch_size=500,
+    )
+
+
+def _record(lease, results, attempts, counts) -> None:
     from notifications.webhooks.services import endpoint_disable
 
     now = timezone.now()
     ours = WebhookDelivery.objects.filter(lease=lease)
     with transaction.atomic():
-        WebhookAttempt.objects.bulk_create(
-            [
-                WebhookAttempt(
-                    delivery=d,
-                    attempted_at=now - timedelta(milliseconds=o.latency_ms),
-                    status_code=o.status_code,
-                    latency_ms=o.latency_ms,
-                    error=o.error[:255],
-                    response_excerpt=o.excerpt,
-                )
-                for d, o in results
-                if o is not None
-            ]
-        )
+        _attempts_complete(attempts, results, now)
         succeeded: dict[int, list[int]] = {}
         healthy, failing, gone = set(), set(), {}
         for delivery, outcome in results:

@@ -3,8 +3,9 @@
 
 - A dispatcher killed inside its transaction loses nothing: the rows stay undispatched
   and the next run numbers them, once.
-- A webhook worker killed mid-request leaves its lease; when it runs out, the sweep
-  delivers again with the same webhook-id.
+- A webhook worker killed mid-request leaves its lease and its attempt logged in
+  progress; when the lease runs out, the sweep marks the attempt interrupted and delivers
+  again with the same webhook-id.
 - Two dispatchers at once give every recipient unique, gap-free sequences.
 """
 
@@ -24,8 +25,8 @@ from django.utils import timezone
 from fastpay.events import event_record
 from fastpay.models import OutboxEvent
 from notifications.dispatch import outbox_dispatch, outbox_dispatch_all
-from notifications.models import DeliveryState, RecipientEvent, WebhookDelivery
-from notifications.webhooks.delivery import deliveries_attempt
+from notifications.models import AttemptState, DeliveryState, RecipientEvent, WebhookDelivery
+from notifications.webhooks.delivery import deliveries_sweep
 from tests.notifications.webhook_fixtures import (  # noqa: F401
     endpoint_for,
     merchant,
@@ -134,19 +135,82 @@ def test_a_worker_killed_mid_delivery_is_redelivered_with_the_same_id(merchant, 
         finally:
             os.kill(worker.pid, signal.SIGKILL)
             worker.wait(10)
+        assert worker.returncode == -signal.SIGKILL
         delivery.refresh_from_db()
         assert delivery.state == DeliveryState.PENDING and delivery.lease is not None
         assert delivery.attempts == 1
-        assert deliveries_attempt()["succeeded"] == 0  # the lease is still live
+        # the dead worker's attempt was logged before its POST: in progress, its lease
+        (killed,) = delivery.log.all()
+        assert killed.state == AttemptState.IN_PROGRESS and killed.lease == delivery.lease
+        assert killed.attempted_at <= timezone.now() and killed.finished_at is None
+        # while the lease is live, the sweep neither calls it interrupted nor resends
+        assert deliveries_sweep() == {"interrupted": 0, "succeeded": 0, "retry": 0, "failed": 0}
+        killed.refresh_from_db()
+        assert killed.state == AttemptState.IN_PROGRESS
 
         lease_over = timezone.now() + timedelta(seconds=61)
-        assert deliveries_attempt(now=lease_over)["succeeded"] == 1
+        assert deliveries_sweep(now=lease_over) == {
+            "interrupted": 1,
+            "succeeded": 1,
+            "retry": 0,
+            "failed": 0,
+        }
         _, second = receiver.wait_for(2)
 
     assert second.headers["webhook-id"] == first.headers["webhook-id"]
     assert second.body == first.body
     delivery.refresh_from_db()
     assert delivery.state == DeliveryState.SUCCEEDED and delivery.attempts == 2
+    killed.refresh_from_db()
+    assert killed.state == AttemptState.INTERRUPTED and killed.interrupted_at == lease_over
+    assert killed.status_code is None and killed.error.startswith("interrupted")
+    (redelivered,) = delivery.log.exclude(pk=killed.pk)
+    assert redelivered.state == AttemptState.COMPLETED and redelivered.status_code == 200
+    assert redelivered.finished_at is not None and redelivered.lease != killed.lease
+    assert deliveries_sweep(now=lease_over)["interrupted"] == 0  # marked once
+
+
+def test_a_worker_killed_after_a_newer_attempt_took_the_delivery_is_interrupted(
+    merchant, endpoint_for
+):
+    """A lease that ran out and was taken again: the old attempt is not the delivery's
+    live one any more, even though the delivery holds a live lease."""
+    with Receiver(Answer(200, delay_s=30), Answer(200, delay_s=30)) as receiver:
+        endpoint, _ = endpoint_for(merchant, receiver.url)
+        record(1, [merchant.pk])
+        import notifications.sinks as sinks
+
+        saved, sinks.SINKS = sinks.SINKS, []
+        try:
+            outbox_dispatch()
+        finally:
+            sinks.SINKS = saved
+        delivery = WebhookDelivery.objects.get(endpoint=endpoint)
+        # the first worker's lease, already over
+        delivery_lease_over = timezone.now() - timedelta(seconds=1)
+        workers = []
+        try:
+            for n in (1, 2):
+                worker = child("deliver")
+                workers.append(worker)
+                assert worker.stdout.readline().strip() == "delivering"
+                receiver.wait_for(n, timeout=20)
+                os.kill(worker.pid, signal.SIGKILL)
+                worker.wait(10)
+                if n == 1:
+                    WebhookDelivery.objects.filter(pk=delivery.pk).update(
+                        leased_until=delivery_lease_over
+                    )
+        finally:
+            for worker in workers:
+                if worker.poll() is None:
+                    os.kill(worker.pid, signal.SIGKILL)
+                    worker.wait(10)
+
+    assert deliveries_sweep()["interrupted"] == 1  # the first; the second's lease is live
+    first, second = delivery.log.order_by("id")
+    assert first.state == AttemptState.INTERRUPTED
+    assert second.state == AttemptState.IN_PROGRESS
 
 
 def test_two_dispatchers_at_once_give_unique_gap_free_sequences(alice, bob, stranger):
