@@ -65,6 +65,9 @@ FASTPAY_CHAIN_SENDER_KEY_FILE = config.str(
 # The platform's BIP-39 seed (deposit addresses, hot wallet), sealed: wallet_init writes it.
 FASTPAY_HD_SEED_FILE = config.str("FASTPAY_HD_SEED_FILE", default=str(VAR_DIR / "hd-seed.json"))
 FASTPAY_CHAIN_RPC_URL = config.http_url("FASTPAY_CHAIN_RPC_URL", default="http://127.0.0.1:8545")
+# an outgoing transaction not mined this long (seconds) is replaced with fees +12.5%
+# (wallets/chain/sender.py; at the chain's fee cap: an alert and a wait)
+FASTPAY_CHAIN_TX_STUCK_S = config.positive_int("FASTPAY_CHAIN_TX_STUCK_S", default=120)
 FASTPAY_DEPLOYMENT_JSON = config.str(
     "FASTPAY_DEPLOYMENT_JSON", default=str(VAR_DIR / "deployment.json")
 )
