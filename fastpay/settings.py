@@ -64,6 +64,8 @@ FASTPAY_CHAIN_SENDER_KEY_FILE = config.str(
 )
 # The platform's BIP-39 seed (deposit addresses, hot wallet), sealed: wallet_init writes it.
 FASTPAY_HD_SEED_FILE = config.str("FASTPAY_HD_SEED_FILE", default=str(VAR_DIR / "hd-seed.json"))
+# withdrawals to an address listed here (one per line, # comments) are refused; "" = no list
+FASTPAY_SANCTIONS_FILE = config.str("FASTPAY_SANCTIONS_FILE", default="")
 FASTPAY_CHAIN_RPC_URL = config.http_url("FASTPAY_CHAIN_RPC_URL", default="http://127.0.0.1:8545")
 # an outgoing transaction not mined this long (seconds) is replaced with fees +12.5%
 # (wallets/chain/sender.py; at the chain's fee cap: an alert and a wait)
@@ -262,6 +264,7 @@ INSTALLED_APPS = [
     "fraud",
     "authorities",
     "offline",
+    "settlement",
     "notifications",
 ]
 
@@ -413,6 +416,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "offline.tasks.vouchers_expire_task",
         "schedule": timedelta(hours=1),
     },
+    # approved, unlocked withdrawals paid from the hot wallet (docs/withdrawals.md)
+    "settlement-pay": {
+        "task": "settlement.tasks.withdrawals_pay_task",
+        "schedule": timedelta(seconds=15),
+    },
     "offline-transfers-retry": {
         # FUND transfers left PENDING by a committee outage, each when its backoff is over
         "task": "offline.tasks.offline_transfers_retry_task",
@@ -492,6 +500,7 @@ SPECTACULAR_SETTINGS = {
         {"name": "webhooks", "description": "Signed webhook endpoints (docs/webhooks.md)."},
         {"name": "streams", "description": "Tickets for the live streams (docs/streams.md)."},
         {"name": "notifications", "description": "Email/SMS preferences (docs/notifications.md)."},
+        {"name": "withdrawals", "description": "Money out to an address (docs/withdrawals.md)."},
         {"name": "health", "description": "Ping and the load balancer's probes."},
     ],
     "ENUM_NAME_OVERRIDES": {
@@ -500,6 +509,7 @@ SPECTACULAR_SETTINGS = {
         "UserRoleEnum": "wallets.models.UserRole",
         "UserStatusEnum": "wallets.models.UserStatus",
         "DeliveryStateEnum": "notifications.models.DeliveryState",
+        "WithdrawalStateEnum": "settlement.models.WithdrawalState",
     },
 }
 

@@ -11,6 +11,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include("wallets.api.urls")),
     path("api/v1/offline/", include("offline.api.urls")),
+    path("api/v1/", include("settlement.api.urls")),
     path("api/v1/", include("notifications.api.urls")),
     path("api/v1/", include("notifications.streams.api_urls")),
     path("api/v1/", include("notifications.api.preferences_urls")),

@@ -197,6 +197,49 @@ BREAKER_FIELDS = {
 }
 
 
+WITHDRAWAL_FIELDS = {
+    "withdrawal_id": "uuid of the withdrawal",
+    "user_id": "user id of the requester",
+    "token": "token symbol (USDT, USDC)",
+    "chain_id": "the chain it is paid on",
+    "destination": "the EIP-55 address it goes to",
+    "amount": "decimal string in token units sent to the destination",
+    "amount_units": "integer ledger units sent to the destination",
+    "fee_units": "integer ledger units charged on top (the flat withdrawal fee)",
+    "revision": "goes up with every change of amount or destination",
+    "required_approvals": "staff approvals it needs (0, 1, or 2: four eyes)",
+    "unlock_at": "RFC 3339: not paid before (time-lock), or null",
+    "tx_hash": "the transfer's transaction hash once signed, or null",
+    "reason": "user_cancelled | staff_cancelled | rejected | transaction_failed, or null",
+    "note": "staff's note or the chain's revert reason, or null",
+    "state": "awaiting_approval | awaiting_payment | in_progress | completed | cancelled | failed",
+}
+WITHDRAWAL_EXAMPLE = {
+    "withdrawal_id": "5d1c7b9e-2f4a-4c8e-9b3d-6a7e8f9c0d12",
+    "user_id": 17,
+    "token": "USDT",
+    "chain_id": 56,
+    "destination": "0x8ba1f109551bD432803012645Ac136ddd64DBA72",
+    "amount": "250.000000",
+    "amount_units": 250000000,
+    "fee_units": 500000,
+    "revision": 1,
+    "required_approvals": 0,
+    "unlock_at": None,
+    "tx_hash": None,
+    "reason": None,
+    "note": None,
+    "state": "awaiting_payment",
+}
+
+
+def _withdrawal_audience(payload: dict):
+    """The requester; staff too while it waits for them."""
+    yield payload.get("user_id")
+    if payload.get("state") == "awaiting_approval":
+        yield STAFF
+
+
 def _types() -> list[EventType]:
     t = EventType
     payment_both = _keys("payer_id", "payee_id")
@@ -771,6 +814,140 @@ def _types() -> list[EventType]:
                 "state": "submitted",
             },
             webhook=False,
+        ),
+        # ---------------------------------------------------------------- withdrawals
+        t(
+            "withdrawal.requested",
+            "A withdrawal was requested; its amount and fee are reserved.",
+            _withdrawal_audience,
+            "the requester (staff too when it awaits approval)",
+            WITHDRAWAL_FIELDS,
+            {**WITHDRAWAL_EXAMPLE, "state": "awaiting_approval", "required_approvals": 2},
+        ),
+        t(
+            "withdrawal.revised",
+            "The amount or destination changed before approval: a new revision.",
+            _withdrawal_audience,
+            "the requester, staff",
+            WITHDRAWAL_FIELDS,
+            {**WITHDRAWAL_EXAMPLE, "state": "awaiting_approval", "revision": 2},
+        ),
+        t(
+            "withdrawal.approval_added",
+            "One staff approval of the revision; more are needed (four eyes).",
+            _withdrawal_audience,
+            "the requester, staff",
+            WITHDRAWAL_FIELDS,
+            {**WITHDRAWAL_EXAMPLE, "state": "awaiting_approval", "required_approvals": 2},
+        ),
+        t(
+            "withdrawal.approved",
+            "Approved (or needing no approval): it is paid once its time-lock is over.",
+            _keys("user_id"),
+            "the requester",
+            WITHDRAWAL_FIELDS,
+            WITHDRAWAL_EXAMPLE,
+        ),
+        t(
+            "withdrawal.in_progress",
+            "The transfer is signed and sent from the hot wallet.",
+            _keys("user_id"),
+            "the requester",
+            WITHDRAWAL_FIELDS,
+            {**WITHDRAWAL_EXAMPLE, "state": "in_progress", "tx_hash": "0x5c50..."},
+        ),
+        t(
+            "withdrawal.completed",
+            "The transfer is confirmed on-chain at the required depth.",
+            _keys("user_id"),
+            "the requester",
+            WITHDRAWAL_FIELDS,
+            {**WITHDRAWAL_EXAMPLE, "state": "completed", "tx_hash": "0x5c50..."},
+        ),
+        t(
+            "withdrawal.cancelled",
+            "Cancelled before payment (by the user or staff): the money is back.",
+            _keys("user_id"),
+            "the requester",
+            WITHDRAWAL_FIELDS,
+            {**WITHDRAWAL_EXAMPLE, "state": "cancelled", "reason": "user_cancelled"},
+        ),
+        t(
+            "withdrawal.rejected",
+            "A reviewer rejected it: the money is back.",
+            _keys("user_id"),
+            "the requester",
+            WITHDRAWAL_FIELDS,
+            {
+                **WITHDRAWAL_EXAMPLE,
+                "state": "cancelled",
+                "reason": "rejected",
+                "note": "address unknown",
+            },
+        ),
+        t(
+            "withdrawal.failed",
+            "The transfer failed on-chain: the money is back, with the reason.",
+            _keys("user_id", STAFF),
+            "the requester, staff",
+            WITHDRAWAL_FIELDS,
+            {**WITHDRAWAL_EXAMPLE, "state": "failed", "reason": "transaction_failed"},
+        ),
+        t(
+            "withdrawal.requeued",
+            "Its transaction was dropped unmined: it will be paid again.",
+            _keys("user_id", STAFF),
+            "the requester, staff",
+            WITHDRAWAL_FIELDS,
+            WITHDRAWAL_EXAMPLE,
+        ),
+        t(
+            "withdrawal_address.added",
+            "A merchant added a withdrawal address; usable after its cool-down.",
+            _keys("user_id"),
+            "the merchant",
+            {
+                "address_id": "the entry",
+                "user_id": "its owner",
+                "chain_id": "the chain",
+                "address": "the address",
+                "label": "the owner's label",
+                "usable_at": "RFC 3339: when its cool-down ends",
+                "state": "added | removed",
+            },
+            {
+                "address_id": 3,
+                "user_id": 42,
+                "chain_id": 56,
+                "address": "0x8ba1f109551bD432803012645Ac136ddd64DBA72",
+                "label": "treasury",
+                "usable_at": "2026-12-03T10:00:00Z",
+                "state": "added",
+            },
+        ),
+        t(
+            "withdrawal_address.removed",
+            "A merchant removed a withdrawal address.",
+            _keys("user_id"),
+            "the merchant",
+            {
+                "address_id": "the entry",
+                "user_id": "its owner",
+                "chain_id": "the chain",
+                "address": "the address",
+                "label": "the owner's label",
+                "usable_at": "RFC 3339: when its cool-down ended",
+                "state": "added | removed",
+            },
+            {
+                "address_id": 3,
+                "user_id": 42,
+                "chain_id": 56,
+                "address": "0x8ba1f109551bD432803012645Ac136ddd64DBA72",
+                "label": "treasury",
+                "usable_at": "2026-12-03T10:00:00Z",
+                "state": "removed",
+            },
         ),
         # ---------------------------------------------------------------- webhooks
         t(

@@ -108,6 +108,9 @@ class AccountKind(models.TextChoices):
     # a payer's online money held as collateral for their outstanding offline vouchers
     # (offline.services.vouchers): a cover of a voucher is recovered from it first
     COLLATERAL = "collateral", "Offline collateral"
+    # a user's money reserved for their open withdrawals (settlement.services.withdrawals):
+    # equals the sum of amount + fee of their withdrawals not yet completed, cancelled or failed
+    WITHDRAWING = "withdrawing", "Pending withdrawal"
     CUSTODY = "custody", "Custody"
     FEES = "fees", "Fees"
     ESCROW = "escrow", "Escrow"
@@ -118,7 +121,12 @@ class AccountKind(models.TextChoices):
     WRITE_OFF = "write_off", "Claims written off"
 
 
-USER_KINDS = (AccountKind.AVAILABLE, AccountKind.HELD, AccountKind.COLLATERAL)
+USER_KINDS = (
+    AccountKind.AVAILABLE,
+    AccountKind.HELD,
+    AccountKind.COLLATERAL,
+    AccountKind.WITHDRAWING,
+)
 SYSTEM_KINDS = (
     AccountKind.CUSTODY,
     AccountKind.FEES,
@@ -185,6 +193,9 @@ class EntryKind(models.TextChoices):
     DEPOSIT = "deposit", "On-chain deposit credited"
     DEPOSIT_REVERSAL = "deposit_reversal", "Deposit reversed by a deep reorg"
     CHAIN_FEE = "chain_fee", "Gas paid by the platform"
+    WITHDRAWAL_HOLD = "withdrawal_hold", "Withdrawal reserved (available to pending)"
+    WITHDRAWAL_VOID = "withdrawal_void", "Withdrawal released (pending to available)"
+    WITHDRAWAL = "withdrawal", "Withdrawal paid on-chain (pending to custody)"
 
 
 class JournalEntry(models.Model):
