@@ -359,5 +359,3 @@ class AllowedAddress(models.Model):
 
     def __str__(self) -> str:
         return f"{self.address} of {self.user_id}"
-
-
