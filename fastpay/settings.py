@@ -397,6 +397,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "authorities.tasks.evidence_submit_pending_task",
         "schedule": timedelta(minutes=1),
     },
+    # the block watcher (docs/deposits.md "The watcher"): deposits seen and credited;
+    # `manage.py chain_watch` follows faster, and this then finds its lease taken
+    "chain-watch": {
+        "task": "wallets.tasks.chain_watch_task",
+        "schedule": timedelta(seconds=5),
+    },
     # claims on users (offline covers): take what their balances allow since the last run
     "claims-recover": {
         "task": "wallets.tasks.claims_recover_task",

@@ -43,3 +43,6 @@ def register() -> None:
     if not _registered:
         REGISTRY.register(LedgerCollector())
         _registered = True
+        from wallets.chain import metrics as chain_metrics  # the watcher's gauges
+
+        chain_metrics.register()

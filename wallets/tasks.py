@@ -14,3 +14,12 @@ def ledger_check_task() -> int:
 def claims_recover_task() -> int:
     """Beat: recover open claims (e.g. offline covers) from their debtors' balances."""
     return claims_recover_all()
+
+
+@shared_task
+def chain_watch_task() -> dict:
+    """Beat: a few seconds of the block watcher on every enabled chain (a chain whose
+    lease `manage.py chain_watch` holds is skipped): deposits recorded and credited."""
+    from wallets.chain.watcher import watch_chains
+
+    return watch_chains(max_seconds=4)
