@@ -378,6 +378,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "wallets.tasks.ledger_check_task",
         "schedule": timedelta(minutes=FASTPAY_LEDGER_CHECK_MINUTES),
     },
+    # CUSTODY against the chain per token at the watcher's block (docs/deposits.md
+    # "Reconciliation"); drift: the custody.drift event, an ERROR log and the metric
+    "custody-reconcile": {
+        "task": "wallets.tasks.custody_reconcile_task",
+        "schedule": timedelta(days=1),
+    },
     "committee-health": {
         "task": "authorities.tasks.committee_health_task",
         "schedule": timedelta(minutes=1),

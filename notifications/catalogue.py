@@ -815,6 +815,33 @@ def _types() -> list[EventType]:
             },
             webhook=False,
         ),
+        # ---------------------------------------------------------------- custody
+        t(
+            "custody.drift",
+            "A custody reconciliation found the ledger's CUSTODY and the chain apart by "
+            "more than every known explanation (docs/deposits.md, Reconciliation).",
+            _staff,
+            "staff",
+            {
+                "run_id": "the reconciliation run (admin: Reconciliation runs)",
+                "chain_id": "the chain",
+                "block_number": "the block it reconciled at",
+                "block_hash": "that block's hash",
+                "state": "drift",
+                "drift_units": "token symbol -> unexplained ledger units (chain minus ledger)",
+                "addresses": "addresses whose balance the records do not explain (at most 20)",
+            },
+            {
+                "run_id": 31,
+                "chain_id": 56,
+                "block_number": 41234567,
+                "block_hash": "0x5c50...",
+                "state": "drift",
+                "drift_units": {"USDT": 2000000},
+                "addresses": ["0x71C7656EC7ab88b098defB751B7401B5f6d8976F"],
+            },
+            webhook=False,
+        ),
         # ---------------------------------------------------------------- withdrawals
         t(
             "withdrawal.requested",

@@ -6,6 +6,7 @@ from django.contrib.auth.admin import UserAdmin
 
 from fastpay.admin_mixins import ReadOnlyAdmin, run_service_action
 from fastpay.money import format_amount
+from wallets.chain import admin_reconcile  # noqa: F401  (reconciliation runs)
 from wallets.chain import admin_watcher  # noqa: F401  (chains, cursor, deposits)
 from wallets.models import (
     CLAIM_OPEN,

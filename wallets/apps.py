@@ -7,5 +7,7 @@ class WalletsConfig(AppConfig):
 
     def ready(self) -> None:
         from wallets import metrics
+        from wallets.chain import reconcile_metrics
 
         metrics.register()
+        reconcile_metrics.register()

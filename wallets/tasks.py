@@ -23,3 +23,12 @@ def chain_watch_task() -> dict:
     from wallets.chain.watcher import watch_chains
 
     return watch_chains(max_seconds=4)
+
+
+@shared_task
+def custody_reconcile_task() -> dict[str, str]:
+    """Beat (daily): reconcile every enabled chain at its watcher's block; chain id ->
+    the run's state (drift alerts from the service: event, ERROR log, metric)."""
+    from wallets.chain.reconcile import reconcile_all
+
+    return {str(run.chain.chain_id): run.state for run in reconcile_all()}
