@@ -19,6 +19,7 @@ from fastpay_protocol.committee.base import (
 from fastpay_protocol.committee_errors import (
     AuthorityFailure,
     CommitteeError,
+    NoQuorum,
     NotConfirmed,
 )
 from fastpay_protocol.messages import (
@@ -216,6 +217,63 @@ class BatchMethods(ClientBase):
                     )
                 )
         return results
+
+    def sign_settlement_batch(
+        self, epoch: int, batch_id: int, certificates: Sequence[Certificate], items_hash: bytes
+    ) -> bytes:
+        """The committee's signatures over the settlement Batch (``POST /batches``) of
+        ``certificates`` for this client's committee (its redemption address and vault),
+        packed sorted by signer for ``submitCommitteeBatch``. ``items_hash`` is what the
+        caller packed (the vault's token ids are the caller's); an answer naming another
+        hash, or a signature that does not recover to the member, is a ``bad_vote``.
+        Raises NoQuorum (with every authority's failure) below a quorum."""
+        committee = self.committee
+        if not committee.vault_address:
+            raise NoQuorum("the committee names no vault: no batch can be signed")
+        message = td.batch_message(
+            committee.domain,
+            epoch,
+            batch_id,
+            items_hash,
+            processor=committee.redemption_address,
+            vault=committee.vault_address,
+        )
+        expected = "0x" + bytes(items_hash).hex()
+        payload = encode(
+            {
+                "epoch": epoch,
+                "batch_id": batch_id,
+                "certificates": [c.to_json() for c in certificates],
+            }
+        )
+        signatures: dict[str, bytes] = {}
+        failures: dict[str, AuthorityFailure] = {}
+
+        def at(authority: str) -> Outcome:
+            status, body = self._call(authority, "POST", "/batches", payload)
+            if status != 200:
+                return Outcome(authority, failure=self._refusal(authority, status, body))
+            try:
+                if body["items_hash"].lower() != expected:
+                    raise ValueError(f"signed items hash {body['items_hash']}, not {expected}")
+                signature = bytes.fromhex(body["signature"].removeprefix("0x"))
+                if td.recover(message, signature) != authority:
+                    raise ValueError("the batch signature is not this authority's")
+            except Exception as exc:  # a broken or lying node: not a vote
+                return Outcome(authority, failure=AuthorityFailure(authority, "bad_vote", str(exc)))
+            return Outcome(authority, results=[signature])
+
+        def on_outcome(outcome: Outcome, unfinished: set[str]) -> bool:
+            if outcome.failure is not None:
+                failures[outcome.authority] = outcome.failure
+            else:
+                signatures[outcome.authority] = outcome.results[0]
+            return committee.has_quorum(signatures)
+
+        failures.update(self._gather({a: bind(at, a) for a in self._endpoints}, on_outcome))
+        if not committee.has_quorum(signatures):
+            raise NoQuorum(f"batch {batch_id} of epoch {epoch}: no quorum", failures=failures)
+        return td.pack_signatures(signatures)
 
     def _batch_at(self, authority: str, path: str, payload: bytes, size: int) -> Outcome:
         status, body = self._call(authority, "POST", path, payload)

@@ -1,0 +1,130 @@
+"""On-chain settlement of redemptions, end to end: real contracts on anvil, four real
+authority node processes, the platform's gateway and the one sender.
+
+The tests share one module world (world.py) and run in file order: the last one moves
+anvil's clock past epoch 1's settlement window."""
+
+import pytest
+
+from tests.settlement.batches.world import SCALE
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+TOKEN = 1_000_000  # ledger units of one USDT
+
+
+def _submit(cert):
+    from settlement.batches.intake import redemption_submit
+
+    return redemption_submit(cert)
+
+
+def test_a_batch_of_redemptions_settles_and_the_vault_pays_each_sender(world, settle):
+    from settlement.batches.models import BatchState, ChainRedemption, RedemptionState
+    from wallets.chain.models import OutgoingTransaction, TxPurpose, TxState
+
+    users = [world.take_user() for _ in range(3)]
+    amounts = [5 * TOKEN, 7 * TOKEN, 11 * TOKEN]
+    before = [world.vault_balance(u.address) for u in users]
+    pool = world.pool()
+    for user, amount in zip(users, amounts, strict=True):
+        item, created = _submit(world.redeem(user, amount))
+        assert created and item.state == RedemptionState.PENDING
+        # the same certificate again: the same row
+        assert _submit(item.certificate) == (item, False)
+
+    settle()
+
+    items = list(ChainRedemption.objects.order_by("position"))
+    assert [i.state for i in items] == [RedemptionState.SETTLED] * 3
+    batch = items[0].batch
+    assert batch.state == BatchState.SETTLED
+    assert (batch.items_count, batch.settled_count, batch.skipped_count) == (3, 3, 0)
+    assert all(i.settled_tx_hash == batch.settled_tx_hash for i in items)
+    assert world.processor.functions.isBatchSettled(batch.batch_id).call()
+    # each sender's own vault balance got its amount (base units), from the pool
+    for user, amount, was in zip(users, amounts, before, strict=True):
+        assert world.vault_balance(user.address) == was + amount * SCALE
+        assert world.processor.functions.isRedeemed(user.address, 0).call()
+    assert world.pool() == pool - sum(amounts) * SCALE
+    # one transaction, through the sender, confirmed at depth
+    tx = OutgoingTransaction.objects.get(purpose=TxPurpose.SETTLEMENT)
+    assert tx.state == TxState.CONFIRMED and tx.mined_hash == batch.settled_tx_hash
+    assert tx.from_address == world.settler.address
+
+
+def test_an_item_already_settled_is_skipped_with_its_reason_and_paid_once(world, settle):
+    from settlement.batches.models import BatchState, ChainRedemption, RedemptionState
+
+    early, other = world.take_user(), world.take_user()
+    early_cert = world.redeem(early, 3 * TOKEN)
+    _submit(early_cert)
+    _submit(world.redeem(other, 4 * TOKEN))
+    # the sender takes its certificate to the chain itself first (anyone may)
+    world.settle_alone(early_cert)
+    paid = world.vault_balance(early.address)
+    assert paid == 3 * TOKEN * SCALE
+
+    settle()
+
+    skipped = ChainRedemption.objects.get(sender=early.address)
+    assert skipped.state == RedemptionState.SKIPPED
+    assert skipped.reason == "SequenceAlreadyRedeemed"
+    assert "0x026a6a94" in skipped.reason_detail
+    settled = ChainRedemption.objects.get(sender=other.address)
+    assert settled.state == RedemptionState.SETTLED
+    batch = settled.batch
+    assert batch == skipped.batch and batch.state == BatchState.SETTLED
+    assert (batch.settled_count, batch.skipped_count) == (1, 1)
+    assert world.vault_balance(early.address) == paid  # not paid twice
+    assert world.vault_balance(other.address) == 4 * TOKEN * SCALE
+
+
+def test_a_failed_submission_is_resubmitted_and_a_settled_batch_never_pays_twice(
+    world, settle, chain
+):
+    """A batch whose transaction reverted (the processor paused) goes again with the same
+    signatures; a submission of a batch that already settled reverts on-chain
+    (BatchAlreadySettled) and is read back from the chain's log: settled once."""
+    from settlement.batches.models import BatchState, ChainRedemption, RedemptionState
+    from settlement.batches.services import batch_submit
+    from wallets.chain.models import OutgoingTransaction, TxPurpose, TxState
+
+    user = world.take_user()
+    _submit(world.redeem(user, 2 * TOKEN))
+    admin = world.w3.eth.accounts[0]
+    world.processor.functions.pause().transact({"from": admin})
+    try:
+        settle(rounds=4)
+        item = ChainRedemption.objects.get(sender=user.address)
+        batch = item.batch
+        first = OutgoingTransaction.objects.filter(
+            purpose=TxPurpose.SETTLEMENT, reference=f"settlement_batch:{batch.pk}"
+        ).first()
+        assert first.state == TxState.FAILED and "0xd93c0665" in first.error  # EnforcedPause
+        batch.refresh_from_db()
+        assert batch.state == BatchState.SIGNED and "EnforcedPause" in batch.last_error
+        assert item.state == RedemptionState.BATCHED
+    finally:
+        world.processor.functions.unpause().transact({"from": admin})
+    type(batch).objects.filter(pk=batch.pk).update(next_attempt_at=None)
+    settle()
+    batch.refresh_from_db()
+    item.refresh_from_db()
+    assert batch.state == BatchState.SETTLED and batch.submissions == 2
+    assert item.state == RedemptionState.SETTLED
+    assert world.vault_balance(user.address) == 2 * TOKEN * SCALE
+
+    # a third submission of the same settled batch (as after a lost outcome): reverts
+    # BatchAlreadySettled on-chain, and the batch's results are read from the log again
+    type(batch).objects.filter(pk=batch.pk).update(state=BatchState.SIGNED)
+    batch.refresh_from_db()
+    batch = batch_submit(batch)
+    assert batch.state == BatchState.SUBMITTED and batch.submissions == 3
+    settle(rounds=4)
+    third = OutgoingTransaction.objects.get(idempotency_key=f"settlement_batch:{batch.pk}:3")
+    assert third.state == TxState.FAILED and "0x00c428a3" in third.error  # BatchAlreadySettled
+    batch.refresh_from_db()
+    assert batch.state == BatchState.SETTLED and "BatchAlreadySettled" in batch.last_error
+    assert batch.settled_tx_hash == item.settled_tx_hash  # the first settlement's
+    assert world.vault_balance(user.address) == 2 * TOKEN * SCALE  # once
