@@ -240,6 +240,42 @@ def _withdrawal_audience(payload: dict):
         yield STAFF
 
 
+DEPOSIT_FIELDS = {
+    "deposit_id": "the deposit's id",
+    "user_id": "user id of the deposit address's owner",
+    "chain_id": "EVM chain id (56 BSC)",
+    "token": "token symbol (USDT, USDC)",
+    "address": "the deposit address (EIP-55)",
+    "tx_hash": "the transaction's hash",
+    "log_index": "the Transfer log's index in its block",
+    "block_number": "the block it was seen in",
+    "block_hash": "that block's hash",
+    "amount": "decimal string in token units (what is or would be credited)",
+    "amount_units": "integer ledger units (the on-chain amount rounded down)",
+    "amount_onchain": "the exact on-chain amount, base units (decimal digits)",
+    "dust_onchain": "base units below one ledger unit, never credited (decimal digits)",
+    "confirmations": "blocks from its block to the head when this was recorded",
+    "required": "confirmations required before the credit",
+    "state": "seen | confirmed | dust | orphaned | reversed",
+}
+DEPOSIT_EXAMPLE = {
+    "deposit_id": 981,
+    "user_id": 17,
+    "chain_id": 56,
+    "token": "USDT",
+    "address": "0x71C7656EC7ab88b098defB751B7401B5f6d8976F",
+    "tx_hash": "0x3f1c...",
+    "log_index": 4,
+    "block_number": 41234567,
+    "block_hash": "0x5c50...",
+    "amount": "25.000000",
+    "amount_units": 25000000,
+    "amount_onchain": "25000000000000000000",
+    "dust_onchain": "0",
+    "required": 15,
+}
+
+
 def _types() -> list[EventType]:
     t = EventType
     payment_both = _keys("payer_id", "payee_id")
@@ -330,6 +366,71 @@ def _types() -> list[EventType]:
                 "reason": "deposit tx 0xabc",
                 "operator": "ops",
                 "state": "posted",
+            },
+        ),
+        # ---------------------------------------------------------------- deposits
+        t(
+            "deposit.seen",
+            "A transfer to the user's deposit address was seen on chain; it is credited "
+            "after `required` confirmations (docs/deposits.md).",
+            _keys("user_id"),
+            "the address's owner",
+            DEPOSIT_FIELDS,
+            {**DEPOSIT_EXAMPLE, "confirmations": 0, "state": "seen"},
+        ),
+        t(
+            "deposit.confirmed",
+            "The deposit reached its confirmations and was credited to the user's balance.",
+            _keys("user_id"),
+            "the address's owner",
+            DEPOSIT_FIELDS,
+            {**DEPOSIT_EXAMPLE, "confirmations": 15, "state": "confirmed"},
+        ),
+        t(
+            "deposit.dust",
+            "A transfer below the token's dust limit: recorded, not credited.",
+            _keys("user_id"),
+            "the address's owner",
+            DEPOSIT_FIELDS,
+            {
+                **DEPOSIT_EXAMPLE,
+                "amount": "0.000000",
+                "amount_units": 0,
+                "amount_onchain": "300000000000",
+                "dust_onchain": "300000000000",
+                "confirmations": 0,
+                "state": "dust",
+            },
+        ),
+        t(
+            "deposit.orphaned",
+            "The block of a deposit not credited yet left the chain (a reorg): it will not be "
+            "credited; the same transfer mined again elsewhere is a new deposit.",
+            _keys("user_id"),
+            "the address's owner",
+            DEPOSIT_FIELDS,
+            {**DEPOSIT_EXAMPLE, "confirmations": 0, "state": "orphaned"},
+        ),
+        t(
+            "deposit.reversed",
+            "A credited deposit's block left the chain (a reorg deeper than the "
+            "confirmations): the credit was reversed; what the user had spent of it is a "
+            "claim on them. Rare and loud.",
+            _keys("user_id", STAFF),
+            "the address's owner, staff",
+            {
+                **DEPOSIT_FIELDS,
+                "taken_back_units": "ledger units taken back from the available balance",
+                "claim_units": "ledger units the user owes (the claim), 0 if none",
+                "claim_reference": "the claim's reference (deposit:<id>), null if none",
+            },
+            {
+                **DEPOSIT_EXAMPLE,
+                "confirmations": 0,
+                "state": "reversed",
+                "taken_back_units": 18000000,
+                "claim_units": 7000000,
+                "claim_reference": "deposit:981",
             },
         ),
         # ---------------------------------------------------------------- claims
