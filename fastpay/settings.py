@@ -438,6 +438,16 @@ CELERY_BEAT_SCHEDULE = {
         "task": "offline.tasks.offline_transfers_retry_task",
         "schedule": timedelta(minutes=1),
     },
+    # outgoing chain transactions (docs/deposits.md "Sending"): broadcast what was never
+    # sent, receipts to depth, stuck ones replaced; then deposit addresses swept
+    "chain-sender-follow": {
+        "task": "wallets.tasks.chain_sender_follow_task",
+        "schedule": timedelta(seconds=10),
+    },
+    "chain-sweeps": {
+        "task": "wallets.tasks.chain_sweeps_task",
+        "schedule": timedelta(minutes=1),
+    },
 }
 
 REST_FRAMEWORK = {

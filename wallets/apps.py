@@ -11,3 +11,4 @@ class WalletsConfig(AppConfig):
 
         metrics.register()
         reconcile_metrics.register()
+        from wallets.chain import sweeps  # noqa: F401 (registers the sweeps' on_outcome hooks)

@@ -17,6 +17,22 @@ def claims_recover_task() -> int:
 
 
 @shared_task
+def chain_sender_follow_task() -> dict:
+    """Beat: one pass of the outgoing-transaction sender over every enabled chain."""
+    from wallets.chain.sender import chain_follow_all
+
+    return chain_follow_all()
+
+
+@shared_task
+def chain_sweeps_task() -> dict:
+    """Beat: sweep deposit addresses above their token's threshold to the hot wallet."""
+    from wallets.chain.sweeps import sweeps_run_all
+
+    return sweeps_run_all()
+
+
+@shared_task
 def chain_watch_task() -> dict:
     """Beat: a few seconds of the block watcher on every enabled chain (a chain whose
     lease `manage.py chain_watch` holds is skipped): deposits recorded and credited."""

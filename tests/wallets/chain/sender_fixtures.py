@@ -122,7 +122,7 @@ def credit(anvil):
         with transaction.atomic():
             entry = ledger_post(
                 kind=EntryKind.DEPOSIT,
-                reference=f"test-deposit:{receipt.transactionHash.hex()}",
+                reference=f"test-deposit:{receipt.blockNumber}",
                 lines=[
                     Line(system_account(token, AccountKind.CUSTODY), -units),
                     Line(user_account(address.user, token), units),

@@ -371,3 +371,24 @@ def test_chain_fee_entries_keep_the_ledger_clean(chain, anvil, hot):
         tx.refresh_from_db()
     assert fees.balance == -sum(fee_units(tx) for tx in txs)
     assert ledger_check_run().drift_count == 0
+
+
+def test_a_receipt_gone_in_a_reorg_sends_the_transaction_back_and_again(chain, anvil, hot):
+    w3 = anvil.w3
+    tx = tx_broadcast(send(chain, hot, key="reorged"))
+    assert tx_follow(chain) == {"mined": 1}
+    tx.refresh_from_db()
+    mined_in = tx.block_hash
+
+    anvil.reorg(1)  # the block that held it is replaced by an empty one
+    assert tx_follow(chain) == {"reorged": 1}
+    tx.refresh_from_db()
+    assert tx.state == TxState.BROADCAST and tx.block_hash == ""
+
+    anvil.mine(2)
+    tx_follow(chain)
+    tx.refresh_from_db()
+    assert tx.state == TxState.CONFIRMED and tx.block_hash != mined_in
+    assert tx.mined_hash == tx.attempts.get().tx_hash  # the same bytes, mined again
+    assert w3.eth.get_transaction_count(hot) == tx.nonce + 1
+    assert JournalEntry.objects.filter(kind=EntryKind.CHAIN_FEE).count() == 1
