@@ -356,6 +356,7 @@ def platform_env(port: int) -> dict:
         "FASTPAY_COMMITTEE_FILE": str(VAR / "authorities" / "committee.json"),
         "FASTPAY_PLATFORM_KEY_FILE": str(VAR / "platform-key.json"),
         "FASTPAY_CHAIN_SENDER_KEY_FILE": str(VAR / "chain-sender-key.json"),
+        "FASTPAY_HD_SEED_FILE": str(VAR / HD_SEED),
         "FASTPAY_CHAIN_RPC_URL": f"http://127.0.0.1:{port}",
         "FASTPAY_DEPLOYMENT_JSON": str(VAR / "deployment.json"),
     }
@@ -365,6 +366,7 @@ def platform_env(port: int) -> dict:
 ANVIL_STATE = "anvil-state.json"
 STATE_INTERVAL_S = 5
 WORLD = "world.json"
+HD_SEED = "hd-seed.json"  # the platform's HD seed (wallet_init), sealed under platform-kek
 LOCAL_WORLD = [
     WORLD,
     ANVIL_STATE,
@@ -373,6 +375,7 @@ LOCAL_WORLD = [
     "platform-kek",
     "platform-key.json",
     "chain-sender-key.json",
+    HD_SEED,
     "beat-state.json",
 ]
 
@@ -443,6 +446,8 @@ def build_world(port: int, base_port: int, env: dict) -> None:
     fund_platform(w3, deployment)
     env.update(platform_env(port))
     run([PYTHON, "manage.py", "tokens_use_deployment"], env=env)
+    # once per world: a new seed, its deposit/operations xpubs and platform addresses
+    run([PYTHON, "manage.py", "wallet_init"], env=env)
     (VAR / WORLD).write_text(json.dumps({"anvil_port": port, "node_base_port": base_port}))
 
 

@@ -6,8 +6,11 @@ from django.contrib.auth.admin import UserAdmin
 
 from fastpay.admin_mixins import ReadOnlyAdmin, run_service_action
 from fastpay.money import format_amount
-from wallets.chain import admin_reconcile  # noqa: F401  (reconciliation runs)
-from wallets.chain import admin_watcher  # noqa: F401  (chains, cursor, deposits)
+from wallets.chain import (
+    admin_keys,  # noqa: F401  (registers the keys' admin)
+    admin_reconcile,  # noqa: F401  (reconciliation runs)
+    admin_watcher,  # noqa: F401  (chains, cursor, deposits)
+)
 from wallets.models import (
     CLAIM_OPEN,
     Claim,

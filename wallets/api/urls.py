@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import include, path
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
 from fastpay.throttling import LoginRateThrottle
@@ -33,4 +33,5 @@ urlpatterns = [
     path("ledger/statement/", views.StatementApi.as_view(), name="statement"),
     path("api-keys/", views.ApiKeyListCreateApi.as_view(), name="api-keys"),
     path("api-keys/<int:key_id>/", views.ApiKeyRevokeApi.as_view(), name="api-key"),
+    path("", include("wallets.chain.api.urls")),
 ]
