@@ -18,6 +18,29 @@ from dataclasses import dataclass
 
 STAFF = "staff"
 
+CHAIN_TX_FIELDS = {
+    "tx_id": "the outgoing transaction (admin: Outgoing transactions)",
+    "chain_id": "the chain",
+    "purpose": "gas_topup | sweep | withdrawal | payout | refill | settlement | other",
+    "reference": "what it is for, e.g. sweep:12 or withdrawal:<id>",
+    "from_address": "the sending address",
+    "to_address": "the address called or paid",
+    "nonce": "its nonce",
+    "tx_hash": "the mined hash, else the latest attempt's",
+    "state": "broadcast | failed | dropped",
+    "error": "the revert reason or why it was dropped",
+}
+CHAIN_TX_EXAMPLE = {
+    "tx_id": 812,
+    "chain_id": 56,
+    "purpose": "withdrawal",
+    "reference": "withdrawal:5f1c",
+    "from_address": "0x8C8d35429F74ec245F8Ef2f4Fd1e551cFF97d650",
+    "to_address": "0x71C7656EC7ab88b098defB751B7401B5f6d8976F",
+    "nonce": 41,
+    "tx_hash": "0x5c50...",
+}
+
 Recipients = Callable[[dict], Iterable[int | str]]
 
 
@@ -914,6 +937,44 @@ def _types() -> list[EventType]:
                 "tx_hash": "0x5c50...",
                 "state": "submitted",
             },
+            webhook=False,
+        ),
+        # ---------------------------------------------------------------- chain sender
+        t(
+            "chain_tx.failed",
+            "An outgoing chain transaction (sweep, top-up, withdrawal, payout, settlement) "
+            "was mined and reverted: its gas is spent (a chain_fee entry), the purpose's "
+            "own event says what happens to the money (docs/deposits.md, Sending).",
+            _staff,
+            "staff",
+            CHAIN_TX_FIELDS,
+            {**CHAIN_TX_EXAMPLE, "state": "failed", "error": "reverted: custom error 0xe450d38c"},
+            webhook=False,
+        ),
+        t(
+            "chain_tx.dropped",
+            "An outgoing chain transaction's nonce was used by a transaction the sender did "
+            "not send (a leaked key, or another tool signing with it): nothing of ours was "
+            "mined. Investigate the key (docs/deposits.md, Sending).",
+            _staff,
+            "staff",
+            CHAIN_TX_FIELDS,
+            {
+                **CHAIN_TX_EXAMPLE,
+                "state": "dropped",
+                "error": "its nonce was used by a transaction the sender did not send",
+            },
+            webhook=False,
+        ),
+        t(
+            "chain_tx.fee_capped",
+            "An outgoing chain transaction is stuck and a +12.5% fee bump would pass the "
+            "chain's max_fee_per_gas_wei: it waits at its fees (raise the cap in admin, or "
+            "wait for the base fee to fall). Once per transaction.",
+            _staff,
+            "staff",
+            {**CHAIN_TX_FIELDS, "max_fee_per_gas_wei": "what it pays per gas now (wei, text)"},
+            {**CHAIN_TX_EXAMPLE, "state": "broadcast", "max_fee_per_gas_wei": "200000000000"},
             webhook=False,
         ),
         # ---------------------------------------------------------------- custody
