@@ -8,6 +8,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from authorities import gateway as committee_gateway
+from authorities.errors import CommitteeUnavailable
 from settlement.batches import contract
 from settlement.batches.errors import SettlementUnavailable
 from wallets.chain.models import AddressRole, Chain, PlatformAddress
@@ -27,7 +28,10 @@ class Target:
 def target(epoch: int | None = None) -> Target:
     """The chain, processor (the committee's redemption address) and vault of ``epoch``'s
     committee (default: the active one). SettlementUnavailable without a vault or chain."""
-    gw = committee_gateway.gateway()
+    try:
+        gw = committee_gateway.gateway()
+    except CommitteeUnavailable as exc:
+        raise SettlementUnavailable(str(exc)) from None
     committee = gw.committee_of(epoch)
     if committee is None:
         raise SettlementUnavailable(f"epoch {epoch} is unknown to the platform", param="epoch")

@@ -57,7 +57,10 @@ def redemption_submit(certificate: dict) -> tuple[ChainRedemption, bool]:
     settlement window still open (409 ``settlement_window_closed``); then the certificate
     is confirmed at the committee (the nodes sign only what they applied; 503
     ``settlement_unavailable`` while no quorum confirms)."""
-    gw = committee_gateway.gateway()
+    try:
+        gw = committee_gateway.gateway()
+    except CommitteeUnavailable as exc:
+        raise SettlementUnavailable(str(exc)) from None
     if not isinstance(certificate, dict):
         raise InvalidRedemption("expected a certificate object", param="certificate")
     try:

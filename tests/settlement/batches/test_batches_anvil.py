@@ -128,3 +128,83 @@ def test_a_failed_submission_is_resubmitted_and_a_settled_batch_never_pays_twice
     assert batch.state == BatchState.SETTLED and "BatchAlreadySettled" in batch.last_error
     assert batch.settled_tx_hash == item.settled_tx_hash  # the first settlement's
     assert world.vault_balance(user.address) == 2 * TOKEN * SCALE  # once
+
+
+class _Crash(BaseException):
+    """The worker dies here (after the commit, before the broadcast)."""
+
+
+def test_a_crash_between_sign_and_broadcast_ends_settled_once(world, settle, monkeypatch):
+    from settlement.batches import services
+    from settlement.batches.models import BatchState, ChainRedemption, RedemptionState
+    from wallets.chain.models import OutgoingTransaction, TxPurpose, TxState
+
+    users = [world.take_user(), world.take_user()]
+    for user in users:
+        _submit(world.redeem(user, 6 * TOKEN))
+    nonce_before = world.w3.eth.get_transaction_count(world.settler.address)
+
+    def crash(tx, **kwargs):
+        raise _Crash
+
+    with monkeypatch.context() as patched, pytest.raises(_Crash):
+        patched.setattr(services.sender, "tx_broadcast", crash)
+        services.batches_tick()
+    # committed before the crash: the batch SUBMITTED with its signed, never sent tx
+    batch = ChainRedemption.objects.get(sender=users[0].address).batch
+    assert batch.state == BatchState.SUBMITTED
+    tx = OutgoingTransaction.objects.get(pk=batch.tx_id)
+    assert tx.purpose == TxPurpose.SETTLEMENT and tx.state == TxState.SIGNED
+    assert tx.attempts.get().broadcast_at is None
+    assert world.w3.eth.get_transaction_count(world.settler.address) == nonce_before
+
+    # the restarted worker: the sender's follow loop sends the same bytes; the tick does
+    # not submit the batch again
+    settle()
+    batch.refresh_from_db()
+    assert batch.state == BatchState.SETTLED and batch.submissions == 1
+    assert OutgoingTransaction.objects.filter(reference=f"settlement_batch:{batch.pk}").count() == 1
+    tx.refresh_from_db()
+    assert tx.state == TxState.CONFIRMED and tx.mined_hash == batch.settled_tx_hash
+    assert tx.mined_hash == tx.attempts.get().tx_hash  # the bytes signed before the crash
+    assert world.w3.eth.get_transaction_count(world.settler.address) == nonce_before + 1
+    for user in users:
+        item = ChainRedemption.objects.get(sender=user.address)
+        assert item.state == RedemptionState.SETTLED
+        assert world.vault_balance(user.address) == 6 * TOKEN * SCALE
+
+
+def test_certificates_of_a_closed_settlement_window_are_refused_with_the_reason(world, settle):
+    """Last in the module: epoch 2 is installed and anvil's clock moved past epoch 1's
+    settlement window (activation of 2 + 7 days)."""
+    from settlement.batches.errors import SettlementWindowClosed
+    from settlement.batches.models import ChainRedemption, RedemptionState, SettlementBatch
+
+    late, later = world.take_user(), world.take_user()
+    pending, _ = _submit(world.redeem(late, 1 * TOKEN))  # recorded while still open
+    cert = world.redeem(later, 1 * TOKEN)
+    now = world.w3.eth.get_block("latest")["timestamp"]
+    admin = world.w3.eth.accounts[0]
+    stakes = [10 * 10**18] * len(world.members)
+    world.consensus.functions.snapshot(2, world.members, stakes, now + 60).transact({"from": admin})
+    world.rpc("evm_increaseTime", [60 + 7 * 86_400 + 10])
+    world.rpc("anvil_mine", [hex(1)])
+    until = world.processor.functions.settlesUntil(1).call()
+    assert 0 < until < world.w3.eth.get_block("latest")["timestamp"]
+
+    with pytest.raises(SettlementWindowClosed) as refused:
+        _submit(cert)
+    assert refused.value.code == "settlement_window_closed"
+    assert refused.value.status_code == 409
+    assert "epoch 1 settled on-chain until" in refused.value.message
+    assert not ChainRedemption.objects.filter(sender=later.address).exists()
+
+    batches_before = SettlementBatch.objects.count()
+    ticks = settle(rounds=2)
+    assert ticks[0]["refused"] == 1
+    pending.refresh_from_db()
+    assert pending.state == RedemptionState.REFUSED and pending.batch is None
+    assert pending.reason == "settlement_window_closed"
+    assert "epoch 1 settled on-chain until" in pending.reason_detail
+    assert SettlementBatch.objects.count() == batches_before  # nothing submitted
+    assert world.vault_balance(late.address) == 0
