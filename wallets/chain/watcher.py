@@ -346,13 +346,14 @@ class Watcher:
         if not isinstance(topics[0], str) or topics[0].lower() != TRANSFER_TOPIC:
             raise Malformed("not a Transfer topic")
         to_topic = _word(topics[2], "to topic")
+        if to_topic[2:26] != "0" * 24:
+            raise Malformed("to topic is not an address")
         address_id = self._addresses.get(to_topic)
         if address_id is None:
             return None
         from_topic = _word(topics[1], "from topic")
-        for name, word in (("from", from_topic), ("to", to_topic)):
-            if word[2:26] != "0" * 24:
-                raise Malformed(f"{name} topic is not an address")
+        if from_topic[2:26] != "0" * 24:
+            raise Malformed("from topic is not an address")
         token = contracts.get(str(log.get("address", "")).lower())
         if token is None:
             raise Malformed(f"log of an unknown contract {log.get('address')!r:.50}")
