@@ -185,6 +185,44 @@ FASTPAY_STREAM_WINDOW_BYTES = config.positive_int("FASTPAY_STREAM_WINDOW_BYTES",
 FASTPAY_STREAM_QUEUE = config.positive_int("FASTPAY_STREAM_QUEUE", default=1000)
 FASTPAY_STREAM_STAFF_POLL_S = config.positive_int("FASTPAY_STREAM_STAFF_POLL_S", default=10)
 FASTPAY_STREAM_LAYER_CAPACITY = config.positive_int("FASTPAY_STREAM_LAYER_CAPACITY", default=1000)
+# Exchange rates (docs/rates.md): providers asked in this order (coingecko, kraken,
+# coinbase, binance), FASTPAY_RATE_URLS "name=url,..." points one elsewhere (a proxy, the
+# tests' local servers); SOURCES quotes wanted, MIN_SOURCES needed after outliers beyond
+# MAX_DEVIATION_BPS of the median are dropped; a quote older than MAX_AGE_S is never used;
+# a rate is served from the cache for CACHE_S; PAIRS are kept warm by beat. The peg monitor
+# pauses fiat pricing with a PEGGED token beyond PEG_PAUSE_BPS off 1 USD, resumes within
+# PEG_RESUME_BPS.
+FASTPAY_RATE_PROVIDERS = config.list(
+    "FASTPAY_RATE_PROVIDERS", default=["coingecko", "kraken", "coinbase", "binance"]
+)
+FASTPAY_RATE_URLS = dict(
+    item.partition("=")[::2] for item in config.list("FASTPAY_RATE_URLS", default=[])
+)
+for _name in [*FASTPAY_RATE_PROVIDERS, *FASTPAY_RATE_URLS]:
+    if _name not in {"coingecko", "kraken", "coinbase", "binance"}:
+        config.problems.append(
+            f"FASTPAY_RATE_PROVIDERS/URLS: unknown provider {_name!r} "
+            "(coingecko, kraken, coinbase, binance)"
+        )
+FASTPAY_RATE_TIMEOUT_MS = config.positive_int("FASTPAY_RATE_TIMEOUT_MS", default=2000)
+FASTPAY_RATE_SOURCES = config.positive_int("FASTPAY_RATE_SOURCES", default=3)
+FASTPAY_RATE_MIN_SOURCES = config.positive_int("FASTPAY_RATE_MIN_SOURCES", default=2)
+FASTPAY_RATE_MAX_DEVIATION_BPS = config.positive_int("FASTPAY_RATE_MAX_DEVIATION_BPS", default=100)
+FASTPAY_RATE_MAX_AGE_S = config.positive_int("FASTPAY_RATE_MAX_AGE_S", default=300)
+FASTPAY_RATE_CACHE_S = config.positive_int("FASTPAY_RATE_CACHE_S", default=30)
+FASTPAY_RATE_BASES = [
+    b.upper() for b in config.list("FASTPAY_RATE_BASES", default=["USDT", "USDC"])
+]
+FASTPAY_RATE_QUOTES = [
+    q.upper()
+    for q in config.list("FASTPAY_RATE_QUOTES", default=["USD", "EUR", "GBP", "USDT", "USDC"])
+]
+FASTPAY_RATE_PAIRS = config.list(
+    "FASTPAY_RATE_PAIRS", default=["USDT/USD", "USDC/USD", "USDT/EUR", "USDC/EUR"]
+)
+FASTPAY_PEGGED = [t.upper() for t in config.list("FASTPAY_PEGGED", default=["USDT", "USDC"])]
+FASTPAY_PEG_PAUSE_BPS = config.positive_int("FASTPAY_PEG_PAUSE_BPS", default=200)
+FASTPAY_PEG_RESUME_BPS = config.positive_int("FASTPAY_PEG_RESUME_BPS", default=100)
 # Notifications (docs/notifications.md): email through Django's mail framework, SMTP when
 # EMAIL_HOST is set, else the console (the embedded default); SMS through a pluggable
 # backend (notifications/sms.py), the console by default.
@@ -265,6 +303,7 @@ INSTALLED_APPS = [
     "authorities",
     "offline",
     "settlement",
+    "merchants",
     "notifications",
 ]
 
@@ -369,6 +408,12 @@ FASTPAY_EMBEDDED_BEAT = config.bool(
     "FASTPAY_EMBEDDED_BEAT", default=CELERY_TASK_ALWAYS_EAGER and "pytest" not in sys.modules
 )
 CELERY_BEAT_SCHEDULE = {
+    # exchange rates kept warm, and the stablecoin peg monitor (docs/rates.md)
+    "rates-refresh": {
+        "task": "merchants.tasks.rates_refresh_task",
+        "schedule": timedelta(seconds=FASTPAY_RATE_CACHE_S),
+    },
+    "peg-check": {"task": "merchants.tasks.peg_check_task", "schedule": timedelta(minutes=1)},
     # outbox rows an on-commit dispatch missed, webhook retries and expired leases
     "events-sweep": {
         "task": "notifications.tasks.events_sweep_task",

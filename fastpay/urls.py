@@ -12,6 +12,7 @@ urlpatterns = [
     path("api/v1/", include("wallets.api.urls")),
     path("api/v1/offline/", include("offline.api.urls")),
     path("api/v1/", include("settlement.api.urls")),
+    path("api/v1/", include("merchants.api.urls")),
     path("api/v1/", include("notifications.api.urls")),
     path("api/v1/", include("notifications.streams.api_urls")),
     path("api/v1/", include("notifications.api.preferences_urls")),

@@ -18,6 +18,16 @@ from dataclasses import dataclass
 
 STAFF = "staff"
 
+PEG_FIELDS = {
+    "token": "the stablecoin (USDT, USDC)",
+    "rate": "its USD price seen (decimal text)",
+    "deviation_bps": "how far from 1 USD, in basis points",
+    "pause_bps": "the pause limit",
+    "resume_bps": "the resume band",
+    "state": "paused | ok",
+}
+PEG_EXAMPLE = {"token": "USDT", "pause_bps": 200, "resume_bps": 100}
+
 CHAIN_TX_FIELDS = {
     "tx_id": "the outgoing transaction (admin: Outgoing transactions)",
     "chain_id": "the chain",
@@ -1002,6 +1012,26 @@ def _types() -> list[EventType]:
                 "drift_units": {"USDT": 2000000},
                 "addresses": ["0x71C7656EC7ab88b098defB751B7401B5f6d8976F"],
             },
+            webhook=False,
+        ),
+        # ---------------------------------------------------------------- rates
+        t(
+            "rates.peg_paused",
+            "A stablecoin is off its USD peg beyond the pause limit: pricing in fiat with it "
+            "(fiat invoices, quotes) is paused until it recovers (docs/rates.md).",
+            _staff,
+            "staff",
+            PEG_FIELDS,
+            {**PEG_EXAMPLE, "rate": "0.9700", "deviation_bps": 300, "state": "paused"},
+            webhook=False,
+        ),
+        t(
+            "rates.peg_resumed",
+            "The stablecoin is back within the resume band: fiat pricing with it resumes.",
+            _staff,
+            "staff",
+            PEG_FIELDS,
+            {**PEG_EXAMPLE, "rate": "0.9950", "deviation_bps": 50, "state": "ok"},
             webhook=False,
         ),
         # ---------------------------------------------------------------- withdrawals

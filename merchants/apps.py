@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class MerchantsConfig(AppConfig):
+    default_auto_field = "django.db.models.BigAutoField"
+    name = "merchants"
+    verbose_name = "Merchant commerce (rates, invoices)"
