@@ -61,9 +61,9 @@ def outcomes():
 
     on_outcome(TxPurpose.OTHER, hook)
     yield seen
-    from wallets.chain import sender
+    from wallets.chain.sender import hooks
 
-    sender._hooks[TxPurpose.OTHER].remove(hook)
+    hooks._hooks[TxPurpose.OTHER].remove(hook)
 
 
 def send(chain, from_address, *, key, value=1000, fees=None, gas_limit=21_000, data="0x", to=None):
