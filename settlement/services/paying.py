@@ -116,6 +116,13 @@ def in_flight_onchain(hot: HotWallet, token: Token) -> int:
     return sum(int(value) for value in rows)
 
 
+def _in_transaction() -> bool:
+    """In a transaction of our own (a test case's wrapping atomic block does not count:
+    Django marks it)."""
+    blocks = transaction.get_connection().atomic_blocks
+    return any(not getattr(block, "_from_testcase", False) for block in blocks)
+
+
 def withdrawals_due(*, now=None, limit: int = 100):
     now = now or timezone.now()
     return (
@@ -129,7 +136,7 @@ def withdrawals_due(*, now=None, limit: int = 100):
 def withdrawals_pay_due(*, now=None, limit: int = 100, broadcast: bool = True) -> dict[str, int]:
     """Pay what is approved and unlocked, as far as the hot wallet covers it. Returns
     counts: paid, and the waiting ones by reason. Never inside a transaction."""
-    if transaction.get_connection().in_atomic_block:
+    if _in_transaction():
         raise RuntimeError("withdrawals_pay_due does network I/O: never inside a transaction")
     counts: dict[str, int] = defaultdict(int)
     by_chain: dict[int, list[Withdrawal]] = defaultdict(list)
@@ -137,14 +144,14 @@ def withdrawals_pay_due(*, now=None, limit: int = 100, broadcast: bool = True) -
         by_chain[withdrawal.chain_id].append(withdrawal)
     paid: list[OutgoingTransaction] = []
     for rows in by_chain.values():
-        _pay_chain(rows, counts, paid)
+        _pay_chain(rows, counts, paid, now=now)
     if broadcast:
         for tx in paid:
             sender.tx_broadcast(tx)
     return dict(counts)
 
 
-def _pay_chain(rows: list[Withdrawal], counts, paid: list) -> None:
+def _pay_chain(rows: list[Withdrawal], counts, paid: list, *, now=None) -> None:
     chain = rows[0].chain
     hot = hot_wallet(chain)
     if hot is None:
@@ -184,6 +191,7 @@ def _pay_chain(rows: list[Withdrawal], counts, paid: list) -> None:
             hot=hot,
             fees=fees,
             gas_limit=gas,
+            now=now,
         )
         if tx is not None:
             left[token.pk] -= need
@@ -211,7 +219,7 @@ def _wait(rows: list[Withdrawal], reason: str, counts) -> None:
 
 
 def withdrawal_pay(
-    *, withdrawal_id, revision: int, hot: HotWallet, fees, gas_limit: int
+    *, withdrawal_id, revision: int, hot: HotWallet, fees, gas_limit: int, now=None
 ) -> OutgoingTransaction | None:
     """Sign the withdrawal's transfer and move it to IN_PROGRESS, in one transaction.
     None when it is no longer due (cancelled meanwhile, revised, or paid by another run)."""
@@ -221,7 +229,7 @@ def withdrawal_pay(
             .filter(pk=withdrawal_id)
             .first()
         )
-        now = timezone.now()
+        now = now or timezone.now()
         if (
             withdrawal is None
             or withdrawal.state != WithdrawalState.AWAITING_PAYMENT
@@ -282,7 +290,7 @@ def outcome_hooks_register() -> None:
 
 def reserved_mismatches() -> list[dict]:
     """Per (user, token): the WITHDRAWING balance against the open withdrawals' amount +
-    fee. Empty when they agree (the invariant tests and ``withdrawals_check`` assert)."""
+    fee. Empty when they agree (the tests assert it after every step)."""
     from wallets.models import AccountKind, LedgerAccount
 
     reserved = {
