@@ -446,6 +446,11 @@ def build_world(port: int, base_port: int, env: dict) -> None:
     fund_platform(w3, deployment)
     env.update(platform_env(port))
     run([PYTHON, "manage.py", "tokens_use_deployment"], env=env)
+    # the cold wallet: a Safe 1.4.1, 2 of 3 anvil accounts #2-#4 (docs/withdrawals.md)
+    run(
+        [PYTHON, "manage.py", "treasury_safe", "deploy-dev", "--chain-id", str(w3.eth.chain_id)],
+        env=env,
+    )
     # once per world: a new seed, its deposit/operations xpubs and platform addresses
     run([PYTHON, "manage.py", "wallet_init"], env=env)
     (VAR / WORLD).write_text(json.dumps({"anvil_port": port, "node_base_port": base_port}))
