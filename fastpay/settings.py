@@ -493,6 +493,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "wallets.tasks.chain_sweeps_task",
         "schedule": timedelta(minutes=1),
     },
+    # hot wallet levels: refills proposed to the cold Safe, excess sent to it, signed Safe
+    # transactions executed (docs/withdrawals.md "Hot and cold wallets")
+    "settlement-treasury": {
+        "task": "settlement.treasury.tasks.treasury_tick_task",
+        "schedule": timedelta(minutes=1),
+    },
 }
 
 REST_FRAMEWORK = {
