@@ -202,3 +202,28 @@ def test_a_bad_mnemonic_file_is_refused(keys_env, chains):
     with pytest.raises(CommandError, match="--mnemonic-file"):
         run("--mnemonic-file", str(keys_env / "missing.txt"))
     assert not hd.seed_path().exists()
+
+
+def test_kek_rotation_reseals_the_same_seed(keys_env, chains, settings, monkeypatch):
+    run()
+    seed, old = hd.seed_load(), settings.FASTPAY_KEK
+    new = keyvault.new_kek_text()
+    monkeypatch.setenv("NEW_FASTPAY_KEK", new)
+    out = StringIO()
+    call_command("wallet_rotate_kek", stdout=out)
+    assert new not in out.getvalue() and hd.seed_fingerprint(seed) in out.getvalue()
+    assert stat.S_IMODE(os.stat(hd.seed_path()).st_mode) == 0o600
+    with pytest.raises(hd.HDError, match="wrong KEK"):
+        hd.seed_load()  # the old KEK opens it no more
+    settings.FASTPAY_KEK = new
+    assert hd.seed_load() == seed
+    assert "nothing to do" in run()
+    # a wrong new KEK leaves the file as it was
+    envelope = hd.seed_path().read_text()
+    monkeypatch.setenv("NEW_FASTPAY_KEK", "short")
+    with pytest.raises(CommandError, match="NEW_FASTPAY_KEK"):
+        call_command("wallet_rotate_kek", stdout=StringIO())
+    settings.FASTPAY_KEK = old
+    with pytest.raises(CommandError, match="wrong KEK"):
+        call_command("wallet_rotate_kek", "--generate", stdout=StringIO())
+    assert hd.seed_path().read_text() == envelope
