@@ -196,6 +196,7 @@ TAG_PREFIXES = [
     ("payments/", "payments"),
     ("ledger/", "ledger"),
     ("api-keys/", "api-keys"),
+    ("deposit-addresses/", "deposits"),
     ("offline/vouchers/", "vouchers"),
     ("offline/redemptions/", "terminals"),
     ("offline/terminal/", "terminals"),

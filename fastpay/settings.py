@@ -566,6 +566,7 @@ SPECTACULAR_SETTINGS = {
         {"name": "payments", "description": "Pay a user, in one request or a batch; refund."},
         {"name": "ledger", "description": "The statement: every posting on your accounts."},
         {"name": "api-keys", "description": "Scoped, revocable merchant keys (login only)."},
+        {"name": "deposits", "description": "Your deposit addresses (docs/deposits.md)."},
         {"name": "offline", "description": "Link a FastPay address; fund and defund it."},
         {"name": "vouchers", "description": "Register offline vouchers (payers)."},
         {"name": "terminals", "description": "Vendors' terminals: configuration, redemptions."},
