@@ -446,7 +446,7 @@ def build_world(port: int, base_port: int, env: dict) -> None:
     fund_platform(w3, deployment)
     env.update(platform_env(port))
     run([PYTHON, "manage.py", "tokens_use_deployment"], env=env)
-    # the cold wallet: a Safe 1.4.1, 2 of 3 anvil accounts #2-#4 (docs/withdrawals.md)
+    # the cold wallet: a Safe 1.4.1, 2 of 3 anvil accounts #2-#4 (docs/treasury.md)
     run(
         [PYTHON, "manage.py", "treasury_safe", "deploy-dev", "--chain-id", str(w3.eth.chain_id)],
         env=env,

@@ -1,7 +1,7 @@
 """Sign a cold-Safe transaction's hash with an owner key, on the owner's own machine.
 
 The key never goes to the server: only the printed 65-byte signature is pasted into the
-admin page of the Safe transaction (docs/withdrawals.md, "Hot and cold wallets").
+admin page of the Safe transaction (docs/treasury.md).
 
   # recompute the hash from the fields the admin page shows, refuse if it differs, sign:
   python tools/safe_sign.py --key-file owner.json --safe 0xSAFE --chain-id 56 --nonce 7 \\

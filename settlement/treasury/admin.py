@@ -1,4 +1,4 @@
-"""Hot and cold wallets in the back office (docs/withdrawals.md, "Hot and cold wallets"):
+"""Hot and cold wallets in the back office (docs/treasury.md):
 the hot wallet's levels against its thresholds, the cold Safe's transactions with their
 owners' signatures and the form that adds one, and the transfers of excess to cold.
 

@@ -1,4 +1,4 @@
-"""Hot and cold wallets (docs/withdrawals.md, "Hot and cold wallets"): per-token levels of
+"""Hot and cold wallets (docs/treasury.md): per-token levels of
 the hot wallet, the cold Safe's transactions and their owners' signatures, and transfers
 of the hot wallet's excess to cold storage. Registered under the ``settlement`` app
 (imported by settlement/models.py).

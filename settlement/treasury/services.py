@@ -1,5 +1,5 @@
 """Hot and cold wallets: levels, refills from the cold Safe, excess to it
-(docs/withdrawals.md, "Hot and cold wallets").
+(docs/treasury.md).
 
 - ``hot_wallet_can_pay(chain, token, base_units)``: the pay loops ask it before they sign a
   transfer from the hot wallet. False (the payment waits, it never fails) when the hot

@@ -1,4 +1,4 @@
-"""The cold Safe of a chain (docs/withdrawals.md, "Hot and cold wallets").
+"""The cold Safe of a chain (docs/treasury.md).
 
   manage.py treasury_safe show [--chain-id N]
   manage.py treasury_safe set ADDRESS [--chain-id N]     production: an existing Safe
