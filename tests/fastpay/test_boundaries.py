@@ -22,6 +22,7 @@ PACKAGES = [
     "offline",
     "fraud",
     "notifications",
+    "settlement",
     "tests",
 ]
 
