@@ -9,6 +9,7 @@ from fastpay.money import format_amount
 from wallets.chain import (
     admin_keys,  # noqa: F401  (registers the keys' admin)
     admin_reconcile,  # noqa: F401  (reconciliation runs)
+    admin_sender,  # noqa: F401  (outgoing transactions, nonce cursors, sweeps)
     admin_watcher,  # noqa: F401  (chains, cursor, deposits)
 )
 from wallets.models import (

@@ -48,3 +48,24 @@ def custody_reconcile_task() -> dict[str, str]:
     from wallets.chain.reconcile import reconcile_all
 
     return {str(run.chain.chain_id): run.state for run in reconcile_all()}
+
+
+@shared_task
+def chain_tx_replace_task(tx_id: int) -> str:
+    """An operator's "replace with a fee bump" (admin): the worker signs and broadcasts the
+    replacement. Returns what happened (a refusal's code: fee_above_cap, ...)."""
+    from fastpay.errors import DomainError
+    from wallets.chain.models import OutgoingTransaction
+    from wallets.chain.rpc import RpcError
+    from wallets.chain.sender import tx_replace
+
+    tx = OutgoingTransaction.objects.filter(pk=tx_id).first()
+    if tx is None:
+        return "missing"
+    try:
+        tx_replace(tx)
+    except DomainError as exc:
+        return exc.code
+    except RpcError:
+        return "rpc_error"
+    return "replaced"

@@ -96,6 +96,8 @@ def _follow_one(tx: OutgoingTransaction, *, head: int, rpc, stuck_after: timedel
     last = attempts[-1]
     now = timezone.now()
     if tx.state == TxState.BROADCAST and now - last.created_at >= stuck_after:
+        if rpc.nonce(tx.from_address, "latest") < tx.nonce:
+            return "waiting"  # behind an earlier nonce of ours: that one gets the bump
         tx_replace(tx, rpc=rpc)
         return "replaced"
     if tx.last_broadcast_at is None or now - tx.last_broadcast_at >= timedelta(
@@ -151,7 +153,8 @@ def _revert_reason(tx: OutgoingTransaction, receipt: dict, rpc) -> str:
     try:
         rpc.call(call, max(0, receipt["blockNumber"] - 1))
     except RpcRevert as exc:
-        return f"reverted: {exc}"[:2000]
+        # a node's text may carry the raw revert data (NUL bytes: refused by PostgreSQL)
+        return "reverted: " + str(exc).encode("unicode_escape").decode("ascii")[:1990]
     except RpcError:
         pass
     return "reverted (the replay did not revert: the state before it differed)"
