@@ -8,8 +8,11 @@ class OfflineConfig(AppConfig):
 
     def ready(self) -> None:
         from authorities.services.committee import catch_up_source
+        from offline.chain_holdings import fastpay_side_holdings
+        from wallets.chain.reconcile import holdings_register
 
         catch_up_source(catch_up_addresses)
+        holdings_register(fastpay_side_holdings)  # the vault's share in custody reconciliation
 
 
 def catch_up_addresses():
