@@ -180,3 +180,22 @@ def test_a_transfer_that_reverts_on_chain_fails_and_returns_the_money(
     balance = LedgerAccount.objects.get(owner=customer, token=usdt, kind=AccountKind.AVAILABLE)
     assert balance.balance == 1_000 * TOKENS
     assert_books_match_chain(anvil, usdt, hot)
+
+
+def test_a_crash_between_signing_and_broadcast_sends_it_once(
+    customer, request_withdrawal, chain, anvil, usdt, hot
+):
+    from wallets.chain.models import OutgoingTransaction
+
+    w = request_withdrawal(customer, 12)
+    # the worker commits the signed transfer and dies before broadcasting it
+    assert withdrawals_pay_due(broadcast=False) == {"paid": 1}
+    # restarted: the pay task finds nothing to pay; the sender's loop sends the stored bytes
+    assert withdrawals_pay_due() == {}
+    w = follow(chain, anvil, w)
+
+    assert w.state == WithdrawalState.COMPLETED
+    assert OutgoingTransaction.objects.count() == 1
+    assert w.tx.attempts.count() == 1 and w.tx.mined_hash == w.tx.attempts.get().tx_hash
+    assert onchain(anvil, usdt, DESTINATION) == 12 * BASE
+    assert_books_match_chain(anvil, usdt, hot)
