@@ -184,3 +184,6 @@ class AllowedAddressAdmin(ReadOnlyAdmin):
     list_display = ["address", "user", "chain", "label", "usable_at", "removed_at"]
     search_fields = ["address", "user__username"]
     list_filter = ["chain"]
+
+
+from settlement.treasury import admin as _treasury_admin  # noqa: E402, F401  (hot and cold wallets)

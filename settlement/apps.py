@@ -14,3 +14,7 @@ class SettlementConfig(AppConfig):
         # the sender calls us back inside the transaction that records the outcome of a
         # withdrawal's transaction (wallets.chain.sender.on_outcome)
         paying.outcome_hooks_register()
+        from settlement.treasury import services as treasury
+        from settlement.treasury import tasks  # noqa: F401  (hot/cold wallets)
+
+        treasury.hooks_register()

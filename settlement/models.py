@@ -359,3 +359,11 @@ class AllowedAddress(models.Model):
 
     def __str__(self) -> str:
         return f"{self.address} of {self.user_id}"
+
+
+from settlement.treasury.models import (  # noqa: E402, F401  (hot and cold wallets)
+    ColdTransfer,
+    HotWalletThreshold,
+    SafeSignature,
+    SafeTransaction,
+)
