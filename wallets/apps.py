@@ -11,4 +11,9 @@ class WalletsConfig(AppConfig):
 
         metrics.register()
         reconcile_metrics.register()
-        from wallets.chain import sweeps  # noqa: F401 (registers the sweeps' on_outcome hooks)
+        from wallets.chain import (
+            sender_metrics,
+            sweeps,  # noqa: F401 (registers the sweeps' on_outcome hooks)
+        )
+
+        sender_metrics.register()

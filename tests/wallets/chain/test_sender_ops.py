@@ -130,3 +130,22 @@ def test_the_admin_shows_attempts_and_replaces_with_a_fee_bump(
     )
     assert "nothing to rebroadcast" in answer.content.decode()
     assert OutgoingTransaction.objects.get(pk=tx.pk).attempts.count() == 2
+
+
+def test_the_gauges_show_what_is_in_flight_and_what_went_wrong(chain, hot):
+    from wallets.chain.sender_metrics import SenderCollector
+
+    waiting = signed(chain, hot, "gauge-1")
+    gone = signed(chain, hot, "gauge-2")
+    OutgoingTransaction.objects.filter(pk=gone.pk).update(state=TxState.DROPPED)
+
+    families = {f.name: f for f in SenderCollector().collect()}
+
+    def samples(name):
+        return {tuple(s.labels.values()): s.value for s in families[name].samples}
+
+    chain_id = str(chain.chain_id)
+    assert samples("fastpay_chain_tx_in_flight") == {(chain_id, "signed"): 1}
+    assert samples("fastpay_chain_tx_outcomes") == {(chain_id, "dropped"): 1}
+    assert samples("fastpay_chain_tx_oldest_in_flight_seconds")[(chain_id,)] >= 0
+    assert waiting.state == TxState.SIGNED
