@@ -494,7 +494,7 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": timedelta(minutes=1),
     },
     # hot wallet levels: refills proposed to the cold Safe, excess sent to it, signed Safe
-    # transactions executed (docs/withdrawals.md "Hot and cold wallets")
+    # transactions executed (docs/treasury.md)
     "settlement-treasury": {
         "task": "settlement.treasury.tasks.treasury_tick_task",
         "schedule": timedelta(minutes=1),
