@@ -6,11 +6,19 @@ anvil's clock past epoch 1's settlement window."""
 
 import pytest
 
+from tests.authorities.node_fixtures import certify, make_order
 from tests.settlement.batches.world import SCALE
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 TOKEN = 1_000_000  # ledger units of one USDT
+
+
+def _verify():
+    from settlement.batches.chainview import target
+    from settlement.batches.verify import redemptions_verify
+
+    return redemptions_verify(target())
 
 
 def _submit(cert):
@@ -78,6 +86,7 @@ def test_an_item_already_settled_is_skipped_with_its_reason_and_paid_once(world,
     assert (batch.settled_count, batch.skipped_count) == (1, 1)
     assert world.vault_balance(early.address) == paid  # not paid twice
     assert world.vault_balance(other.address) == 4 * TOKEN * SCALE
+    assert _verify() == []  # the processor's bitmap agrees with every record
 
 
 def test_a_failed_submission_is_resubmitted_and_a_settled_batch_never_pays_twice(
@@ -172,6 +181,69 @@ def test_a_crash_between_sign_and_broadcast_ends_settled_once(world, settle, mon
         item = ChainRedemption.objects.get(sender=user.address)
         assert item.state == RedemptionState.SETTLED
         assert world.vault_balance(user.address) == 6 * TOKEN * SCALE
+    assert _verify() == []
+    # a record that disagrees with the chain is reported
+    ChainRedemption.objects.filter(sender=users[0].address).update(
+        state=RedemptionState.SKIPPED, reason="InsufficientPool"
+    )
+    ChainRedemption.objects.filter(sender=users[1].address).update(
+        state=RedemptionState.REFUSED, reason="settlement_window_closed", batch=None, position=None
+    )
+    assert _verify() == [
+        f"redemption {users[1].address}#0 refused: redeemed on-chain outside the platform's batches"
+    ]
+
+
+def test_the_api_takes_a_redemption_once_and_refuses_bad_input(
+    world, settle, client_for, chain, settler_key, platform_gateway
+):
+    from offline.models import FastPayAccount
+    from tests.wallets.factories import UserFactory
+
+    owner = UserFactory()
+    user = world.take_user()
+    FastPayAccount.objects.create(user=owner, address=user.address)
+    client = client_for(owner)
+    cert = world.redeem(user, 2 * TOKEN)
+    first = client.post("/api/v1/chain-redemptions/", {"certificate": cert}, format="json")
+    assert first.status_code == 201, first.json()
+    body = first.json()
+    assert (body["sender"], body["amount_units"], body["state"]) == (
+        user.address,
+        2 * TOKEN,
+        "pending",
+    )
+    again = client.post("/api/v1/chain-redemptions/", {"certificate": cert}, format="json")
+    assert (again.status_code, again.json()["id"]) == (200, body["id"])
+
+    # an internal transfer certificate (to another FastPay account) never settles on-chain
+    other = world.take_user()
+    transfer = certify(
+        world.nodes,
+        world.domain,
+        make_order(other, amount=TOKEN, epoch=world.epoch, token=world.usdt.address),
+        other,
+    )
+    refused = client.post("/api/v1/chain-redemptions/", {"certificate": transfer}, format="json")
+    assert refused.status_code == 400
+    assert refused.json()["error"]["code"] == "not_a_redemption"
+    # a forged quorum
+    forged = {**cert, "votes": cert["votes"][:2]}
+    bad = client.post("/api/v1/chain-redemptions/", {"certificate": forged}, format="json")
+    assert (bad.status_code, bad.json()["error"]["code"]) == (400, "invalid_certificate")
+    assert bad.json()["error"]["param"] == "certificate"
+    garbage = client.post("/api/v1/chain-redemptions/", {"certificate": 7}, format="json")
+    assert garbage.status_code == 400
+
+    settle()
+    detail = client.get(f"/api/v1/chain-redemptions/{body['id']}/")
+    assert detail.status_code == 200 and detail.json()["state"] == "settled"
+    assert detail.json()["settled_tx_hash"]
+    listed = client.get("/api/v1/chain-redemptions/").json()["results"]
+    assert [r["id"] for r in listed] == [body["id"]]
+    stranger = client_for(UserFactory()).get(f"/api/v1/chain-redemptions/{body['id']}/")
+    assert stranger.status_code == 404
+    assert world.vault_balance(user.address) == 2 * TOKEN * SCALE
 
 
 def test_certificates_of_a_closed_settlement_window_are_refused_with_the_reason(world, settle):
