@@ -463,6 +463,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "fastpay.tasks.idempotency_purge_task",
         "schedule": timedelta(hours=1),
     },
+    # redemptions to the chain in committee batches (docs/settlement.md)
+    "settlement-batches": {
+        "task": "settlement.batches.tasks.settlement_batches_task",
+        "schedule": timedelta(minutes=1),
+    },
     # offline vouchers (docs/offline.md): settle what is pending (retries when the
     # committee was down), expire vouchers past window + grace and remind their payers
     "offline-settle": {
