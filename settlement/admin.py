@@ -186,4 +186,5 @@ class AllowedAddressAdmin(ReadOnlyAdmin):
     list_filter = ["chain"]
 
 
+from settlement.batches import admin as _batches_admin  # noqa: E402, F401  (on-chain settlement)
 from settlement.treasury import admin as _treasury_admin  # noqa: E402, F401  (hot and cold wallets)

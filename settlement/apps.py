@@ -18,3 +18,6 @@ class SettlementConfig(AppConfig):
         from settlement.treasury import tasks  # noqa: F401  (hot/cold wallets)
 
         treasury.hooks_register()
+        from settlement.batches.ready import ready as batches_ready  # on-chain settlement
+
+        batches_ready()

@@ -361,6 +361,7 @@ class AllowedAddress(models.Model):
         return f"{self.address} of {self.user_id}"
 
 
+from settlement.batches.models import ChainRedemption, SettlementBatch  # noqa: E402, F401
 from settlement.treasury.models import (  # noqa: E402, F401  (hot and cold wallets)
     ColdTransfer,
     HotWalletThreshold,

@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import include, path
 
 from settlement.api import views
 
@@ -23,4 +23,5 @@ urlpatterns = [
         views.AllowedAddressRemoveApi.as_view(),
         name="withdrawal-address",
     ),
+    path("chain-redemptions/", include("settlement.batches.urls")),  # on-chain settlement
 ]
