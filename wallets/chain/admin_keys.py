@@ -78,7 +78,9 @@ class PlatformAddressAdmin(admin.ModelAdmin):
         return [] if obj is None else ["chain", "role", "address", "origin", "created_at"]
 
     def get_fields(self, request, obj=None):
-        return ["chain", "role", "address"] if obj is None else self.get_readonly_fields(request)
+        if obj is None:
+            return ["chain", "role", "address"]
+        return self.get_readonly_fields(request, obj)
 
     def has_change_permission(self, request, obj=None):
         return False
