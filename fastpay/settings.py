@@ -408,6 +408,8 @@ FASTPAY_EMBEDDED_BEAT = config.bool(
     "FASTPAY_EMBEDDED_BEAT", default=CELERY_TASK_ALWAYS_EAGER and "pytest" not in sys.modules
 )
 CELERY_BEAT_SCHEDULE = {
+    # escrow holds past their deadline (docs/escrow.md)
+    "holds-expire": {"task": "wallets.tasks.holds_expire_task", "schedule": timedelta(minutes=1)},
     # exchange rates kept warm, and the stablecoin peg monitor (docs/rates.md)
     "rates-refresh": {
         "task": "merchants.tasks.rates_refresh_task",

@@ -28,6 +28,32 @@ PEG_FIELDS = {
 }
 PEG_EXAMPLE = {"token": "USDT", "pause_bps": 200, "resume_bps": 100}
 
+HOLD_FIELDS = {
+    "hold_id": "the hold (GET /api/v1/holds/{id}/)",
+    "kind": "authorization | marketplace",
+    "payer_id": "who reserved the money",
+    "payee_id": "who may receive it",
+    "token": "the token symbol",
+    "amount": "the amount held (decimal string)",
+    "amount_units": "the same in ledger units",
+    "posted_amount": "paid to the payee (decimal string; 0 unless posted)",
+    "posted_amount_units": "the same in ledger units",
+    "expires_at": "the deadline (ISO 8601)",
+    "state": "pending | disputed | posted | voided | expired",
+}
+HOLD_EXAMPLE = {
+    "hold_id": "5b0b9c34-0d3e-4a35-9a8e-6f1f7d8f2a11",
+    "kind": "authorization",
+    "payer_id": 17,
+    "payee_id": 42,
+    "token": "USDT",
+    "amount": "25.000000",
+    "amount_units": 25000000,
+    "posted_amount": "0.000000",
+    "posted_amount_units": 0,
+    "expires_at": "2026-12-09T10:00:00+00:00",
+}
+
 CHAIN_TX_FIELDS = {
     "tx_id": "the outgoing transaction (admin: Outgoing transactions)",
     "chain_id": "the chain",
@@ -1013,6 +1039,48 @@ def _types() -> list[EventType]:
                 "addresses": ["0x71C7656EC7ab88b098defB751B7401B5f6d8976F"],
             },
             webhook=False,
+        ),
+        # ---------------------------------------------------------------- escrow
+        t(
+            "hold.authorized",
+            "Money was reserved in escrow for a payee (an authorization or a marketplace hold).",
+            _keys("payer_id", "payee_id"),
+            "payer, payee",
+            HOLD_FIELDS,
+            {**HOLD_EXAMPLE, "state": "pending"},
+        ),
+        t(
+            "hold.posted",
+            "The hold was captured or released: posted_amount to the payee, the rest back "
+            "to the payer.",
+            _keys("payer_id", "payee_id"),
+            "payer, payee",
+            HOLD_FIELDS,
+            {**HOLD_EXAMPLE, "state": "posted"},
+        ),
+        t(
+            "hold.voided",
+            "The hold was voided: all of it back to the payer.",
+            _keys("payer_id", "payee_id"),
+            "payer, payee",
+            HOLD_FIELDS,
+            {**HOLD_EXAMPLE, "state": "voided"},
+        ),
+        t(
+            "hold.expired",
+            "An authorization reached its deadline uncaptured: all of it back to the payer.",
+            _keys("payer_id", "payee_id"),
+            "payer, payee",
+            HOLD_FIELDS,
+            {**HOLD_EXAMPLE, "state": "expired"},
+        ),
+        t(
+            "hold.disputed",
+            "The buyer disputed a marketplace hold: staff decide instead of the deadline.",
+            _keys("payer_id", "payee_id", STAFF),
+            "payer, payee, staff",
+            HOLD_FIELDS,
+            {**HOLD_EXAMPLE, "state": "disputed"},
         ),
         # ---------------------------------------------------------------- rates
         t(

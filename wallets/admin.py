@@ -12,6 +12,7 @@ from wallets.chain import (
     admin_sender,  # noqa: F401  (outgoing transactions, nonce cursors, sweeps)
     admin_watcher,  # noqa: F401  (chains, cursor, deposits)
 )
+from wallets.escrow import admin as escrow_admin  # noqa: F401  (escrow holds)
 from wallets.models import (
     CLAIM_OPEN,
     Claim,

@@ -193,6 +193,9 @@ class EntryKind(models.TextChoices):
     DEPOSIT = "deposit", "On-chain deposit credited"
     DEPOSIT_REVERSAL = "deposit_reversal", "Deposit reversed by a deep reorg"
     CHAIN_FEE = "chain_fee", "Gas paid by the platform"
+    ESCROW_HOLD = "escrow_hold", "Escrow: amount reserved"
+    ESCROW_POST = "escrow_post", "Escrow: paid to the payee"
+    ESCROW_VOID = "escrow_void", "Escrow: returned to the payer"
     WITHDRAWAL_HOLD = "withdrawal_hold", "Withdrawal reserved (available to pending)"
     WITHDRAWAL_VOID = "withdrawal_void", "Withdrawal released (pending to available)"
     WITHDRAWAL = "withdrawal", "Withdrawal paid on-chain (pending to custody)"
@@ -389,3 +392,6 @@ class Claim(models.Model):
 
 # the chain side (wallets/chain/models.py): registered under this app
 from wallets.chain.models import *  # noqa: E402, F403
+
+# escrow holds (wallets/escrow/models.py): registered under this app
+from wallets.escrow.models import *  # noqa: E402, F403

@@ -69,3 +69,12 @@ def chain_tx_replace_task(tx_id: int) -> str:
     except RpcError:
         return "rpc_error"
     return "replaced"
+
+
+@shared_task
+def holds_expire_task() -> int:
+    """Beat: escrow holds past their deadline (authorizations expire, marketplace holds
+    not disputed are released to the seller)."""
+    from wallets.escrow.services import holds_expire
+
+    return holds_expire()

@@ -34,4 +34,5 @@ urlpatterns = [
     path("api-keys/", views.ApiKeyListCreateApi.as_view(), name="api-keys"),
     path("api-keys/<int:key_id>/", views.ApiKeyRevokeApi.as_view(), name="api-key"),
     path("", include("wallets.chain.api.urls")),
+    path("", include("wallets.escrow.api.urls")),
 ]

@@ -4,6 +4,7 @@ violations is exported as the fastpay_ledger_drift gauge, which must stay 0."""
 from django.db.models import Count, OuterRef, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 
+from wallets.escrow.services import holds_open_by_token
 from wallets.models import AccountKind, LedgerAccount, LedgerCheckRun, Posting
 from wallets.services.claims import outstanding_by_token
 
@@ -86,6 +87,23 @@ def ledger_check_run(*, record: bool = True) -> LedgerCheckRun:
         }
         for token_id in sorted(owed.keys() | receivable.keys())
         if receivable.get(token_id, 0) != -owed.get(token_id, 0)
+    ]
+
+    held = holds_open_by_token()
+    escrow = dict(
+        LedgerAccount.objects.filter(owner__isnull=True, kind=AccountKind.ESCROW).values_list(
+            "token_id", "balance"
+        )
+    )
+    problems += [
+        {
+            "check": "escrow_equals_open_holds",
+            "token": token_id,
+            "escrow": escrow.get(token_id, 0),
+            "open_holds": held.get(token_id, 0),
+        }
+        for token_id in sorted(held.keys() | escrow.keys())
+        if escrow.get(token_id, 0) != held.get(token_id, 0)
     ]
 
     run = LedgerCheckRun(drift_count=len(problems), details=problems[:500])
