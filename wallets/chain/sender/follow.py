@@ -81,7 +81,12 @@ def _follow_one(tx: OutgoingTransaction, *, head: int, rpc, stuck_after: timedel
         OutgoingTransaction.objects.filter(
             pk=tx.pk, state=TxState.MINED, mined_hash=tx.mined_hash
         ).update(
-            state=TxState.BROADCAST, mined_hash="", block_number=None, block_hash="", gas_used=None
+            state=TxState.BROADCAST,
+            mined_hash="",
+            block_number=None,
+            block_hash="",
+            gas_used=None,
+            fee_wei="",
         )
         logger.warning("chain %s: %s un-mined by a reorg", tx.chain.chain_id, tx)
         tx_broadcast(tx, rpc=rpc)
