@@ -4,11 +4,11 @@ tampering breaks them; only Python-built redemptions settle."""
 
 import brownie
 import pytest
+from batch_signing import sign_batch
 from brownie import CertificateVerifier, chain
 from certificates import certify
 from conftest import UNIT, USDC, USDT
 from revert_reasons import error
-from settlement import sign_batch
 
 from fastpay_protocol import typed_data as td
 

@@ -5,12 +5,12 @@ every account), per token; and a transfer certificate (not a redemption) never s
 import itertools
 
 import pytest
+from batch_signing import sign_batch
 from brownie.test import given, strategy
 from certificates import certify
 from conftest import UNIT
 from hypothesis import settings
 from hypothesis import strategies as st
-from settlement import sign_batch
 
 from fastpay_protocol import typed_data as td
 

@@ -4,11 +4,11 @@ waits PAUSE_COOLDOWN: no key can keep users from their money indefinitely."""
 
 import brownie
 import pytest
+from batch_signing import sign_batch
 from brownie import chain
 from certificates import certify
 from conftest import UNIT, USDT
 from revert_reasons import error, unauthorized
-from settlement import sign_batch
 
 from fastpay_protocol import typed_data as td
 

@@ -10,11 +10,11 @@
 
 import brownie
 import pytest
+from batch_signing import redeemed, sign_batch
 from brownie import chain
 from certificates import certify
 from conftest import UNIT, USDT, advance_epoch, sleep_until
 from revert_reasons import certificate_invalid, error, selector, selector_of
-from settlement import redeemed, sign_batch
 
 from fastpay_protocol import typed_data as td
 from scripts.deploy import deploy_settlement

@@ -2,10 +2,10 @@
 (each item's beneficiary is its sender)."""
 
 import brownie
+from batch_signing import redeemed, sign_batch
 from certificates import AUTHORITIES, malleable
 from conftest import UNIT, USDC, USDT
 from revert_reasons import certificate_invalid, error, selector, selector_of, unauthorized
-from settlement import redeemed, sign_batch
 
 from fastpay_protocol import typed_data as td
 

@@ -6,8 +6,8 @@ import pytest
 
 from merchants.rates.providers import (
     Binance,
-    CoinGecko,
     Coinbase,
+    CoinGecko,
     Kraken,
     ProviderError,
     invert,
