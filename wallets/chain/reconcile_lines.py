@@ -192,7 +192,11 @@ def reconcile_token(token: TokenInput, block: int) -> TokenResult:
     if unexplained:
         note = "unexplained: the chain minus the ledger after every explanation"
         lines.append(LineDraft("drift", "", unexplained, 0, False, note))
-    differences = any(line.difference for line in address_lines + explanations) or bool(unexplained)
+    # the native coin is the platform's own gas, not custody: its lines inform, its
+    # differences never make a run EXPLAINED or DRIFT
+    differences = not token.native and (
+        any(line.difference for line in address_lines + explanations) or bool(unexplained)
+    )
     return TokenResult(lines=lines, unexplained=unexplained, differences=differences)
 
 
