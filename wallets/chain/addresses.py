@@ -10,6 +10,8 @@ constraints (account, index) and (chain, user) for user addresses stand behind i
 
 from __future__ import annotations
 
+import logging
+
 from django.db import IntegrityError, transaction
 
 from fastpay.locks import for_update
@@ -25,6 +27,8 @@ from wallets.chain.models import (
 )
 from wallets.errors import UnknownToken
 from wallets.models import Token
+
+log = logging.getLogger(__name__)
 
 DEPOSITS_ACCOUNT = "deposits"
 OPERATIONS_ACCOUNT = "operations"
@@ -89,7 +93,11 @@ def _account_locked(name: str) -> HDAccount:
 def _allocate(account: HDAccount, chain: Chain, **fields) -> DepositAddress:
     """The next index of ``account`` (caller holds its lock) as a new DepositAddress."""
     index = account.next_index
-    address = hd.address_at(account.xpub, index)
+    try:
+        address = hd.address_at(account.xpub, index)
+    except hd.HDError as exc:  # a recorded xpub that does not parse: the operator's to fix
+        log.error("HD account %s cannot derive addresses: %s", account.name, exc)
+        raise DepositsUnavailable(param=None) from None
     row = DepositAddress.objects.create(
         chain=chain, account=account, index=index, address=address, **fields
     )

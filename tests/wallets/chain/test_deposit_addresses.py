@@ -392,3 +392,12 @@ def test_png_module_reads_what_qrcode_writes():
     with pytest.raises(png.Error):
         _, _, rows, _ = png.Reader(bytes=bytes(data)).read()
         list(rows)
+
+
+def test_a_corrupt_recorded_xpub_is_503_not_500(keys, api, caplog):
+    HDAccount.objects.filter(pk=keys.pk).update(xpub="xprv-pasted-by-mistake")
+    response = api.post(URL, {"chain_id": 56}, format="json")
+    assert response.status_code == 503
+    assert error_of(response)["code"] == "deposits_unavailable"
+    assert "cannot derive addresses" in caplog.text
+    assert not DepositAddress.objects.exists()
