@@ -335,6 +335,64 @@ DEPOSIT_EXAMPLE = {
 }
 
 
+CHAIN_REDEMPTION_FIELDS = {
+    "id": "the redemption to the chain (GET /api/v1/chain-redemptions/{id}/)",
+    "user_id": "the sender address's owner (null: not linked to a user)",
+    "chain_id": "the chain",
+    "processor": "the OfflinePaymentProcessor (the redemption address)",
+    "sender": "the FastPay address redeemed from (and paid in the vault)",
+    "sequence": "its sequence",
+    "epoch": "the certificate's epoch",
+    "token": "the token contract",
+    "amount_units": "ledger units",
+    "state": "pending | batched | settled | skipped | refused",
+    "batch_id": "the processor's batch id (null: not in a batch)",
+    "reason": "skipped: the contract's error (SequenceAlreadyRedeemed, ...); refused: ours",
+    "reason_detail": "more on the reason",
+    "tx_hash": "the settling transaction (null until settled)",
+}
+CHAIN_REDEMPTION_EXAMPLE = {
+    "id": 12,
+    "user_id": 42,
+    "chain_id": 56,
+    "processor": "0x8ba1f109551bD432803012645Ac136ddd64DBA72",
+    "sender": "0x5B38Da6a701c568545dCfcB03FcB875f56beddC4",
+    "sequence": 3,
+    "epoch": 4,
+    "token": "0x55d398326f99059fF775485246999027B3197955",
+    "amount_units": 25000000,
+    "batch_id": None,
+    "reason": "",
+    "reason_detail": "",
+    "tx_hash": None,
+}
+SETTLEMENT_BATCH_FIELDS = {
+    "id": "the batch (admin: Settlement batches)",
+    "chain_id": "the chain",
+    "processor": "the OfflinePaymentProcessor",
+    "batch_id": "the processor's batch id",
+    "epoch": "the epoch whose committee signed it",
+    "state": "signing | signed | submitted | confirmed | settled | failed",
+    "items": "redemptions in it",
+    "settled": "settled ones",
+    "skipped": "ones the contract skipped",
+    "tx_hash": "the settling transaction (null until settled)",
+    "error": "the last failure",
+}
+SETTLEMENT_BATCH_EXAMPLE = {
+    "id": 3,
+    "chain_id": 56,
+    "processor": "0x8ba1f109551bD432803012645Ac136ddd64DBA72",
+    "batch_id": 17,
+    "epoch": 4,
+    "items": 120,
+    "settled": 0,
+    "skipped": 0,
+    "tx_hash": None,
+    "error": "",
+}
+
+
 def _types() -> list[EventType]:
     t = EventType
     payment_both = _keys("payer_id", "payee_id")
@@ -1325,6 +1383,52 @@ def _types() -> list[EventType]:
             "the endpoint's owner",
             {"endpoint_id": "the endpoint", "user_id": "its owner", "state": "test"},
             {"endpoint_id": 5, "user_id": 42, "state": "test"},
+        ),
+        # ------------------------------------------------ redemptions to the chain
+        *(
+            t(
+                f"settlement.redemption_{state}",
+                text,
+                _keys("user_id"),
+                "the sender address's owner",
+                CHAIN_REDEMPTION_FIELDS,
+                {**CHAIN_REDEMPTION_EXAMPLE, "state": state, **extra},
+            )
+            for state, text, extra in (
+                ("received", "A redemption to the chain was handed in (docs/settlement.md).", {}),
+                (
+                    "settled",
+                    "The redemption settled on-chain: the vault credited the sender.",
+                    {"batch_id": 17, "tx_hash": "0x" + "ab" * 32},
+                ),
+                (
+                    "skipped",
+                    "The processor skipped the redemption (see reason): not paid by this batch.",
+                    {"batch_id": 17, "reason": "SequenceAlreadyRedeemed"},
+                ),
+                (
+                    "refused",
+                    "The redemption cannot settle on-chain any more (see reason).",
+                    {"reason": "settlement_window_closed"},
+                ),
+            )
+        ),
+        *(
+            t(
+                f"settlement.batch_{state}",
+                text,
+                _keys(STAFF),
+                "staff",
+                SETTLEMENT_BATCH_FIELDS,
+                {**SETTLEMENT_BATCH_EXAMPLE, "state": state},
+                webhook=False,
+            )
+            for state, text in (
+                ("created", "A committee settlement batch was gathered."),
+                ("submitted", "A settlement batch was submitted on-chain."),
+                ("settled", "A settlement batch settled; its items' outcomes are recorded."),
+                ("failed", "A settlement batch failed for good (see error)."),
+            )
         ),
     ]
 
