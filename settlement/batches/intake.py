@@ -32,6 +32,7 @@ logger = logging.getLogger(__name__)
 def redemption_payload(item: ChainRedemption) -> dict:
     return {
         "id": item.pk,
+        "user_id": item.user_id,
         "chain_id": item.chain.chain_id,
         "processor": item.processor_address,
         "sender": item.sender,
