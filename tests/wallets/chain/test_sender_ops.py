@@ -149,3 +149,15 @@ def test_the_gauges_show_what_is_in_flight_and_what_went_wrong(chain, hot):
     assert samples("fastpay_chain_tx_outcomes") == {(chain_id, "dropped"): 1}
     assert samples("fastpay_chain_tx_oldest_in_flight_seconds")[(chain_id,)] >= 0
     assert waiting.state == TxState.SIGNED
+
+
+def test_the_beat_task_follows_every_chain_with_transactions_in_flight(chain, anvil, hot):
+    from wallets.tasks import chain_sender_follow_task
+
+    assert chain_sender_follow_task() == {}  # nothing in flight: no chain is even asked
+    tx = signed(chain, hot, "beat")
+
+    assert chain_sender_follow_task() == {chain.chain_id: {"mined": 1}}
+    assert chain_sender_follow_task() == {chain.chain_id: {"confirmed": 1}}
+    tx.refresh_from_db()
+    assert tx.state == TxState.CONFIRMED

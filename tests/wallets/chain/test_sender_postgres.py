@@ -150,3 +150,25 @@ def test_a_worker_killed_between_sign_and_broadcast_sends_once(chain, anvil, hot
     assert tx.attempts.count() == 1
     assert w3.eth.get_transaction_count(hot) == nonce_before + 1
     assert w3.eth.get_transaction(signed_hash)["value"] == 7
+
+
+def test_two_followers_at_once_record_each_outcome_once(chain, anvil, hot):
+    from wallets.chain.sender import hooks, on_outcome
+    from wallets.models import EntryKind, JournalEntry
+
+    seen = []
+    on_outcome(TxPurpose.OTHER, seen.append)
+    try:
+        ids = [create(chain, hot, f"race-{i}")() for i in range(3)]
+        tx_follow(chain)  # broadcast (automined): depth 1 of 1 only from the next head on
+        anvil.mine(1)
+
+        results = run_threads([lambda: tx_follow(chain) for _ in range(4)])
+    finally:
+        hooks._hooks[TxPurpose.OTHER].remove(seen.append)
+
+    assert not [r for r in results if isinstance(r, BaseException)], results
+    assert sorted(tx.pk for tx in seen) == sorted(ids)  # each hook ran once
+    states = set(OutgoingTransaction.objects.values_list("state", flat=True))
+    assert states == {TxState.CONFIRMED}
+    assert JournalEntry.objects.filter(kind=EntryKind.CHAIN_FEE).count() == 3

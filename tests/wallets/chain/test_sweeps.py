@@ -219,3 +219,15 @@ def test_a_dropped_transfer_fails_the_sweep_and_is_not_retried_at_once(
     assert anvil.usdt.functions.balanceOf(elsewhere).call() == 150 * TOKEN
     credit(address, usdt, 150 * TOKEN)
     assert sweeps_run(chain)["started"] == 0  # a failed address waits SWEEP_RETRY_AFTER
+
+
+def test_a_chain_without_a_gas_station_sweeps_nothing_and_says_why(
+    chain, anvil, usdt, hd_keys, threshold, sender_deposit_address, credit
+):
+    address = sender_deposit_address()  # no platform addresses: wallet_init not run
+    credit(address, usdt, 150 * TOKEN)
+
+    counts = sweeps_run(chain)
+
+    assert counts["errors"] == 1 and counts["started"] == 0
+    assert not Sweep.objects.exists() and not OutgoingTransaction.objects.exists()
