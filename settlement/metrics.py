@@ -10,12 +10,14 @@ class WithdrawalCollector:
     def describe(self):
         yield GaugeMetricFamily("fastpay_withdrawals", "", labels=["state", "token"])
         yield GaugeMetricFamily("fastpay_withdrawals_waiting", "", labels=["reason"])
+        yield GaugeMetricFamily("fastpay_withdrawals_reserved_drift", "")
 
     def collect(self):
         from django.db import DatabaseError
         from django.db.models import Count
 
         from settlement.models import OPEN_STATES, Withdrawal, WithdrawalState
+        from settlement.services.paying import reserved_mismatches
 
         by_state = GaugeMetricFamily(
             "fastpay_withdrawals", "Open withdrawals by state and token", labels=["state", "token"]
@@ -25,7 +27,13 @@ class WithdrawalCollector:
             "Approved withdrawals the pay task left waiting, by why (hot_wallet_short ...)",
             labels=["reason"],
         )
+        drift = GaugeMetricFamily(
+            "fastpay_withdrawals_reserved_drift",
+            "(user, token) pairs whose WITHDRAWING balance is not their open withdrawals' "
+            "amount + fee (must be 0)",
+        )
         try:
+            drift.add_metric([], len(reserved_mismatches()))
             rows = (
                 Withdrawal.objects.filter(state__in=OPEN_STATES)
                 .values("state", "token__symbol")
@@ -45,6 +53,7 @@ class WithdrawalCollector:
             return
         yield by_state
         yield waiting
+        yield drift
 
 
 def register() -> None:

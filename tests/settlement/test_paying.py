@@ -151,3 +151,27 @@ def test_the_database_refuses_a_paid_withdrawal_without_a_transaction(approved):
         Withdrawal.objects.filter(pk=approved.pk).update(
             state=WithdrawalState.IN_PROGRESS, amount_onchain="1"
         )
+
+
+def test_an_rpc_outage_makes_withdrawals_wait(approved, offchain, hot_wallet_row):
+    from settlement.services.paying import withdrawals_pay_due
+
+    hot_wallet_row(offchain)  # the chain's only RPC URL answers nothing
+
+    assert withdrawals_pay_due() == {"chain_unavailable": 1}
+
+    approved.refresh_from_db()
+    assert (approved.state, approved.waiting_reason) == ("awaiting_payment", "chain_unavailable")
+    assert not OutgoingTransaction.objects.exists()
+
+
+def test_the_metrics_show_the_waiting_and_no_drift(approved, offchain):
+    from prometheus_client import generate_latest
+
+    Withdrawal.objects.filter(pk=approved.pk).update(waiting_reason="hot_wallet_short")
+
+    text = generate_latest().decode()
+
+    assert 'fastpay_withdrawals_waiting{reason="hot_wallet_short"} 1.0' in text
+    assert "fastpay_withdrawals_reserved_drift 0.0" in text
+    assert 'fastpay_withdrawals{state="awaiting_payment",token="USDT"} 1.0' in text
