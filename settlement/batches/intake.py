@@ -72,7 +72,9 @@ def redemption_submit(certificate: dict) -> tuple[ChainRedemption, bool]:
     if checksum(order.recipient) != committee.redemption_address:
         raise NotARedemption(param="certificate.order.recipient")
     sender = checksum(order.sender)
-    existing = ChainRedemption.objects.filter(sender=sender, sequence=order.sequence).first()
+    existing = ChainRedemption.objects.filter(
+        processor_address=committee.redemption_address, sender=sender, sequence=order.sequence
+    ).first()
     if existing is not None:
         return _same(existing, order), False
     where = chainview.target(order.epoch)

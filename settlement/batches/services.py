@@ -44,6 +44,7 @@ from settlement.batches.models import BatchState, SettlementBatch
 from settlement.batches.submission import batch_outcome_hook, batch_results, batch_submit
 from wallets.chain import sender
 from wallets.chain.models import TxPurpose
+from wallets.chain.rpc import RpcError
 
 logger = logging.getLogger("settlement.batches")
 
@@ -53,24 +54,41 @@ logger = logging.getLogger("settlement.batches")
 
 def batches_tick(*, limit: int = BATCH_MAX) -> dict[str, int]:
     """One pass (the beat task): refuse, gather, sign, submit, read results. Every
-    step is safe to repeat and to run concurrently with another tick."""
+    step is safe to repeat and to run concurrently with another tick. The chain or the
+    committee unreachable stops the step it broke (counted in ``errors``, logged); no
+    batch is gathered unless the settlement windows could be read first."""
     counts = {"refused": 0, "gathered": 0, "signed": 0, "submitted": 0, "settled": 0}
+    counts["errors"] = 0
     try:
         where = chainview.target()
     except SettlementUnavailable as exc:
         logger.info("on-chain settlement idle: %s", exc)
         return counts
+
+    def step(name, fn):
+        try:
+            return fn()
+        except (SettlementUnavailable, RpcError) as exc:
+            counts["errors"] += 1
+            logger.warning("on-chain settlement, %s: %s", name, exc)
+            return None
+
     now = timezone.now()
-    counts["refused"] = redemptions_refuse_closed(where)
-    while batch_gather(where, limit=limit) is not None:
-        counts["gathered"] += 1
+    refused = step("settlement windows", lambda: redemptions_refuse_closed(where))
+    if refused is not None:
+        counts["refused"] = refused
+        while step("gathering", lambda: batch_gather(where, limit=limit)) is not None:
+            counts["gathered"] += 1
     mine = SettlementBatch.objects.filter(chain=where.chain, processor_address=where.processor)
     for batch in mine.filter(due_q(now), state=BatchState.SIGNING).select_related("chain"):
-        counts["signed"] += batch_sign(batch).state == BatchState.SIGNED
+        signed = step(f"signing {batch}", lambda b=batch: batch_sign(b))
+        counts["signed"] += signed is not None and signed.state == BatchState.SIGNED
     for batch in mine.filter(due_q(now), state=BatchState.SIGNED).select_related("chain"):
-        counts["submitted"] += batch_submit(batch).state == BatchState.SUBMITTED
+        sent = step(f"submitting {batch}", lambda b=batch: batch_submit(b))
+        counts["submitted"] += sent is not None and sent.state == BatchState.SUBMITTED
     for batch in mine.filter(state=BatchState.CONFIRMED).select_related("chain", "tx"):
-        counts["settled"] += batch_results(batch).state == BatchState.SETTLED
+        read = step(f"reading {batch}", lambda b=batch: batch_results(b))
+        counts["settled"] += read is not None and read.state == BatchState.SETTLED
     return counts
 
 

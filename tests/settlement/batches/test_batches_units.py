@@ -154,3 +154,36 @@ def test_concurrent_gathering_puts_each_redemption_in_one_batch(monkeypatch):
     assert len({b.batch_id for b in batches}) == len(batches)
     for batch in batches:
         assert batch.items.count() == batch.items_count <= 7
+
+
+@pytest.mark.django_db
+def test_a_tick_with_the_chain_down_gathers_nothing_and_does_not_crash(monkeypatch):
+    from types import SimpleNamespace
+
+    from authorities import gateway as gateway_module
+    from settlement.batches.models import ChainRedemption, RedemptionState, SettlementBatch
+    from settlement.batches.services import batches_tick
+    from wallets.chain.models import Chain
+
+    chain = Chain.objects.create(chain_id=777_002, name="down", rpc_urls=["http://127.0.0.1:9"])
+    committee = SimpleNamespace(
+        chain_id=chain.chain_id, vault_address="0x" + "cd" * 20, redemption_address=PROCESSOR
+    )
+    gw = SimpleNamespace(committee_of=lambda epoch=None: committee, epoch=lambda: 1)
+    monkeypatch.setattr(gateway_module, "gateway", lambda: gw)
+    item = ChainRedemption.objects.create(
+        chain=chain,
+        processor_address=PROCESSOR,
+        sender=SENDERS[0],
+        sequence=1,
+        epoch=1,
+        token_address="0x" + "55" * 20,
+        vault_token_id=0,
+        amount_units=5,
+        certificate={},
+    )
+    counts = batches_tick()
+    assert counts["errors"] == 1 and counts["gathered"] == 0
+    item.refresh_from_db()
+    assert item.state == RedemptionState.PENDING  # its window could not be checked
+    assert not SettlementBatch.objects.exists()
