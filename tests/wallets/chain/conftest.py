@@ -158,7 +158,16 @@ def chain_tokens(chain, anvil):
 
     tokens = {}
     for symbol, contract, decimals in (("USDT", anvil.usdt, 18), ("USDC", anvil.usdc, 6)):
-        token = Token.objects.get(symbol=symbol)
+        # the seeded row (migration 0002); recreated when a transactional test flushed it
+        token, _ = Token.objects.get_or_create(
+            symbol=symbol,
+            defaults={
+                "name": symbol,
+                "chain_id": chain.chain_id,
+                "contract_address": contract.address,
+                "decimals": decimals,
+            },
+        )
         token.chain_id = chain.chain_id
         token.contract_address = contract.address
         token.decimals = decimals

@@ -17,6 +17,8 @@ logger = logging.getLogger("wallets.chain.watcher")
 
 class Command(BaseCommand):
     help = "Follow a chain's new blocks: record deposits on sight, credit them at depth."
+    # a worker, restarted by its supervisor: `manage.py check` runs at deploy, not here
+    requires_system_checks = []
 
     def add_arguments(self, parser):
         parser.add_argument("--chain", type=int, help="chain id (default: the only enabled one)")
