@@ -286,7 +286,7 @@ def platform_setup(url: str, chain_id: int, usdt, n: int):
     return chain, token, [r.address for r in rows]
 
 
-def watch_until(watcher, done, timeout: float = 600.0) -> tuple[float, dict, int]:
+def watch_until(watcher, done, timeout: float = 3600.0) -> tuple[float, dict, int]:
     """Tick until ``done()``; (seconds, summed timings, ticks)."""
     timings: dict[str, float] = {}
     ticks = 0

@@ -150,7 +150,7 @@ def _run(chain: Chain, cursor: WatcherCursor, block: int, reader: BalanceReader)
             inputs = _inputs(chain, token, snapshot, block, reader)
             results[token.pk] = (token, reconcile_token(inputs, block))
     except Exception as exc:  # any failure is an ERROR run, never a crash
-        log.error("reconciliation of %s at block %s failed: %s", chain, block, exc)
+        log.exception("reconciliation of %s at block %s failed: %s", chain, block, exc)
         return ReconciliationRun.objects.create(
             chain=chain,
             block_number=block,
