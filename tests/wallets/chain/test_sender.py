@@ -392,3 +392,20 @@ def test_a_receipt_gone_in_a_reorg_sends_the_transaction_back_and_again(chain, a
     assert tx.mined_hash == tx.attempts.get().tx_hash  # the same bytes, mined again
     assert w3.eth.get_transaction_count(hot) == tx.nonce + 1
     assert JournalEntry.objects.filter(kind=EntryKind.CHAIN_FEE).count() == 1
+
+
+def test_a_transaction_signed_long_ago_is_not_replaced_on_its_first_broadcast(
+    chain, automine_off, hot
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from wallets.chain.models import TxAttempt
+
+    tx = send(chain, hot, key="late")  # a worker died after commit, an hour ago
+    TxAttempt.objects.filter(tx=tx).update(created_at=timezone.now() - timedelta(hours=1))
+
+    assert tx_follow(chain, stuck_after_s=60) == {"waiting": 1}  # broadcast now, pending
+    assert tx.attempts.count() == 1
+    assert tx_follow(chain, stuck_after_s=0) == {"replaced": 1}  # stuck from broadcast on

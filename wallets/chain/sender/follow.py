@@ -100,7 +100,11 @@ def _follow_one(tx: OutgoingTransaction, *, head: int, rpc, stuck_after: timedel
         return "mined"
     last = attempts[-1]
     now = timezone.now()
-    if tx.state == TxState.BROADCAST and now - last.created_at >= stuck_after:
+    # stuck: not mined this long since its latest attempt was first accepted by a node
+    if (
+        tx.state == TxState.BROADCAST
+        and now - (last.broadcast_at or last.created_at) >= stuck_after
+    ):
         if rpc.nonce(tx.from_address, "latest") < tx.nonce:
             return "waiting"  # behind an earlier nonce of ours: that one gets the bump
         tx_replace(tx, rpc=rpc)
