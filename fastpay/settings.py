@@ -582,6 +582,10 @@ SPECTACULAR_SETTINGS = {
         {"name": "streams", "description": "Tickets for the live streams (docs/streams.md)."},
         {"name": "notifications", "description": "Email/SMS preferences (docs/notifications.md)."},
         {"name": "withdrawals", "description": "Money out to an address (docs/withdrawals.md)."},
+        {"name": "payouts", "description": "Merchant payouts and their statements."},
+        {"name": "settlement", "description": "Redemptions settled on-chain (docs/settlement.md)."},
+        {"name": "escrow", "description": "Authorize and capture, marketplace holds (escrow.md)."},
+        {"name": "rates", "description": "Exchange rates from several providers (docs/rates.md)."},
         {"name": "health", "description": "Ping and the load balancer's probes."},
     ],
     "ENUM_NAME_OVERRIDES": {
