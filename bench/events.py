@@ -41,7 +41,7 @@ from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-DATABASE = "fastpay_bench_events"
+DATABASE = os.environ.get("BENCH_EVENTS_DATABASE", "fastpay_bench_events")
 
 
 def parse_args():
@@ -86,6 +86,20 @@ def millis(values: list[float]) -> dict:
         "p95_ms": round(percentile(values, 95) * 1000, 1),
         "p99_ms": round(percentile(values, 99) * 1000, 1),
     }
+
+
+def cpu_s(pid: int | None = None) -> float:
+    """CPU seconds (user + system) a process has used so far: this one, or ``pid``'s
+    (from /proc; Linux). Per-delivery CPU does not depend on what else the machine runs,
+    which the rates and latencies do."""
+    if pid is None:
+        return time.process_time()
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_ms_per(before: dict, after: dict, count: int) -> dict:
+    return {name: round((after[name] - before[name]) * 1000 / max(count, 1), 3) for name in before}
 
 
 # ---------------------------------------------------------------------------- receiver
@@ -367,12 +381,26 @@ def main() -> None:
     ]
     for worker in workers:
         assert worker.stdout.readline().strip() == "ready"
-    figures: dict = {"workers": args.workers, "merchants": args.merchants}
+    figures: dict = {
+        "workers": args.workers,
+        "merchants": args.merchants,
+        "load_average_before": [round(x, 2) for x in os.getloadavg()],
+    }
+
+    def cpu_now() -> dict:
+        return {
+            "workers": sum(cpu_s(w.pid) for w in workers),
+            "receiver": cpu_s(receiver.pid),
+            "committer": cpu_s(),
+        }
+
     try:
         # 1. throughput
+        cpu_before = cpu_now()
         started = time.time()
         burst = commit_burst(merchants, args.events)
         wait_for_all(len(burst), timeout=120)
+        cpu_burst = cpu_ms_per(cpu_before, cpu_now(), len(burst))
         # 2. latency at a steady rate
         steady = commit_at_rate(merchants, args.rate, args.seconds)
         wait_for_all(len(burst) + len(steady), timeout=60)
@@ -388,6 +416,7 @@ def main() -> None:
         "received": len(got),
         "deliveries_per_s": round(len(got) / (last - started), 1),
         **millis([arrivals[i] - t for i, t in burst.items() if i in arrivals]),
+        "cpu_ms_per_delivery": cpu_burst,
     }
     latencies = [arrivals[i] - t for i, t in steady.items() if i in arrivals]
     figures["latency"] = {
@@ -410,9 +439,13 @@ def main() -> None:
     )
     assert receiver.stdout.readline().strip() == "ready"
     try:
+        cpu_before = {"client": cpu_s(), "receiver": cpu_s(receiver.pid)}
         figures["ceiling"] = ceiling(f"http://127.0.0.1:{port}/hooks", args.events, 420)
+        cpu_after = {"client": cpu_s(), "receiver": cpu_s(receiver.pid)}
+        figures["ceiling"]["cpu_ms_per_post"] = cpu_ms_per(cpu_before, cpu_after, args.events)
     finally:
         receiver_arrivals(receiver, arrivals_file)
+    figures["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
     figures["throughput"]["of_ceiling"] = round(
         figures["throughput"]["deliveries_per_s"] / figures["ceiling"]["posts_per_s"], 3
     )
@@ -428,6 +461,16 @@ def main() -> None:
         f"p99 {lat['p99_ms']} ms ({lat['received']}/{lat['events']})"
     )
     print(f"  ceiling (plain POST loop): {c['posts_per_s']}/s, p95 {c['p95_ms']} ms")
+    cpu, cpu_c = t["cpu_ms_per_delivery"], c["cpu_ms_per_post"]
+    print(
+        f"  CPU ms per delivery: workers {cpu['workers']}, receiver {cpu['receiver']}, "
+        f"committer {cpu['committer']}; per plain POST: client {cpu_c['client']}, "
+        f"receiver {cpu_c['receiver']}"
+    )
+    print(
+        f"  load average {figures['load_average_before']} before, "
+        f"{figures['load_average_after']} after ({os.cpu_count()} cores)"
+    )
 
     if not args.no_ws:
         try:

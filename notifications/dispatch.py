@@ -59,9 +59,8 @@ def outbox_dispatch(*, batch: int | None = None, before_commit=None) -> list[int
         )
         if before_commit is not None:
             before_commit()
-    ids = [row.pk for row in rows]
-    sinks_run(recipient_event_ids=ids, delivery_ids=delivery_ids)
-    return ids
+    sinks_run(rows=rows, delivery_ids=delivery_ids)
+    return [row.pk for row in rows]
 
 
 def outbox_dispatch_all(*, budget_s: float = 20.0) -> int:

@@ -93,15 +93,20 @@ MESSAGES: dict[str, tuple[str, str, Callable[[dict], Message]]] = {
 }
 
 
-def notify(recipient_event_ids: list[int]) -> None:
-    """The mail sink: queue the sending of the rows that may need a message."""
+def notify(rows) -> None:
+    """The mail sink: queue the sending of the new RecipientEvents (rows, or their ids)
+    that may need a message."""
     from notifications.tasks import notifications_send_task
 
-    wanted = list(
-        RecipientEvent.objects.filter(
-            id__in=recipient_event_ids, audience=Audience.USER, type__in=list(MESSAGES)
-        ).values_list("id", flat=True)
-    )
+    rows = list(rows)
+    if rows and isinstance(rows[0], RecipientEvent):
+        wanted = [r.pk for r in rows if r.audience == Audience.USER and r.type in MESSAGES]
+    else:
+        wanted = list(
+            RecipientEvent.objects.filter(
+                id__in=rows, audience=Audience.USER, type__in=list(MESSAGES)
+            ).values_list("id", flat=True)
+        )
     if wanted:
         notifications_send_task.delay(wanted)
 

@@ -82,13 +82,5 @@ def dispatch_soon() -> None:
         raise
 
 
-def webhooks_enqueue(recipient_event_ids: list[int]) -> None:
-    """The webhook sink: queue the first attempt of the new events' deliveries."""
-    from notifications.models import WebhookDelivery
-
-    if WebhookDelivery.objects.filter(recipient_event_id__in=recipient_event_ids).exists():
-        webhooks_deliver_task.delay(recipient_event_ids=list(recipient_event_ids))
-
-
 def deliveries_enqueue(*, delivery_ids: list[int]) -> None:
     webhooks_deliver_task.delay(delivery_ids=list(delivery_ids))

@@ -97,7 +97,8 @@ def post(url: str, *, headers: dict, body: bytes) -> Outcome:
         target, extra, extensions = pinned_request(url)
     except DestinationRefused as exc:
         return Outcome(None, elapsed(), error=f"refused: {exc}"[:255])
-    request = client().build_request(
+    pooled = client()
+    request = pooled.build_request(
         "POST",
         target,
         content=body,
@@ -110,7 +111,7 @@ def post(url: str, *, headers: dict, body: bytes) -> Outcome:
         extensions=extensions,
     )
     try:
-        response = client().send(request, stream=True)
+        response = pooled.send(request, stream=True)
         try:
             excerpt = b""
             for chunk in response.iter_bytes():

@@ -243,9 +243,9 @@ def test_events_the_layer_lost_are_read_back_from_the_database(alice, merchant, 
     real = publish_module.publish
     sent = []
 
-    def lossy(rows):  # the layer drops the first two
-        sent.append(rows)
-        return 0 if len(sent) <= 2 else real(rows)
+    def lossy(batch):  # the layer drops the first two
+        sent.append(batch)
+        return 0 if len(sent) <= 2 else real(batch.rows)
 
     monkeypatch.setattr("notifications.sinks.SINKS", [lossy])
 
