@@ -187,3 +187,51 @@ def test_a_tick_with_the_chain_down_gathers_nothing_and_does_not_crash(monkeypat
     item.refresh_from_db()
     assert item.state == RedemptionState.PENDING  # its window could not be checked
     assert not SettlementBatch.objects.exists()
+
+
+@pytest.mark.django_db
+def test_the_admin_shows_batches_with_their_items_and_reasons(admin_client):
+    from settlement.batches.models import (
+        BatchState,
+        ChainRedemption,
+        RedemptionState,
+        SettlementBatch,
+    )
+    from wallets.chain.models import Chain
+
+    chain = Chain.objects.create(chain_id=777_003, name="admin", rpc_urls=["http://127.0.0.1:9"])
+    batch = SettlementBatch.objects.create(
+        chain=chain,
+        processor_address=PROCESSOR,
+        vault_address="0x" + "cd" * 20,
+        batch_id=4,
+        epoch=1,
+        items_hash="0x" + "11" * 32,
+        signatures="0x" + "22" * 65,
+        state=BatchState.SIGNED,
+        items_count=1,
+    )
+    item = ChainRedemption.objects.create(
+        chain=chain,
+        processor_address=PROCESSOR,
+        sender=SENDERS[0],
+        sequence=2,
+        epoch=1,
+        token_address="0x" + "55" * 20,
+        vault_token_id=0,
+        amount_units=5,
+        certificate={},
+        state=RedemptionState.SKIPPED,
+        batch=batch,
+        position=0,
+        reason="InsufficientPool",
+    )
+    listing = admin_client.get("/admin/settlement/settlementbatch/")
+    assert listing.status_code == 200
+    page = admin_client.get(f"/admin/settlement/settlementbatch/{batch.pk}/change/")
+    assert page.status_code == 200 and b"InsufficientPool" in page.content
+    items = admin_client.get("/admin/settlement/chainredemption/?reason=InsufficientPool")
+    assert items.status_code == 200 and SENDERS[0].encode() in items.content
+    assert (
+        admin_client.get(f"/admin/settlement/chainredemption/{item.pk}/change/").status_code == 200
+    )
