@@ -270,3 +270,30 @@ def test_a_merchant_never_receives_another_merchants_event(
 
     assert [r.json["data"]["payee_id"] for r in mine.received] == [merchant.pk]
     assert theirs.received == []
+
+
+def _docs_verify():
+    """The no-library receiver check of docs/webhooks.md, run as written there."""
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "webhooks.md").read_text()
+    blocks = text.split("```python\n")[1:]
+    (code,) = [b.split("```", 1)[0] for b in blocks if "def verify(" in b]
+    namespace: dict = {}
+    exec(compile(code, "docs/webhooks.md", "exec"), namespace)  # our own docs
+    return namespace["verify"]
+
+
+def test_the_documented_receiver_check_accepts_ours_and_refuses_a_tampered_body(
+    alice, merchant, pay, endpoint_for
+):
+    verify_as_documented = _docs_verify()
+    with Receiver() as receiver:
+        _, secret = endpoint_for(merchant, receiver.url)
+        pay(alice, merchant, 1)
+        (got,) = receiver.wait_for(1)
+
+    assert verify_as_documented(secret, got.headers, got.body) is True
+    assert verify_as_documented(secret, got.headers, got.body.replace(b"1.0", b"9.0")) is False
+    _, other = endpoint_for(merchant, receiver.url)
+    assert verify_as_documented(other, got.headers, got.body) is False
