@@ -470,6 +470,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "settlement.batches.tasks.settlement_batches_task",
         "schedule": timedelta(minutes=1),
     },
+    # merchant payouts (docs/withdrawals.md "Merchant payouts"): schedules due, then batches
+    "payouts-schedules": {
+        "task": "settlement.payouts.tasks.payouts_schedules_task",
+        "schedule": timedelta(minutes=5),
+    },
+    "payouts-pay": {"task": "settlement.payouts.tasks.payouts_pay_task", "schedule": 60.0},
     # offline vouchers (docs/offline.md): settle what is pending (retries when the
     # committee was down), expire vouchers past window + grace and remind their payers
     "offline-settle": {

@@ -292,6 +292,39 @@ WITHDRAWAL_EXAMPLE = {
 }
 
 
+PAYOUT_FIELDS = {
+    "payout_id": "uuid of the payout",
+    "user_id": "the merchant",
+    "token": "token symbol (USDT, USDC)",
+    "chain_id": "the chain it is paid on",
+    "destination": "the merchant's allow-listed EIP-55 address",
+    "gross": "decimal string: the sum of the ledger entries paid out",
+    "fee": "decimal string: the payout fee taken from the gross",
+    "amount": "decimal string in token units sent (gross - fee)",
+    "amount_units": "integer ledger units sent",
+    "entries": "how many ledger postings it pays out (GET /payouts/{id}/statement.csv)",
+    "tx_hash": "the batch transaction's hash once signed, or null",
+    "reason": "transaction_failed, or null",
+    "note": "the chain's revert reason, or null",
+    "state": "pending | in_progress | paid | failed",
+}
+PAYOUT_EXAMPLE = {
+    "payout_id": "0b6f3c2a-8d4e-4f1a-9c7b-2e5d6f7a8b90",
+    "user_id": 42,
+    "token": "USDT",
+    "chain_id": 56,
+    "destination": "0x8ba1f109551bD432803012645Ac136ddd64DBA72",
+    "gross": "1250.000000",
+    "fee": "0.500000",
+    "amount": "1249.500000",
+    "amount_units": 1249500000,
+    "entries": 37,
+    "tx_hash": None,
+    "reason": None,
+    "note": None,
+}
+
+
 def _withdrawal_audience(payload: dict):
     """The requester; staff too while it waits for them."""
     yield payload.get("user_id")
@@ -1245,6 +1278,59 @@ def _types() -> list[EventType]:
             "the requester, staff",
             WITHDRAWAL_FIELDS,
             WITHDRAWAL_EXAMPLE,
+        ),
+        # ---------------------------------------------------------------- merchant payouts
+        *(
+            t(
+                topic,
+                text,
+                _keys("user_id", STAFF) if staff else _keys("user_id"),
+                who,
+                PAYOUT_FIELDS,
+                {**PAYOUT_EXAMPLE, "state": state, **extra},
+            )
+            for topic, text, staff, who, state, extra in (
+                (
+                    "payout.created",
+                    "A payout reserved the merchant's available balance.",
+                    False,
+                    "the merchant",
+                    "pending",
+                    {},
+                ),
+                (
+                    "payout.in_progress",
+                    "Its batch transaction is signed.",
+                    False,
+                    "the merchant",
+                    "in_progress",
+                    {},
+                ),
+                (
+                    "payout.paid",
+                    "The batch is confirmed: the amount reached the destination.",
+                    False,
+                    "the merchant",
+                    "paid",
+                    {},
+                ),
+                (
+                    "payout.failed",
+                    "The batch failed on-chain: the money is back, with the reason.",
+                    True,
+                    "the merchant, staff",
+                    "failed",
+                    {"reason": "transaction_failed"},
+                ),
+                (
+                    "payout.requeued",
+                    "Its batch was dropped unmined: it will be paid again.",
+                    True,
+                    "the merchant, staff",
+                    "pending",
+                    {},
+                ),
+            )
         ),
         t(
             "withdrawal_address.added",

@@ -21,3 +21,6 @@ class SettlementConfig(AppConfig):
         from settlement.batches.ready import ready as batches_ready  # on-chain settlement
 
         batches_ready()
+        from settlement.payouts.ready import ready as payouts_ready  # merchant payouts
+
+        payouts_ready()

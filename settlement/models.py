@@ -362,6 +362,7 @@ class AllowedAddress(models.Model):
 
 
 from settlement.batches.models import ChainRedemption, SettlementBatch  # noqa: E402, F401
+from settlement.payouts import models as _payouts  # noqa: E402, F401  (merchant payouts)
 from settlement.treasury.models import (  # noqa: E402, F401  (hot and cold wallets)
     ColdTransfer,
     HotWalletThreshold,

@@ -24,4 +24,5 @@ urlpatterns = [
         name="withdrawal-address",
     ),
     path("chain-redemptions/", include("settlement.batches.urls")),  # on-chain settlement
+    path("payouts/", include("settlement.payouts.urls")),  # merchant payouts
 ]
