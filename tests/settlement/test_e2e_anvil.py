@@ -20,7 +20,7 @@ from settlement.services.paying import (
 )
 from settlement.services.withdrawals import withdrawal_approve
 from tests.settlement.conftest import DESTINATION, TOKENS
-from tests.wallets.chain.conftest import anvil, chain, chain_tokens, usdt  # noqa: F401
+from tests.wallets.chain.conftest import anvil, chain, chain_tokens, usdc, usdt  # noqa: F401
 from tests.wallets.chain.sender_fixtures import hd_keys, platform, set_native  # noqa: F401
 from wallets.chain.fees import fees_quote
 from wallets.chain.models import TxState
@@ -199,3 +199,21 @@ def test_a_crash_between_signing_and_broadcast_sends_it_once(
     assert w.tx.attempts.count() == 1 and w.tx.mined_hash == w.tx.attempts.get().tx_hash
     assert onchain(anvil, usdt, DESTINATION) == 12 * BASE
     assert_books_match_chain(anvil, usdt, hot)
+
+
+def test_a_six_decimal_token_is_sent_in_its_own_base_units(
+    alice, fund, client_for, chain, anvil, usdc, hot
+):
+    fund(alice, usdc, 50)
+    anvil.mint(usdc, hot, 50 * 10**6)
+    created = client_for(alice).post(
+        URL, {"token": "USDC", "amount": "12.345678", "destination": DESTINATION}, format="json"
+    )
+    assert created.status_code == 201, created.json()
+
+    assert withdrawals_pay_due() == {"paid": 1}
+    w = follow(chain, anvil, Withdrawal.objects.get(pk=created.json()["id"]))
+
+    assert w.state == WithdrawalState.COMPLETED and w.amount_onchain == "12345678"
+    assert anvil.usdc.functions.balanceOf(DESTINATION).call() == 12_345_678
+    assert ledger_check_run(record=False).drift_count == 0

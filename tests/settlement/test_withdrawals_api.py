@@ -370,3 +370,17 @@ class TestMerchantAllowList:
 
         assert response.status_code == 403
         assert not AllowedAddress.objects.exists()
+
+
+def test_staff_hear_of_a_withdrawal_waiting_for_them(api):
+    from notifications.catalogue import STAFF, event_type
+
+    small = api.post(URL, body(amount="5"), format="json").json()
+    large = api.post(URL, body(amount="150"), format="json").json()
+
+    def recipients(withdrawal_id):
+        event = OutboxEvent.objects.get(topic="withdrawal.requested", aggregate_id=withdrawal_id)
+        return event_type(event.topic).recipients_of(event.payload)
+
+    assert STAFF not in recipients(small["id"])
+    assert STAFF in recipients(large["id"])
