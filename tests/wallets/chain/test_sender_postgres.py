@@ -20,7 +20,13 @@ import pytest
 from django.db import connection, transaction
 
 from tests.threads import run_threads
-from tests.wallets.chain.sender_fixtures import hd_keys, platform, set_native  # noqa: F401
+from tests.wallets.chain.sender_fixtures import (  # noqa: F401
+    credit,
+    hd_keys,
+    platform,
+    sender_deposit_address,
+    set_native,
+)
 from wallets.chain.fees import Fees
 from wallets.chain.models import NonceCursor, OutgoingTransaction, TxPurpose, TxState
 from wallets.chain.sender import nonce_cursor_ensure, tx_create, tx_follow
@@ -172,3 +178,22 @@ def test_two_followers_at_once_record_each_outcome_once(chain, anvil, hot):
     states = set(OutgoingTransaction.objects.values_list("state", flat=True))
     assert states == {TxState.CONFIRMED}
     assert JournalEntry.objects.filter(kind=EntryKind.CHAIN_FEE).count() == 3
+
+
+def test_racing_sweeps_of_one_address_start_one(
+    chain, anvil, usdt, platform, set_native, sender_deposit_address, credit
+):
+    from wallets.chain.models import Sweep, TokenPolicy
+    from wallets.chain.sweeps import sweep_start
+
+    TokenPolicy.objects.filter(token=usdt).update(sweep_threshold_units=1)
+    set_native(platform["gas_station"].address, 10**18)
+    address = sender_deposit_address()
+    credit(address, usdt, 5 * 10**18)
+
+    results = run_threads([lambda: sweep_start(address, usdt) for _ in range(4)])
+
+    assert not [r for r in results if isinstance(r, BaseException)], results
+    assert len([r for r in results if r is not None]) == 1
+    assert Sweep.objects.count() == 1
+    assert OutgoingTransaction.objects.count() == 1  # one top-up, one nonce of the station
