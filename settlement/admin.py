@@ -22,8 +22,8 @@ from settlement.models import (
     WithdrawalPolicy,
     WithdrawalState,
 )
-from settlement.services.withdrawals import (
-    APPROVE_PERMISSION,
+from settlement.services.lifecycle import APPROVE_PERMISSION
+from settlement.services.reviews import (
     withdrawal_approve,
     withdrawal_cancel_by_staff,
     withdrawal_reject,

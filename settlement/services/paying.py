@@ -34,7 +34,7 @@ from eth_abi import encode as abi_encode
 from fastpay.locks import for_update
 from fastpay.money import units_to_onchain
 from settlement.models import OPEN_STATES, Withdrawal, WithdrawalState
-from settlement.services import withdrawals as services
+from settlement.services import lifecycle as services
 from wallets.chain import sender
 from wallets.chain.models import (
     AddressRole,

@@ -11,12 +11,12 @@ from django.utils import timezone
 from fastpay.errors import DomainError
 from settlement.models import CancelReason, WithdrawalApproval, WithdrawalState
 from settlement.services.paying import reserved_mismatches, withdrawals_due
-from settlement.services.withdrawals import (
+from settlement.services.reviews import (
     withdrawal_approve,
     withdrawal_cancel_by_staff,
     withdrawal_reject,
-    withdrawal_revise,
 )
+from settlement.services.withdrawals import withdrawal_revise
 from tests.settlement.conftest import TOKENS
 from tests.wallets.factories import StaffFactory
 from wallets.models import AccountKind, LedgerAccount

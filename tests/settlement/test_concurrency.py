@@ -14,7 +14,8 @@ from fastpay.errors import DomainError
 from fastpay.models import OutboxEvent
 from settlement.models import Withdrawal, WithdrawalApproval, WithdrawalLimit, WithdrawalState
 from settlement.services.paying import hot_wallet, reserved_mismatches, withdrawal_pay
-from settlement.services.withdrawals import withdrawal_approve, withdrawal_cancel
+from settlement.services.reviews import withdrawal_approve
+from settlement.services.withdrawals import withdrawal_cancel
 from tests.settlement.conftest import DESTINATION, TOKENS
 from tests.threads import run_threads
 from wallets.chain.fees import Fees

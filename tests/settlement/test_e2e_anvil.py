@@ -18,7 +18,7 @@ from settlement.services.paying import (
     withdrawal_pay,
     withdrawals_pay_due,
 )
-from settlement.services.withdrawals import withdrawal_approve
+from settlement.services.reviews import withdrawal_approve
 from tests.settlement.conftest import DESTINATION, TOKENS
 from tests.wallets.chain.conftest import anvil, chain, chain_tokens, usdc, usdt  # noqa: F401
 from tests.wallets.chain.sender_fixtures import hd_keys, platform, set_native  # noqa: F401

@@ -16,13 +16,12 @@ from settlement.services.paying import (
     withdrawal_outcome,
     withdrawal_pay,
 )
-from settlement.services.withdrawals import (
+from settlement.services.reviews import (
     withdrawal_approve,
-    withdrawal_cancel,
     withdrawal_cancel_by_staff,
     withdrawal_reject,
-    withdrawal_revise,
 )
+from settlement.services.withdrawals import withdrawal_cancel, withdrawal_revise
 from tests.settlement.conftest import TOKENS
 from tests.wallets.factories import UserFactory
 from wallets.chain.fees import Fees
