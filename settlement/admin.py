@@ -187,4 +187,5 @@ class AllowedAddressAdmin(ReadOnlyAdmin):
 
 
 from settlement.batches import admin as _batches_admin  # noqa: E402, F401  (on-chain settlement)
+from settlement.payouts import admin as _payouts_admin  # noqa: E402, F401  (merchant payouts)
 from settlement.treasury import admin as _treasury_admin  # noqa: E402, F401  (hot and cold wallets)

@@ -70,6 +70,8 @@ APPROVE_SELECTOR = "0x095ea7b3"  # approve(address,uint256)
 ALLOWANCE_SELECTOR = "0xdd62ed3e"  # allowance(address,address)
 MAX_UINT = 2**256 - 1
 MAX_BATCH = 100
+#: the withdrawals' reviewers decide about payouts too (settlement.Withdrawal permission)
+APPROVE_PERMISSION = "settlement.approve_withdrawal"
 NOT_MINED = (TxState.SIGNED, TxState.BROADCAST)
 
 
@@ -537,6 +539,35 @@ def payout_fail(payout: Payout, *, code: str, note: str) -> None:
     payout.closed_at = timezone.now()
     payout.save()
     payout_event(payout, topic="payout.failed")
+
+
+def payout_cancel_by_staff(*, payout_id, staff: User, note: str) -> Payout:
+    """Staff stop a payout no transaction was signed for (PENDING): its money goes back to
+    AVAILABLE (FAILED, code staff_cancelled, with the note)."""
+    from settlement.errors import InvalidState, NoteRequired
+
+    if not (staff.is_active and staff.is_staff and staff.has_perm(APPROVE_PERMISSION)):
+        raise PayoutsMerchantsOnly(
+            "only staff with the approve_withdrawal permission cancel payouts",
+            code="approval_forbidden",
+        )
+    if not note.strip():
+        raise NoteRequired(param="note")
+    with transaction.atomic():
+        payout = (
+            rows_locked(
+                Payout.objects.filter(pk=payout_id).select_related("token", "user"), of=("self",)
+            )
+            or [None]
+        )[0]
+        if payout is None or payout.state != PayoutState.PENDING:
+            raise InvalidState(
+                "only a pending payout (no transaction signed) can be cancelled",
+                param="state",
+                code="payout_not_cancellable",
+            )
+        payout_fail(payout, code="staff_cancelled", note=f"{note} (by {staff.get_username()})")
+    return payout
 
 
 def outcome_hooks_register() -> None:
