@@ -249,9 +249,17 @@ def platform_setup(url: str, chain_id: int, usdt, n: int):
         max_log_range=5000,
         poll_interval_ms=50,
     )
-    token = Token.objects.get(symbol="USDT")
-    Token.objects.filter(pk=token.pk).update(
-        chain_id=chain_id, contract_address=usdt.address, decimals=18, enabled=True
+    # update_or_create: a flushed database (--database-url) lost the seeded rows
+    token, _ = Token.objects.update_or_create(
+        symbol="USDT",
+        defaults={
+            "name": "Tether USD",
+            "chain_id": chain_id,
+            "contract_address": usdt.address,
+            "decimals": 18,
+            "ledger_decimals": 6,
+            "enabled": True,
+        },
     )
     Token.objects.exclude(pk=token.pk).update(enabled=False)
     token.refresh_from_db()
@@ -496,9 +504,16 @@ def phase_sweeps(rpc: Rpc, w3, chain, tmp: Path, n: int) -> dict:
     from wallets.models import Token, User, UserStatus
 
     usdc = deploy(w3, "MockUSDC")
-    token = Token.objects.get(symbol="USDC")
-    Token.objects.filter(pk=token.pk).update(
-        chain_id=chain.chain_id, contract_address=usdc.address, decimals=6, enabled=True
+    token, _ = Token.objects.update_or_create(
+        symbol="USDC",
+        defaults={
+            "name": "USD Coin",
+            "chain_id": chain.chain_id,
+            "contract_address": usdc.address,
+            "decimals": 6,
+            "ledger_decimals": 6,
+            "enabled": True,
+        },
     )
     token.refresh_from_db()
     TokenPolicy.objects.get_or_create(token=token)
