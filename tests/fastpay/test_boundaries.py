@@ -23,6 +23,7 @@ PACKAGES = [
     "fraud",
     "notifications",
     "settlement",
+    "merchants",
     "tests",
 ]
 
