@@ -34,6 +34,7 @@ from types import SimpleNamespace
 
 from brownie import (
     AuthorityManager,
+    BatchTransfer,
     CertificateVerifier,
     CommitteeConsensus,
     FastPayRegistry,
@@ -430,6 +431,12 @@ def main():
             "settlement_window_seconds": int(consensus.settlementWindow()),
             "unbonding_period_seconds": int(manager.unbondingPeriod()),
         },
+    }
+    # merchant payouts' batch-transfer contract (no owner, no state: settlement/payouts)
+    batch = BatchTransfer.deploy({"from": deployer})
+    deployment["contracts"]["BatchTransfer"] = {
+        "address": batch.address,
+        "abi": _abi("BatchTransfer"),
     }
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(deployment, indent=2) + "\n")
