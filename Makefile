@@ -70,10 +70,16 @@ format: venv
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+# The Django suite runs in APP_WORKERS parallel processes (pytest-xdist; a module's tests
+# stay in one worker, each worker has its own test database and Redis database); set
+# APP_WORKERS=0 to run it in one process.
+APP_WORKERS ?= 2
+APP_PARALLEL := $(if $(filter-out 0,$(APP_WORKERS)),-n $(APP_WORKERS) --dist loadfile,)
+
 test-app: venv $(TEST_APP_DEPS)
 	$(BIN)/python manage.py makemigrations --check --dry-run >/dev/null || \
 		(echo "models changed without a migration: run manage.py makemigrations" && exit 1)
-	$(BIN)/pytest tests --ignore=tests/contracts -q -p no:cacheprovider $(PYTEST_ARGS)
+	$(BIN)/pytest tests --ignore=tests/contracts -q -p no:cacheprovider $(APP_PARALLEL) $(PYTEST_ARGS)
 
 # fastpay_protocol on its own: installed from its pyproject.toml into .venv-protocol (no
 # Django there), its tests (tests/protocol, bar the ones that start platform processes)

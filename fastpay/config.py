@@ -198,3 +198,11 @@ def _redact(url: str) -> str:
     if parts.password:
         return url.replace(f":{parts.password}@", ":***@")
     return url
+
+
+def redis_url_shifted(url: str, by: int) -> str:
+    """``url`` with its database number ``by`` lower (wrapping within Redis' 16):
+    redis://h:6379/15 shifted by 2 is redis://h:6379/13."""
+    parts = urlsplit(url)
+    current = int(parts.path.strip("/") or 0) if parts.path.strip("/").isdigit() else 0
+    return parts._replace(path=f"/{(current - by) % 16}").geturl()

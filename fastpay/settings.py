@@ -6,11 +6,12 @@ layer, shared rate limits) and CELERY_BROKER_URL. Every variable is listed in th
 configuration table; a wrong value stops start-up with a message naming the variable.
 """
 
+import os
 import sys
 from datetime import timedelta
 from pathlib import Path
 
-from fastpay.config import Config
+from fastpay.config import Config, redis_url_shifted
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 config = Config()
@@ -23,6 +24,12 @@ VAR_DIR = Path(config.str("FASTPAY_VAR_DIR", default=str(BASE_DIR / "var")))
 
 DATABASES = {"default": config.database("DATABASE_URL", default=f"sqlite:///{VAR_DIR}/db.sqlite3")}
 REDIS_URL = config.redis_url("REDIS_URL", default="")
+# The test suite in parallel (pytest-xdist): each worker has its own test database, and
+# gets its own Redis database too, counting down from REDIS_URL's (the suite clears the
+# cache before every test, and channel groups and rate-limit buckets are named by user id,
+# which the workers' databases share). Processes a test starts inherit the worker's name.
+if REDIS_URL and os.environ.get("PYTEST_XDIST_WORKER", "").startswith("gw"):
+    REDIS_URL = redis_url_shifted(REDIS_URL, int(os.environ["PYTEST_XDIST_WORKER"][2:]))
 CELERY_BROKER_URL = config.broker_url("CELERY_BROKER_URL", default="")
 
 # Payments and API knobs.
