@@ -98,7 +98,9 @@ def test_bad_input_is_refused(batch, usdt, hot):
     with brownie.reverts(error("LengthMismatch")):
         batch.batchTransfer(usdt, [accounts[2]], [USDT], [], {"from": hot})
     with brownie.reverts(error("ZeroRecipient", 1)):
-        batch.batchTransfer(usdt, [accounts[2], zero], [USDT, USDT], [ref(1), ref(2)], {"from": hot})
+        batch.batchTransfer(
+            usdt, [accounts[2], zero], [USDT, USDT], [ref(1), ref(2)], {"from": hot}
+        )
     with brownie.reverts(error("ZeroAmount", 0)):
         batch.batchTransfer(usdt, [accounts[2]], [0], [ref(1)], {"from": hot})
     many = 257
