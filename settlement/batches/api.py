@@ -16,7 +16,7 @@ from fastpay.schema import error
 from settlement.batches.intake import redemption_submit
 from settlement.batches.models import ChainRedemption
 
-TAGS = ["redemptions to the chain"]
+TAGS = ["settlement"]
 
 
 class ChainRedemptionCreateSerializer(serializers.Serializer):

@@ -26,7 +26,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from django.db import transaction
-from django.db.models import Exists, F, OuterRef
+from django.db.models import CharField, Exists, F, OuterRef, Subquery, Value
+from django.db.models.functions import Cast, Concat
 from django.utils import timezone
 
 from fastpay.events import events_record
@@ -42,7 +43,7 @@ from wallets.chain.models import (
     DepositState,
     TokenPolicy,
 )
-from wallets.models import AccountKind, Claim, EntryKind, Token
+from wallets.models import AccountKind, Claim, EntryKind, JournalEntry, Token
 from wallets.services.ledger import (
     Line,
     PostingBatchItem,
@@ -50,6 +51,7 @@ from wallets.services.ledger import (
     ledger_post_many,
     system_account,
     user_account,
+    user_accounts_many,
 )
 
 logger = logging.getLogger("wallets.chain.deposits")
@@ -196,13 +198,11 @@ def deposits_credit(
         )
         if not deposits:
             return []
-        accounts = {}
+        # every payee's account in a few queries (one per user was most of a big credit)
+        accounts: dict = user_accounts_many((d.address.user_id, d.token_id) for d in deposits)
         for d in deposits:
             if d.token_id not in accounts:
                 accounts[d.token_id] = system_account(d.token, AccountKind.CUSTODY)
-            key = (d.address.user_id, d.token_id)
-            if key not in accounts:
-                accounts[key] = user_account(d.address.user, d.token)
         locked = accounts_lock(account.id for account in accounts.values())
         entries = ledger_post_many(
             [
@@ -227,7 +227,21 @@ def deposits_credit(
             d.state = DepositState.CONFIRMED
             d.entry = entry
             d.confirmed_at = now
-        Deposit.objects.bulk_update(deposits, ["state", "entry", "confirmed_at"])
+        # one UPDATE: each row's entry found by its unique idempotency key (bulk_update's
+        # CASE per row and field was a third of a big credit)
+        entry_of = JournalEntry.objects.filter(
+            idempotency_key=Concat(
+                Value(f"deposit:{chain.chain_id}:"),
+                OuterRef("tx_hash"),
+                Value(":"),
+                Cast(OuterRef("log_index"), CharField()),
+                Value(":"),
+                OuterRef("block_hash"),
+            )
+        ).values("pk")[:1]
+        Deposit.objects.filter(pk__in=[d.pk for d in deposits]).update(
+            state=DepositState.CONFIRMED, confirmed_at=now, entry_id=Subquery(entry_of)
+        )
         events_record(
             _event(
                 "deposit.confirmed", d, d.address, chain, confirmations=head - d.block_number + 1

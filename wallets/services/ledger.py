@@ -52,6 +52,32 @@ def account_get_or_create(*, token: Token, kind: str, owner: User | None = None)
         return LedgerAccount.objects.get(**lookup)
 
 
+def user_accounts_many(
+    pairs: Iterable[tuple[int, int]], kind: str = AccountKind.AVAILABLE
+) -> dict[tuple[int, int], LedgerAccount]:
+    """(user id, token id) -> that user's ``kind`` account, for many pairs in three
+    queries (the missing ones created at once; a concurrent creation is simply found)."""
+    wanted = set(pairs)
+    if not wanted:
+        return {}
+    users = {u for u, _ in wanted}
+    tokens = {t for _, t in wanted}
+
+    def found() -> dict[tuple[int, int], LedgerAccount]:
+        rows = LedgerAccount.objects.filter(owner_id__in=users, token_id__in=tokens, kind=kind)
+        return {(a.owner_id, a.token_id): a for a in rows if (a.owner_id, a.token_id) in wanted}
+
+    accounts = found()
+    missing = wanted - accounts.keys()
+    if missing:
+        LedgerAccount.objects.bulk_create(
+            [LedgerAccount(owner_id=u, token_id=t, kind=kind) for u, t in sorted(missing)],
+            ignore_conflicts=True,
+        )
+        accounts = found()
+    return accounts
+
+
 def system_account(token: Token, kind: str) -> LedgerAccount:
     assert kind in SYSTEM_KINDS, kind
     return account_get_or_create(token=token, kind=kind)
