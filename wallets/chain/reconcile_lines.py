@@ -23,7 +23,13 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from eth_abi import decode as abi_decode
+from eth_abi.exceptions import DecodingError
+
 ERC20_TRANSFER = "0xa9059cbb"
+#: BatchTransfer.batchTransfer(address,address[],uint256[],bytes32[]) (settlement's merchant
+#: payouts): the contract pulls each amount from the sender to its recipient
+BATCH_TRANSFER = "0xdaef2056"
 #: outgoing transactions that moved tokens (and paid gas) for good
 DONE_TX_STATES = ("confirmed",)
 #: gas is paid by a mined transaction whatever its outcome
@@ -90,6 +96,22 @@ def erc20_transfer(tx: dict, contract: str) -> tuple[str, int] | None:
     return "0x" + data[10 + 24 : 10 + 64], int(data[10 + 64 :], 16)
 
 
+def batch_transfer(tx: dict, contract: str) -> list[tuple[str, int]] | None:
+    """[(recipient, amount)] when ``tx`` calls batchTransfer(token=``contract``, ...)."""
+    data = (tx.get("data") or "").lower()
+    if not contract or not data.startswith(BATCH_TRANSFER):
+        return None
+    try:
+        token, recipients, amounts, _ = abi_decode(
+            ["address", "address[]", "uint256[]", "bytes32[]"], bytes.fromhex(data[10:])
+        )
+    except (DecodingError, ValueError):
+        return None
+    if token.lower() != contract.lower() or len(recipients) != len(amounts):
+        return None
+    return list(zip(recipients, amounts, strict=True))
+
+
 def _moves(tx: dict, token: TokenInput) -> dict[str, int]:
     """Address (lowercase) -> base units this transaction moves of the token, if it
     succeeds; gas not included."""
@@ -105,6 +127,9 @@ def _moves(tx: dict, token: TokenInput) -> dict[str, int]:
     if transfer is not None:
         moves[sender] -= transfer[1]
         moves[transfer[0]] += transfer[1]
+    for recipient, amount in batch_transfer(tx, token.contract) or ():
+        moves[sender] -= amount
+        moves[recipient.lower()] += amount
     return moves
 
 
