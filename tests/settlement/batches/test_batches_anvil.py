@@ -9,7 +9,7 @@ import pytest
 from tests.authorities.node_fixtures import certify, make_order
 from tests.settlement.batches.world import SCALE
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
 TOKEN = 1_000_000  # ledger units of one USDT
 

@@ -96,7 +96,7 @@ def test_call_data_and_revert_reasons():
     assert contract.gas_limit(100) > contract.gas_limit(1)
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_concurrent_gathering_puts_each_redemption_in_one_batch(monkeypatch):
     from django.db import connection
 
