@@ -50,7 +50,7 @@ from settlement.payouts.models import (
     PayoutState,
 )
 from settlement.services import controls
-from settlement.services.paying import amount_onchain_of, hot_wallet
+from settlement.services.paying import NOT_MINED, amount_onchain_of, hot_wallet
 from wallets.chain import sender
 from wallets.chain.models import Chain, OutgoingTransaction, TxPurpose, TxState
 from wallets.chain.rpc import RpcError, rpc_for
@@ -72,7 +72,6 @@ MAX_UINT = 2**256 - 1
 MAX_BATCH = 100
 #: the withdrawals' reviewers decide about payouts too (settlement.Withdrawal permission)
 APPROVE_PERMISSION = "settlement.approve_withdrawal"
-NOT_MINED = (TxState.SIGNED, TxState.BROADCAST)
 
 
 # ------------------------------------------------------------------ creating a payout

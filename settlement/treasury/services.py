@@ -32,13 +32,13 @@ from dataclasses import dataclass
 from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
-from eth_abi import encode as abi_encode
 from eth_utils import to_checksum_address
 
 from fastpay.errors import DomainError
 from fastpay.events import event_record
 from fastpay.locks import for_update, rows_locked
 from fastpay.money import onchain_to_units, units_to_onchain
+from settlement.services.paying import NOT_MINED, TRANSFER_SELECTOR, transfer_data
 from settlement.treasury import safe as safelib
 from settlement.treasury.errors import (
     BadSignature,
@@ -77,9 +77,6 @@ from wallets.chain.signer import signer_hd
 from wallets.models import Token
 
 logger = logging.getLogger("settlement.treasury")
-
-TRANSFER_SELECTOR = "0xa9059cbb"  # transfer(address,uint256)
-NOT_MINED = (TxState.SIGNED, TxState.BROADCAST)
 
 
 def _outside_transaction(what: str) -> None:
@@ -135,10 +132,6 @@ def _units(token: Token, base: int) -> int:
 
 def _base(token: Token, units: int) -> int:
     return units_to_onchain(units, decimals=token.decimals, ledger_decimals=token.ledger_decimals)
-
-
-def transfer_data(to: str, amount_base: int) -> str:
-    return TRANSFER_SELECTOR + abi_encode(["address", "uint256"], [to, amount_base]).hex()
 
 
 def in_flight_out(hot: Hot, token: Token) -> int:
