@@ -119,6 +119,9 @@ class AccountKind(models.TextChoices):
     RECEIVABLE = "receivable", "Receivable (claims on users)"
     # claims the platform gave up on (its losses), positive
     WRITE_OFF = "write_off", "Claims written off"
+    # money received for invoices not settled yet (merchants.invoices): equals the sum of
+    # the open invoices' confirmed receipts
+    INVOICE = "invoice", "Invoices awaiting settlement"
 
 
 USER_KINDS = (
@@ -134,6 +137,7 @@ SYSTEM_KINDS = (
     AccountKind.CLEARING,
     AccountKind.RECEIVABLE,
     AccountKind.WRITE_OFF,
+    AccountKind.INVOICE,
 )
 
 
@@ -199,6 +203,9 @@ class EntryKind(models.TextChoices):
     WITHDRAWAL_HOLD = "withdrawal_hold", "Withdrawal reserved (available to pending)"
     WITHDRAWAL_VOID = "withdrawal_void", "Withdrawal released (pending to available)"
     WITHDRAWAL = "withdrawal", "Withdrawal paid on-chain (pending to custody)"
+    INVOICE_RECEIPT = "invoice_receipt", "Invoice: payment received"
+    INVOICE_SETTLE = "invoice_settle", "Invoice: settled to the merchant (and splits, fees)"
+    INVOICE_RETURN = "invoice_return", "Invoice: returned or credited to the customer"
 
 
 class JournalEntry(models.Model):
@@ -263,6 +270,12 @@ class Payment(models.Model):
     latitude = models.DecimalField(max_digits=9, decimal_places=6, null=True, blank=True)
     longitude = models.DecimalField(max_digits=9, decimal_places=6, null=True, blank=True)
     failure_code = models.CharField(max_length=64, blank=True)
+    # the platform's fee (wallets.splits.fee under the payee's MerchantFee), credited to
+    # FEES in the payment's entry: the payee(s) receive amount - fee
+    fee = models.BigIntegerField(default=0, help_text="Ledger units.")
+    # a split payment's parts, [{"payee_id", "payee", "units"}] summing to amount - fee
+    # (wallets.splits.split); empty for a payment to one payee
+    splits = models.JSONField(default=list, blank=True)
     risk_score = models.PositiveSmallIntegerField(null=True, blank=True, help_text="0-100")
     risk_reasons = models.JSONField(default=list, blank=True)
     review_note = models.TextField(blank=True)
@@ -281,6 +294,9 @@ class Payment(models.Model):
         ]
         constraints = [
             models.CheckConstraint(condition=Q(amount__gt=0), name="payment_amount_positive"),
+            models.CheckConstraint(
+                condition=Q(fee__gte=0) & Q(fee__lte=F("amount")), name="payment_fee_within_amount"
+            ),
             models.CheckConstraint(
                 condition=Q(refunded_amount__gte=0) & Q(refunded_amount__lte=F("amount")),
                 name="payment_refund_within_amount",
@@ -395,3 +411,35 @@ from wallets.chain.models import *  # noqa: E402, F403
 
 # escrow holds (wallets/escrow/models.py): registered under this app
 from wallets.escrow.models import *  # noqa: E402, F403
+
+
+class MerchantFee(models.Model):
+    """The platform's fee on what one merchant (or vendor) receives in one token:
+    ``max(minimum, ceil(amount * bps / 10000) + fixed)`` ledger units (wallets.splits.fee),
+    credited to FEES in the same entry as the payment or invoice it is charged on. No row:
+    no fee."""
+
+    merchant = models.ForeignKey(User, on_delete=models.PROTECT, related_name="fees")
+    token = models.ForeignKey(Token, on_delete=models.PROTECT, related_name="+")
+    bps = models.PositiveIntegerField(default=0, help_text="Basis points of the amount.")
+    fixed = models.BigIntegerField(default=0, help_text="Ledger units per payment.")
+    minimum = models.BigIntegerField(default=0, help_text="Ledger units.")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["merchant", "token"], name="merchant_fee_unique"),
+            models.CheckConstraint(condition=Q(bps__lte=10_000), name="merchant_fee_bps"),
+            models.CheckConstraint(
+                condition=Q(fixed__gte=0) & Q(minimum__gte=0), name="merchant_fee_non_negative"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.merchant_id}:{self.token_id} {self.bps} bps + {self.fixed}"
+
+    @property
+    def schedule(self):
+        from wallets.splits import FeeSchedule
+
+        return FeeSchedule(bps=self.bps, fixed=self.fixed, minimum=self.minimum)
