@@ -199,6 +199,7 @@ TAG_PREFIXES = [
     ("deposit-addresses/", "deposits"),
     ("holds/", "escrow"),
     ("rates/", "rates"),
+    ("invoices/", "invoices"),
     ("chain-redemptions/", "settlement"),
     ("payouts/", "payouts"),
     ("offline/vouchers/", "vouchers"),

@@ -423,6 +423,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": timedelta(seconds=FASTPAY_RATE_CACHE_S),
     },
     "peg-check": {"task": "merchants.tasks.peg_check_task", "schedule": timedelta(minutes=1)},
+    # invoices past their expiry (docs/invoices.md)
+    "invoices-expire": {
+        "task": "merchants.tasks.invoices_expire_task",
+        "schedule": timedelta(seconds=30),
+    },
     # outbox rows an on-commit dispatch missed, webhook retries and expired leases
     "events-sweep": {
         "task": "notifications.tasks.events_sweep_task",
@@ -599,6 +604,7 @@ SPECTACULAR_SETTINGS = {
         {"name": "settlement", "description": "Redemptions settled on-chain (docs/settlement.md)."},
         {"name": "escrow", "description": "Authorize and capture, marketplace holds (escrow.md)."},
         {"name": "rates", "description": "Exchange rates from several providers (docs/rates.md)."},
+        {"name": "invoices", "description": "Invoices payable three ways (docs/invoices.md)."},
         {"name": "health", "description": "Ping and the load balancer's probes."},
     ],
     "ENUM_NAME_OVERRIDES": {

@@ -15,3 +15,12 @@ def peg_check_task() -> dict:
     from merchants.rates.peg import peg_check
 
     return peg_check()
+
+
+@shared_task
+def invoices_expire_task() -> int:
+    """Beat: new invoices past their expiry become expired; what a partly paid one holds
+    is settled within its tolerance or returned by its policy (docs/invoices.md)."""
+    from merchants.invoices.services import invoices_expire
+
+    return invoices_expire()

@@ -77,6 +77,47 @@ CHAIN_TX_EXAMPLE = {
     "tx_hash": "0x5c50...",
 }
 
+INVOICE_FIELDS = {
+    "invoice_id": "the invoice (GET /api/v1/invoices/{id}/)",
+    "merchant_id": "the merchant who issued it",
+    "customer_id": "the buyer, when known (else null)",
+    "status": "new | processing | settled | expired | invalid",
+    "exception": "'' | paid_partial | paid_over | paid_late",
+    "token": "the token symbol",
+    "amount": "the amount due (decimal string)",
+    "amount_units": "the same in ledger units",
+    "currency": "the fiat currency it is priced in, or ''",
+    "fiat_amount": "the fiat amount (decimal text), or ''",
+    "rate": "1 token = rate currency, locked at creation (decimal text), or ''",
+    "received_units": "booked for it so far (all paths), ledger units",
+    "pending_units": "seen on-chain, not confirmed yet",
+    "settled_units": "what the merchant's side got at settlement (before the fee)",
+    "fee_units": "the platform's fee, credited to FEES",
+    "returned_units": "credited or refunded back",
+    "refund_due_units": "returned to the merchant to refund an unknown on-chain sender by hand",
+    "order_id": "the merchant's order id",
+    "expires_at": "ISO 8601",
+}
+INVOICE_EXAMPLE = {
+    "invoice_id": "0b6f5a7e-3c41-4a8e-9a55-2f1d2d7b9c10",
+    "merchant_id": 42,
+    "customer_id": None,
+    "token": "USDT",
+    "amount": "25.000000",
+    "amount_units": 25000000,
+    "currency": "EUR",
+    "fiat_amount": "23.10",
+    "rate": "0.924",
+    "received_units": 0,
+    "pending_units": 0,
+    "settled_units": 0,
+    "fee_units": 0,
+    "returned_units": 0,
+    "refund_due_units": 0,
+    "order_id": "A-1001",
+    "expires_at": "2026-12-09T10:15:00+00:00",
+}
+
 Recipients = Callable[[dict], Iterable[int | str]]
 
 
@@ -1172,6 +1213,101 @@ def _types() -> list[EventType]:
             "payer, payee, staff",
             HOLD_FIELDS,
             {**HOLD_EXAMPLE, "state": "disputed"},
+        ),
+        # ---------------------------------------------------------------- invoices
+        t(
+            "invoice.created",
+            "A merchant issued an invoice (docs/invoices.md).",
+            _keys("merchant_id", "customer_id"),
+            "merchant, customer",
+            INVOICE_FIELDS,
+            {**INVOICE_EXAMPLE, "status": "new", "exception": ""},
+        ),
+        t(
+            "invoice.payment_received",
+            "Money for the invoice was booked (a confirmed deposit, a balance payment, a "
+            "settled voucher); `receipt` names the path: method, amount_units, late, payer_id.",
+            _keys("merchant_id", "customer_id"),
+            "merchant, customer",
+            {
+                **INVOICE_FIELDS,
+                "receipt": "{method: chain | balance | voucher, amount_units, late, payer_id}",
+            },
+            {
+                **INVOICE_EXAMPLE,
+                "status": "new",
+                "exception": "",
+                "received_units": 25000000,
+                "receipt": {
+                    "method": "balance",
+                    "amount_units": 25000000,
+                    "late": False,
+                    "payer_id": 17,
+                },
+            },
+        ),
+        t(
+            "invoice.processing",
+            "Paid in full on-chain, waiting for the confirmations.",
+            _keys("merchant_id", "customer_id"),
+            "merchant, customer",
+            INVOICE_FIELDS,
+            {**INVOICE_EXAMPLE, "status": "processing", "exception": "", "pending_units": 25000000},
+        ),
+        t(
+            "invoice.new",
+            "A reorg took away the unconfirmed payment a processing invoice counted on: it is "
+            "new (waiting for payment) again.",
+            _keys("merchant_id", "customer_id"),
+            "merchant, customer",
+            INVOICE_FIELDS,
+            {**INVOICE_EXAMPLE, "status": "new", "exception": ""},
+        ),
+        t(
+            "invoice.settled",
+            "Final: the merchant (and the split payees) were credited, the fee went to FEES.",
+            _keys("merchant_id", "customer_id"),
+            "merchant, customer",
+            INVOICE_FIELDS,
+            {
+                **INVOICE_EXAMPLE,
+                "status": "settled",
+                "exception": "",
+                "received_units": 25000000,
+                "settled_units": 25000000,
+                "fee_units": 250000,
+            },
+        ),
+        t(
+            "invoice.expired",
+            "Not paid in time; what a partial payment left was returned by the policy.",
+            _keys("merchant_id", "customer_id"),
+            "merchant, customer",
+            INVOICE_FIELDS,
+            {**INVOICE_EXAMPLE, "status": "expired", "exception": ""},
+        ),
+        t(
+            "invoice.invalid",
+            "Cancelled by the merchant (or invalidated): it takes no more money.",
+            _keys("merchant_id", "customer_id"),
+            "merchant, customer",
+            INVOICE_FIELDS,
+            {**INVOICE_EXAMPLE, "status": "invalid", "exception": ""},
+        ),
+        t(
+            "invoice.returned",
+            "A difference the policy does not keep (over- or late payment, an expired partial "
+            "one) was credited back; `returned`: units, mode (credit | refund), "
+            "refund_due_units, to (user ids).",
+            _keys("merchant_id", "customer_id"),
+            "merchant, customer",
+            {**INVOICE_FIELDS, "returned": "{units, mode, refund_due_units, to}"},
+            {
+                **INVOICE_EXAMPLE,
+                "status": "settled",
+                "exception": "paid_over",
+                "returned": {"units": 1000000, "mode": "credit", "refund_due_units": 0, "to": [17]},
+            },
         ),
         # ---------------------------------------------------------------- rates
         t(

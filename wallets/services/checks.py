@@ -4,6 +4,7 @@ violations is exported as the fastpay_ledger_drift gauge, which must stay 0."""
 from django.db.models import Count, OuterRef, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 
+from wallets import extensions
 from wallets.escrow.services import holds_open_by_token
 from wallets.models import AccountKind, LedgerAccount, LedgerCheckRun, Posting
 from wallets.services.claims import outstanding_by_token
@@ -105,6 +106,9 @@ def ledger_check_run(*, record: bool = True) -> LedgerCheckRun:
         for token_id in sorted(held.keys() | escrow.keys())
         if escrow.get(token_id, 0) != held.get(token_id, 0)
     ]
+
+    for check in extensions.ledger_checks:  # the apps above wallets (wallets.extensions)
+        problems += check()
 
     run = LedgerCheckRun(drift_count=len(problems), details=problems[:500])
     if record:
