@@ -288,3 +288,17 @@ def test_same_receipt_reference_books_once(shop, usdt):
     invoice.refresh_from_db()
     assert invoice.received == 4_000_000
     _clean()
+
+
+def test_admin_shows_an_invoice_read_only(client, shop, usdt):
+    from django.contrib.auth import get_user_model
+
+    invoice = _invoice(shop, usdt)
+    _chain_pays(invoice, 4_000_000)
+    admin_user = get_user_model().objects.create_superuser("root", "root@example.test", "pw")
+    client.force_login(admin_user)
+    listing = client.get("/admin/merchants/invoice/")
+    assert listing.status_code == 200 and str(invoice.pk) in listing.content.decode()
+    page = client.get(f"/admin/merchants/invoice/{invoice.pk}/change/")
+    assert page.status_code == 200 and "deposit:test:" in page.content.decode()
+    assert client.get("/admin/merchants/invoice/add/").status_code == 403
