@@ -608,6 +608,7 @@ SPECTACULAR_SETTINGS = {
         {"name": "health", "description": "Ping and the load balancer's probes."},
     ],
     "ENUM_NAME_OVERRIDES": {
+        "InvoiceExceptionPolicyEnum": "merchants.models.ExceptionPolicy",
         "PaymentStateEnum": "wallets.models.PaymentState",
         "AccountKindEnum": "wallets.models.AccountKind",
         "UserRoleEnum": "wallets.models.UserRole",
