@@ -105,8 +105,9 @@ def apply(step, users, usdt, model, ids, clock):
             outcome = (wanted, "posted") if ok else None
         elif kind == "void":
             by = payee if step[2] else payer
-            ok = open_ and (by == payee or not market)
-            replay = state == "voided"
+            allowed = by == payee or not market  # only the seller voids a marketplace hold
+            ok = open_ and allowed
+            replay = allowed and state == "voided"
             call = partial(hold_void, hold_id=target, by=by)
             outcome = (0, "voided") if ok else None
         elif kind == "dispute":
