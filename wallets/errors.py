@@ -90,3 +90,22 @@ class NotAnOperator(DomainError):
 class ClaimClosed(Conflict):
     code = "claim_closed"
     default_message = "Nothing is owed on this claim any more."
+
+
+class FeeTooLarge(DomainError):
+    """The platform's fee under the payee's MerchantFee would exceed what it is charged on
+    (docs/splits.md): refused, never a negative payout."""
+
+    code = "fee_exceeds_amount"
+    default_message = "The platform's fee on this amount is larger than the amount."
+
+    def __init__(self, message: str | None = None, *, param: str | None = "amount", code=None):
+        super().__init__(message, param=param, code=code)
+
+
+class InvalidSplit(DomainError):
+    """A split payment's parts cannot share its amount (docs/splits.md); ``param`` names
+    the part (``splits[2].bps``) or ``splits`` for the parts together."""
+
+    code = "invalid_split"
+    default_message = "These parts do not share the amount exactly."
