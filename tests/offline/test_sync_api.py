@@ -2,9 +2,11 @@
 no terminal) and answers a stable reason; batches, roles, the fraud hook, the admin."""
 
 import os
+import time
 from datetime import timedelta
 
 import pytest
+from django.conf import settings
 from django.utils import timezone
 
 from fastpay_protocol import signing
@@ -201,6 +203,12 @@ def test_the_terminal_config_names_the_committee_issuer_and_vendor(vendor_factor
     assert body["issuer"] == signing.Signer(b"\x77" * 32).address
     assert len(body["committee"]["members"]) == 4
     assert os.environ is not None
+    # what a wallet sweeps by: the grace, the margin and the platform's clock
+    assert (body["grace_s"], body["sweep_margin_s"]) == (
+        settings.FASTPAY_OFFLINE_GRACE_S,
+        settings.FASTPAY_OFFLINE_SWEEP_MARGIN_S,
+    )
+    assert abs(body["now"] - time.time()) < 60
 
 
 @pytest.mark.usefixtures("allow_all_risk")

@@ -3,6 +3,7 @@ pay and verify offline with every socket blocked, sync, sweep the remainder."""
 
 import os
 import socket
+import time
 
 import pytest
 from eth_account import Account
@@ -148,6 +149,29 @@ def test_an_unspent_voucher_is_reclaimed_only_after_its_window_and_grace(client,
     assert [(r.outcome, r.amount) for r in wallet.sweep(client, grace_s=600, now=later)] == [
         ("swept", 1_000_000)
     ]
+
+
+def test_the_wallet_sweeps_by_the_platforms_grace_margin_and_clock(client, committee, wallet):
+    # the platform's figures (GET /offline/terminal/), not the wallet's 3-day default nor
+    # this device's clock, which stays before not_after throughout
+    class Platform(FakePlatform):
+        now = None
+
+        def terminal_config(self):
+            now = time.time() if self.now is None else self.now
+            return {"grace_s": 120, "sweep_margin_s": 30, "now": int(now)}
+
+    platform = Platform(committee)
+    voucher = wallet.issue(client, platform, token=TOKEN, amount=1_000_000, validity_s=600)
+    assert wallet.sweep_after(voucher.body.not_after) == voucher.body.not_after + 150
+    assert [r.outcome for r in wallet.sweep(client)] == ["too_early"]
+    platform.now = voucher.body.not_after + 125  # past the grace, inside the margin
+    wallet.refresh_config(platform)
+    assert abs(wallet.platform_now() - platform.now) < 5
+    assert [r.outcome for r in wallet.sweep(client)] == ["too_early"]
+    platform.now = voucher.body.not_after + 155
+    wallet.refresh_config(platform)
+    assert [(r.outcome, r.amount) for r in wallet.sweep(client)] == [("swept", 1_000_000)]
 
 
 def test_a_voucher_the_platform_refuses_is_swept_back_at_once(client, committee, wallet):
