@@ -19,6 +19,7 @@ from wallets.models import (
     JournalEntry,
     LedgerAccount,
     LedgerCheckRun,
+    MerchantFee,
     Payment,
     Posting,
     Refund,
@@ -156,6 +157,7 @@ class PaymentAdmin(AmountMixin, ReadOnlyAdmin):
         "payer",
         "payee",
         "amount_display",
+        "fee_display",
         "state",
         "risk_score",
         "sequence",
@@ -172,6 +174,10 @@ class PaymentAdmin(AmountMixin, ReadOnlyAdmin):
     def has_review_permission(self, request):
         return request.user.has_perm("wallets.review_payment")
 
+    @admin.display(description="platform fee", ordering="fee")
+    def fee_display(self, obj):
+        return format_amount(obj.fee, obj.token)
+
     @admin.action(description="Hold selected payments for review", permissions=["review"])
     def hold(self, request, queryset):
         run_service_action(
@@ -181,6 +187,27 @@ class PaymentAdmin(AmountMixin, ReadOnlyAdmin):
             lambda p: payment_hold(payment_id=p.pk, by=request.user, note="held in admin"),
             "Held",
         )
+
+
+@admin.register(MerchantFee)
+class MerchantFeeAdmin(admin.ModelAdmin):
+    """A merchant's platform fee per token (docs/splits.md): max(minimum, ceil(amount *
+    bps / 10000) + fixed), all in ledger units but bps. It applies to payments created
+    after the change (a flagged payment keeps the fee fixed at its creation)."""
+
+    list_display = ["merchant", "token", "bps", "fixed_display", "minimum_display", "updated_at"]
+    list_filter = ["token"]
+    search_fields = ["merchant__username"]
+    raw_id_fields = ["merchant"]
+    list_select_related = ["merchant", "token"]
+
+    @admin.display(description="fixed", ordering="fixed")
+    def fixed_display(self, obj):
+        return format_amount(obj.fixed, obj.token)
+
+    @admin.display(description="minimum", ordering="minimum")
+    def minimum_display(self, obj):
+        return format_amount(obj.minimum, obj.token)
 
 
 @admin.register(LedgerCheckRun)

@@ -16,10 +16,13 @@ from fastpay.schema import IDEMPOTENCY_KEY_SCHEMA
 from fastpay.serializers import IdentifierField, StrictFilterSerializer, StrictSerializer
 from fastpay_protocol import amounts
 from wallets.models import AccountKind, EntryKind, Payment, PaymentState, Posting, Token, User
+from wallets.services.payment_parts import shares_payload
 from wallets.services.users import SIGNUP_ROLES
+from wallets.splits import BPS_WHOLE
 
 METADATA_MAX_KEYS = 20
 METADATA_MAX_VALUE = 500
+SPLIT_MAX_PARTS = 20
 
 
 class AmountField(serializers.CharField):
@@ -178,8 +181,56 @@ class BalanceSerializer(serializers.Serializer):
         return format_units(row["held"], row["token"].ledger_decimals)
 
 
+class BpsField(serializers.IntegerField):
+    """Basis points: a JSON integer from 1 to 10000 (not "2500", not 25.0, not true)."""
+
+    default_error_messages = {
+        "not_an_integer": "send basis points as a JSON integer, e.g. 2500",
+        "invalid_split": f"basis points are between 1 and {BPS_WHOLE}",
+    }
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("not_an_integer")
+        if not 1 <= data <= BPS_WHOLE:
+            self.fail("invalid_split")
+        return data
+
+
+class SplitPartSerializer(StrictSerializer):
+    payee = IdentifierField(max_length=150, help_text="This part's payee (username, any case).")
+    amount = AmountField(
+        required=False, help_text='A fixed part of the amount, in token units ("2.50").'
+    )
+    bps = BpsField(
+        required=False,
+        help_text="Or a share, in basis points, of what the fixed parts leave (1-10000).",
+    )
+
+    def validate(self, attrs):
+        if ("amount" in attrs) == ("bps" in attrs):
+            raise serializers.ValidationError(
+                "a part has either an amount or bps, not both", code="invalid_split"
+            )
+        return attrs
+
+
 class PaymentCreateSerializer(StrictSerializer):
-    payee = IdentifierField(max_length=150, help_text="The payee's username (any case).")
+    payee = IdentifierField(
+        max_length=150,
+        required=False,
+        help_text="The payee's username (any case); or `splits` instead.",
+    )
+    splits = serializers.ListField(
+        child=SplitPartSerializer(),
+        required=False,
+        min_length=1,
+        max_length=SPLIT_MAX_PARTS,
+        help_text="Instead of `payee`: the payees sharing the amount, each with a fixed "
+        "`amount` or `bps` (basis points of what the fixed parts leave; together 10000). "
+        "Exact in ledger units; the rounding remainder goes to the largest remainders, "
+        "ties to the part listed first (docs/splits.md).",
+    )
     token = TokenField(help_text="Token symbol, e.g. USDT.")
     amount = AmountField(help_text='Decimal string in token units, e.g. "12.50".')
     description = serializers.CharField(
@@ -208,6 +259,18 @@ class PaymentCreateSerializer(StrictSerializer):
                 {missing: ["latitude and longitude go together"]}, code="required"
             )
         attrs["amount_units"] = amount_to_units(attrs["amount"], attrs["token"])
+        if ("payee" in attrs) == ("splits" in attrs):
+            if "payee" in attrs:
+                raise serializers.ValidationError(
+                    {"splits": ["send either payee or splits, not both"]}, code="invalid_split"
+                )
+            raise serializers.ValidationError(
+                {"payee": ["a payee (or splits) is required"]}, code="required"
+            )
+        for i, part in enumerate(attrs.get("splits", ())):
+            if "amount" in part:
+                field = f"splits[{i}].amount"
+                part["units"] = amount_to_units(part["amount"], attrs["token"], field)
         return attrs
 
 
@@ -228,12 +291,32 @@ class PaymentBatchSerializer(StrictSerializer):
     )
 
 
+class PaymentPartSerializer(serializers.Serializer):
+    """One part of a split payment (rendered from Payment.splits)."""
+
+    payee = serializers.CharField()
+    payee_id = serializers.IntegerField()
+    bps = serializers.IntegerField(allow_null=True, help_text="null: a fixed part.")
+    gross_units = serializers.IntegerField(help_text="This part of the amount (ledger units).")
+    fee_units = serializers.IntegerField(help_text="The platform's fee on it (ledger units).")
+    units = serializers.IntegerField(help_text="Credited to the payee: gross - fee.")
+    amount = serializers.CharField(help_text="`units` as a decimal string.")
+    refunded_units = serializers.IntegerField()
+
+
 class PaymentSerializer(serializers.ModelSerializer):
     payer = serializers.CharField(source="payer.username")
-    payee = serializers.CharField(source="payee.username")
+    payee = serializers.CharField(
+        source="payee.username", help_text="The payee (a split payment's first part's)."
+    )
     token = serializers.CharField(source="token.symbol")
     amount = serializers.SerializerMethodField()
     amount_units = serializers.IntegerField(source="amount")
+    fee = serializers.SerializerMethodField(
+        help_text="The platform's fee, credited to FEES: the payees received amount - fee."
+    )
+    fee_units = serializers.IntegerField(source="fee")
+    splits = serializers.SerializerMethodField()
     refunded = serializers.SerializerMethodField()
     refunded_units = serializers.IntegerField(source="refunded_amount")
 
@@ -246,6 +329,9 @@ class PaymentSerializer(serializers.ModelSerializer):
             "token",
             "amount",
             "amount_units",
+            "fee",
+            "fee_units",
+            "splits",
             "refunded",
             "refunded_units",
             "state",
@@ -263,6 +349,13 @@ class PaymentSerializer(serializers.ModelSerializer):
 
     def get_amount(self, payment) -> str:
         return format_units(payment.amount, payment.token.ledger_decimals)
+
+    def get_fee(self, payment) -> str:
+        return format_units(payment.fee, payment.token.ledger_decimals)
+
+    @extend_schema_field(PaymentPartSerializer(many=True))
+    def get_splits(self, payment) -> list[dict]:
+        return shares_payload(payment)
 
     def get_refunded(self, payment) -> str:
         return format_units(payment.refunded_amount, payment.token.ledger_decimals)
@@ -313,6 +406,17 @@ class RefundSerializer(serializers.Serializer):
         return format_units(refund.amount, refund.payment.token.ledger_decimals)
 
 
+class StatementLineListSerializer(serializers.ListSerializer):
+    """Looks up the fees of a whole page at once: ``context["fees_for"]`` (the selector
+    ``posting_fees``) maps the page's postings to their fees in two queries."""
+
+    def to_representation(self, data):
+        lines = list(data.all() if hasattr(data, "all") else data)
+        fees_for = self.context.get("fees_for")
+        self.child.fees = fees_for(lines) if fees_for else {}
+        return super().to_representation(lines)
+
+
 class StatementLineSerializer(serializers.ModelSerializer):
     entry = serializers.IntegerField(source="entry_id")
     kind = serializers.CharField(source="entry.kind")
@@ -322,9 +426,19 @@ class StatementLineSerializer(serializers.ModelSerializer):
     account = serializers.CharField(source="account.kind")
     amount = serializers.SerializerMethodField()
     amount_units = serializers.IntegerField(source="amount")
+    fee = serializers.SerializerMethodField()
+    fee_units = serializers.SerializerMethodField(
+        help_text="The platform's fee in this line's entry, as it concerns you: on a payment "
+        "you received, the fee taken from your part; on one you sent, the payment's fee "
+        "(it came out of your amount); on other entries with a fee (withdrawals, "
+        "invoices), the entry's fee. null: the entry has no fee."
+    )
+
+    fees: dict[int, int] = {}
 
     class Meta:
         model = Posting
+        list_serializer_class = StatementLineListSerializer
         fields = [
             "id",
             "entry",
@@ -335,12 +449,21 @@ class StatementLineSerializer(serializers.ModelSerializer):
             "account",
             "amount",
             "amount_units",
+            "fee",
+            "fee_units",
             "created_at",
         ]
         read_only_fields = fields
 
     def get_amount(self, posting) -> str:
         return format_units(posting.amount, posting.token.ledger_decimals)
+
+    def get_fee_units(self, posting) -> int | None:
+        return self.fees.get(posting.pk)
+
+    def get_fee(self, posting) -> str | None:
+        units = self.fees.get(posting.pk)
+        return None if units is None else format_units(units, posting.token.ledger_decimals)
 
 
 class StatementFilterSerializer(StrictFilterSerializer):

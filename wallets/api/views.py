@@ -20,6 +20,7 @@ from wallets import selectors
 from wallets.api import serializers as s
 from wallets.errors import NotPayee
 from wallets.models import Token
+from wallets.services.payment_parts import SplitRequest, payment_payee_ids
 from wallets.services.payments import (
     PaymentItem,
     payment_create,
@@ -54,9 +55,29 @@ PAYMENT_REFUSED = {
 }
 
 
+SPLIT_EXAMPLE = OpenApiExample(
+    "split 100 USDT: 10 to the courier, the rest 80/20",
+    request_only=True,
+    value={
+        "splits": [
+            {"payee": "courier", "amount": "10.00"},
+            {"payee": "restaurant", "bps": 8000},
+            {"payee": "marketplace", "bps": 2000},
+        ],
+        "token": "USDT",
+        "amount": "100.00",
+    },
+)
+
+
 def _item(data: dict, idempotency_key: str | None = None) -> PaymentItem:
+    splits = [
+        SplitRequest(payee=part["payee"], units=part.get("units"), bps=part.get("bps"))
+        for part in data.get("splits", ())
+    ]
     return PaymentItem(
-        payee=data["payee"],
+        payee=data.get("payee", ""),
+        splits=splits or None,
         token=data["token"],
         amount=data["amount_units"],
         description=data["description"],
@@ -155,12 +176,24 @@ class PaymentListCreateApi(APIView):
 
     @extend_schema(
         summary="Pay a user",
-        description="Moves the amount from your available balance to the payee's, or holds "
-        "it for review (state flagged). Send an Idempotency-Key to retry safely.",
+        description="Moves the amount from your available balance to the payee's (or to "
+        "several payees: `splits`, all or nothing), or holds it for review (state flagged). "
+        "A payee with a platform fee receives the amount less the fee (`fee`, credited to "
+        "the platform in the same entry). Send an Idempotency-Key to retry safely.",
         request=s.PaymentCreateSerializer,
-        responses={201: s.PaymentSerializer, **PAYMENT_REFUSED},
+        responses={
+            201: s.PaymentSerializer,
+            400: error(
+                "The parts do not share the amount (invalid_split), or the platform's fee "
+                "is larger than the amount or part it is charged on (fee_exceeds_amount); "
+                "nothing moved.",
+                ("invalid_split", "the basis points add up to 9000, not 10000", "splits"),
+                ("fee_exceeds_amount", "a fee of 500000 units exceeds ...", "amount"),
+            ),
+            **PAYMENT_REFUSED,
+        },
         parameters=[IDEMPOTENCY_KEY],
-        examples=[PAYMENT_EXAMPLE],
+        examples=[PAYMENT_EXAMPLE, SPLIT_EXAMPLE],
     )
     @idempotent
     def post(self, request):
@@ -302,7 +335,7 @@ class PaymentRefundApi(APIView):
         payment = selectors.payment_get(user=request.user, payment_id=payment_id)
         if payment is None:
             raise NotFound("no such payment", param="payment_id")
-        if payment.payee_id != request.user.pk:
+        if request.user.pk not in payment_payee_ids(payment):
             # the payer sees the payment, so a 404 would be a lie: refunds are the payee's
             raise NotPayee(param="payment_id")
         data = s.RefundCreateSerializer(data=request.data)
@@ -332,7 +365,13 @@ class StatementApi(APIView):
         filters = s.StatementFilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
         lines = selectors.statement_list(user=request.user, filters=filters.validated_data)
-        return paginated_response(self, request, lines, s.StatementLineSerializer)
+        return paginated_response(
+            self,
+            request,
+            lines,
+            s.StatementLineSerializer,
+            context={"fees_for": selectors.posting_fees},
+        )
 
 
 class ApiKeyListCreateApi(APIView):
