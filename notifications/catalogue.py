@@ -171,6 +171,12 @@ PAYMENT_FIELDS = {
     "amount": "decimal string in token units",
     "amount_units": "integer ledger units (1 token = 10**6 units)",
     "refunded_units": "integer ledger units refunded so far",
+    "fee_units": "the platform's fee, integer ledger units (credited to FEES in the payment's "
+    "entry; the payees receive amount - fee; 0 on a failed payment)",
+    "fee": "the fee as a decimal string in token units",
+    "splits": "a split payment's parts, in order (empty: one payee): payee_id, payee, bps "
+    "(null: a fixed part), gross_units (its part of the amount), fee_units (its fee), units "
+    "and amount (credited to it), refunded_units (docs/splits.md)",
     "state": "pending | success | flagged | failed",
     "sequence": "the payer's payment sequence number",
 }
@@ -184,6 +190,9 @@ PAYMENT_EXAMPLE = {
     "amount": "12.500000",
     "amount_units": 12500000,
     "refunded_units": 0,
+    "fee_units": 0,
+    "fee": "0.000000",
+    "splits": [],
     "state": "success",
     "sequence": 7,
 }
