@@ -8,6 +8,7 @@ from fastpay.admin_mixins import ReadOnlyAdmin
 from fastpay.errors import DomainError
 from fastpay.money import format_amount
 from settlement.payouts.models import Payout, PayoutBatch, PayoutLine, PayoutSchedule
+from settlement.payouts.selectors import payouts_platform_fees
 from settlement.payouts.services import payout_cancel_by_staff
 
 
@@ -56,7 +57,7 @@ class PayoutAdmin(ReadOnlyAdmin):
     ]
     list_filter = ["state", "token", "waiting_reason"]
     search_fields = ["id", "user__username", "destination"]
-    readonly_fields = [f.name for f in Payout._meta.fields]
+    readonly_fields = [f.name for f in Payout._meta.fields] + ["platform_fees_display"]
     inlines = [PayoutLineInline]
     actions = ["cancel_pending"]
 
@@ -67,6 +68,10 @@ class PayoutAdmin(ReadOnlyAdmin):
     @admin.display(description="fee")
     def fee_display(self, payout):
         return format_amount(payout.fee_units, payout.token)
+
+    @admin.display(description="platform fees on the money paid out")
+    def platform_fees_display(self, payout):
+        return format_amount(payouts_platform_fees([payout]).get(payout.pk, 0), payout.token)
 
     @admin.action(description="Cancel the selected pending payouts (money back)")
     def cancel_pending(self, request, queryset):

@@ -20,7 +20,8 @@ from fastpay.money import format_units
 from fastpay.pagination import CreatedCursorPagination, paginated_response
 from fastpay.schema import IDEMPOTENCY_KEY, error
 from fastpay.serializers import StrictFilterSerializer, StrictSerializer
-from settlement.payouts.models import Payout, PayoutLine, PayoutState
+from settlement.payouts.models import Payout, PayoutState
+from settlement.payouts.selectors import payout_lines_with_fees, payouts_platform_fees
 from settlement.payouts.services import payout_create
 from wallets.api.serializers import TokenField, TokenSymbolField
 
@@ -42,12 +43,26 @@ class PayoutFilterSerializer(StrictFilterSerializer):
     token = TokenSymbolField(required=False)
 
 
+class PayoutListSerializer(serializers.ListSerializer):
+    """The platform fees of a whole page in three queries (payouts_platform_fees)."""
+
+    def to_representation(self, data):
+        payouts = list(data.all() if hasattr(data, "all") else data)
+        self.child.platform_fees = payouts_platform_fees(payouts)
+        return super().to_representation(payouts)
+
+
 class PayoutSerializer(serializers.ModelSerializer):
     token = serializers.CharField(source="token.symbol")
     chain_id = serializers.IntegerField(source="chain.chain_id")
     gross = serializers.SerializerMethodField(help_text="Sum of the entries paid out.")
-    fee = serializers.SerializerMethodField()
+    fee = serializers.SerializerMethodField(help_text="The withdrawal fee on this payout.")
     amount = serializers.SerializerMethodField(help_text="Sent to the destination.")
+    platform_fees = serializers.SerializerMethodField(
+        help_text="The platform's fees on the payments and invoices this payout pays out, "
+        "charged when they were received (the entries are already net of them)."
+    )
+    platform_fees_units = serializers.SerializerMethodField()
     entries = serializers.IntegerField(source="lines.count", help_text="Ledger entries paid out.")
     tx_hash = serializers.SerializerMethodField()
     scheduled = serializers.SerializerMethodField()
@@ -65,6 +80,8 @@ class PayoutSerializer(serializers.ModelSerializer):
             "gross_units",
             "fee_units",
             "amount_units",
+            "platform_fees",
+            "platform_fees_units",
             "entries",
             "state",
             "scheduled",
@@ -77,6 +94,7 @@ class PayoutSerializer(serializers.ModelSerializer):
             "closed_at",
         ]
         read_only_fields = fields
+        list_serializer_class = PayoutListSerializer
 
     def _units(self, obj, value) -> str:
         return format_units(value, obj.token.ledger_decimals)
@@ -89,6 +107,15 @@ class PayoutSerializer(serializers.ModelSerializer):
 
     def get_amount(self, obj) -> str:
         return self._units(obj, obj.amount_units)
+
+    def get_platform_fees_units(self, obj) -> int:
+        known = getattr(self, "platform_fees", None)
+        if known is None or obj.pk not in known:
+            known = self.platform_fees = {**(known or {}), **payouts_platform_fees([obj])}
+        return known.get(obj.pk, 0)
+
+    def get_platform_fees(self, obj) -> str:
+        return self._units(obj, self.get_platform_fees_units(obj))
 
     def get_scheduled(self, obj) -> bool:
         return obj.schedule_id is not None and not obj.period.startswith("demand:")
@@ -200,12 +227,14 @@ STATEMENT_HEADER = [
     "memo",
     "amount",
     "amount_units",
+    "platform_fee_units",
 ]
 
 
 def statement_rows(payout: Payout) -> list[list]:
+    """One row per posting paid out (with the platform's fee charged on it, if any:
+    the amount is already net of it), then the total, the fee and the payout."""
     decimals = payout.token.ledger_decimals
-    lines = PayoutLine.objects.filter(payout=payout).select_related("posting__entry")
     rows = [
         [
             line.posting_id,
@@ -216,8 +245,9 @@ def statement_rows(payout: Payout) -> list[list]:
             line.posting.entry.memo,
             format_units(line.amount, decimals),
             line.amount,
+            "" if platform_fee is None else platform_fee,
         ]
-        for line in lines
+        for line, platform_fee in payout_lines_with_fees(payout)
     ]
     rows.append(
         [
@@ -229,10 +259,21 @@ def statement_rows(payout: Payout) -> list[list]:
             "",
             format_units(payout.gross_units, decimals),
             payout.gross_units,
+            "",
         ]
     )
     rows.append(
-        ["", "", "", "fee", "", "", format_units(-payout.fee_units, decimals), -payout.fee_units]
+        [
+            "",
+            "",
+            "",
+            "fee",
+            "",
+            "",
+            format_units(-payout.fee_units, decimals),
+            -payout.fee_units,
+            "",
+        ]
     )
     rows.append(
         [
@@ -244,6 +285,7 @@ def statement_rows(payout: Payout) -> list[list]:
             payout.state,
             format_units(payout.amount_units, decimals),
             payout.amount_units,
+            "",
         ]
     )
     return rows
@@ -257,8 +299,10 @@ class PayoutStatementApi(APIView):
         tags=TAGS,
         summary="The ledger entries a payout paid out, as CSV",
         description="One row per posting of your available balance the payout covers (your "
-        "payments, refunds, withdrawals, a failed payout's money back ...), then the total "
-        "(equals the payout's gross), the fee (negative) and the amount sent.",
+        "payments, refunds, withdrawals, a failed payout's money back ...; "
+        "`platform_fee_units`: the platform's fee charged on that money when it was "
+        "received, already deducted), then the total (equals the payout's gross), the fee "
+        "(negative) and the amount sent.",
         responses={200: OpenApiResponse(OpenApiTypes.STR, description="text/csv")},
     )
     def get(self, request, payout_id):
