@@ -49,6 +49,7 @@ from merchants.models import (
 )
 from wallets import splits as splitting
 from wallets.errors import AccountNotApproved, InsufficientFunds, SelfPayment, StaffPayee
+from wallets.fees import fee_charge
 from wallets.models import AccountKind, EntryKind, LedgerAccount, Token, User, UserRole
 from wallets.services.ledger import Line, ledger_post, system_account, user_account
 
@@ -266,16 +267,9 @@ def _parts(merchant_id: int, stored: list[dict], net: int) -> list[tuple[int, in
 
 
 def _fee(merchant_id: int, token_id: int, amount: int) -> int:
-    """The platform's fee on ``amount`` under the merchant's MerchantFee (none: 0)."""
-    from wallets.models import MerchantFee
-
-    row = MerchantFee.objects.filter(merchant_id=merchant_id, token_id=token_id).first()
-    if row is None:
-        return 0
-    try:
-        return splitting.fee(amount, row.schedule)
-    except splitting.FeeExceedsAmount as exc:
-        raise DomainError(str(exc), param="amount", code="fee_exceeds_amount") from None
+    """The platform's fee under the merchant's MerchantFee (wallets.fees; 400
+    fee_exceeds_amount when larger than the amount)."""
+    return fee_charge(amount, merchant_id, token_id)
 
 
 def _address_for(invoice: Invoice):
