@@ -11,7 +11,7 @@ from wallets.splits import BPS_WHOLE
 MAX_SPLITS = 20
 
 
-class SplitPartSerializer(StrictSerializer):
+class InvoiceSplitPartSerializer(StrictSerializer):
     payee = IdentifierField(max_length=150, help_text="The part's payee (username).")
     amount = AmountField(required=False, help_text="A fixed part, in token units.")
     bps = serializers.IntegerField(
@@ -68,7 +68,7 @@ class InvoiceCreateSerializer(StrictSerializer):
         allow_blank=True,
         help_text="The buyer's username when known: credited with any difference.",
     )
-    splits = SplitPartSerializer(many=True, required=False, default=list)
+    splits = InvoiceSplitPartSerializer(many=True, required=False, default=list)
 
     def validate_redirect_url(self, value):
         if value and not value.lower().startswith(("https://", "http://")):
